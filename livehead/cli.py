@@ -1,0 +1,73 @@
+"""Command line: ``livehead [run options]`` streams; ``livehead SUBCOMMAND`` does everything else.
+
+Subcommands live in their own modules and expose ``main(argv) -> int``; this file only routes,
+so ``livehead --help`` stays readable and importing LiveHead never parses argv.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from .errors import LiveHeadError
+
+# name -> (module, function, one-line help); the run command is the default when none is given.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("livehead.run", "main", "stream an animated avatar to the virtual camera (default)"),
+    "demo": ("livehead.demo", "main", "animate a bundled portrait with scripted motion, no camera needed"),
+    "bench": ("livehead.bench", "main", "measure per-stage speed and latency"),
+    "eval": ("livehead.eval.cli", "main", "measure animation quality on clips and photos"),
+    "models": ("livehead.models.catalog", "main", "list supported checkpoints and where to put them"),
+    "doctor": ("livehead.doctor", "main", "check this machine and say how to fix what is missing"),
+    "cameras": ("livehead.doctor", "cameras_main", "list cameras that open, with their resolution"),
+    "config": ("livehead.settings", "config_main", "print the effective configuration and where each value came from"),
+}
+
+
+def usage() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = [
+        "usage: livehead [--avatar FILE] [--camera N | --source CLIP] [options]",
+        "       livehead SUBCOMMAND [options]",
+        "",
+        "Animate a portrait photo with your face and send it to a virtual camera",
+        "(select \"LiveHead Camera\" in Zoom, Meet, Teams or OBS).",
+        "",
+        "subcommands:",
+    ]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in SUBCOMMANDS.items()]
+    lines += ["", "Run `livehead run --help` for all streaming options, `livehead SUBCOMMAND --help` for the others."]
+    return "\n".join(lines)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
+        print(usage())
+        return 0
+    if argv and argv[0] in SUBCOMMANDS:
+        name, rest = argv[0], argv[1:]
+    else:
+        name, rest = "run", argv
+    module, func, _ = SUBCOMMANDS[name]
+    setup_logging(verbose="-v" in rest or "--verbose" in rest)
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except LiveHeadError as exc:
+        print(f"livehead: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Typed configuration: one frozen dataclass per concern, one default each.
+
+Values come from (lowest to highest precedence) the defaults below, the TOML config file, and the
+command line. Configs hold values only — never loaded images or models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    camera: int = 0  # webcam index (--camera N); ignored when `source` is set
+    source: str | None = None  # video file to drive from instead of a camera (--source clip.mp4)
+    loop: bool = False  # restart the video file at its end (--loop)
+    width: int = 1280  # requested camera resolution (the camera may pick another)
+    height: int = 720
+    fps: float = 30.0  # requested camera frame rate
+    realtime: bool = True  # video files: drop frames to keep wall-clock pace; False = every frame
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    min_detection_confidence: float = 0.5  # MediaPipe face detection threshold
+    min_tracking_confidence: float = 0.5  # below this MediaPipe re-detects
+    max_faces: int = 3  # faces MediaPipe looks for; the largest drives the avatar
+    lost_hold_s: float = 0.25  # keep the last pose this long after the face is lost
+    lost_ease_s: float = 1.0  # then ease back to neutral over this long
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    enabled: bool = True
+    min_cutoff: float = 1.0  # Hz; lower = less jitter at rest, more lag
+    beta: float = 8.0  # speed coefficient; higher = less lag in fast motion
+    d_cutoff: float = 1.0  # Hz, cutoff of the derivative estimate
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    mode: Literal["relative", "absolute"] = "relative"  # relative to the calibration frame, or copy the driver's expression
+    pose_strength: float = 1.0  # multiplies head rotation change
+    expression_strength: float = 1.0  # multiplies expression change
+    translation: bool = True  # follow head translation
+    absolute_openness: bool = True  # mouth/eye openness follow the driver's absolute values (robust to a non-neutral calibration)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    engine: str = "mesh"  # mesh | fomm | fv2v
+    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "fp16"] = "fp32"
+    checkpoint: str | None = None  # path to a .pth.tar for fomm / fv2v
+    pose: str = "follow"  # fv2v: follow | frontal | "yaw,pitch,roll" degrees
+    grid_step: int = 16  # mesh: pixels between warp samples; lower = sharper, slower
+    mouth_fill: Literal["auto", "driver", "synth", "none"] = "auto"  # mesh: mouth interior source
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    size: tuple[int, int] = (1280, 720)  # output width, height (--size WxH)
+    fps: float = 30.0  # output pace (--fps)
+    mirror: bool = False  # flip the output left-right (--mirror)
+    vcam: bool = True  # send to the virtual camera (--no-vcam to disable)
+    vcam_device: str | None = None  # e.g. /dev/video10; None lets pyvirtualcam choose
+    preview: bool = True  # show a preview window (--no-preview to disable)
+    record: str | None = None  # write an mp4 here (--output out.mp4)
+    overlay_on_output: bool = False  # draw overlays on the virtual-camera output too
+    background: tuple[int, int, int] = (0, 0, 0)  # letterbox colour, RGB
+
+
+@dataclass(frozen=True)
+class ControlsConfig:
+    keymap: tuple[tuple[str, str], ...] = ()  # extra bindings over the defaults, from `[controls] keymap = { k = "calibrate" }`; "none" unbinds a key
+    global_hotkeys: bool = True  # also listen system-wide while the meeting app has focus (needs `pip install livehead[hotkeys]` and a display)
+    global_modifiers: str = "ctrl+alt"  # held with a key for global hotkeys, so typing in the meeting chat triggers nothing; "" = bare keys
+    zoom_step: float = 0.1  # W / S change the driver-crop magnification by this much (1.0 = whole frame)
+    ghost_step: float = 0.1  # Z / C change the avatar ghost-overlay opacity by this much
+
+
+@dataclass(frozen=True)
+class LiveHeadConfig:
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
+    avatar: str | None = None  # the avatar photo (--avatar FILE)
+    avatars: str | None = None  # folder of avatars (--avatars DIR)
+
+
+def with_overrides(config: LiveHeadConfig, overrides: dict[str, Any]) -> LiveHeadConfig:
+    """Return ``config`` with dotted keys replaced, e.g. ``{"output.fps": 25, "avatar": "me.png"}``."""
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            sections.setdefault(section, {})[name] = value
+        else:
+            top[key] = value
+    for section, values in sections.items():
+        top[section] = dataclasses.replace(getattr(config, section), **values)
+    return dataclasses.replace(config, **top)

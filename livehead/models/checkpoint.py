@@ -1,0 +1,304 @@
+"""Loading FOMM / face-vid2vid ``.pth.tar`` checkpoints safely and strictly.
+
+Layout (written by the upstream ``Logger.save_cpk``): a dict with one state dict per network,
+``generator`` and ``kp_detector`` (+ ``he_estimator`` for face-vid2vid), and training leftovers
+(``discriminator``, ``optimizer_*``, ``epoch``) that inference ignores.
+
+Safety: files are always read with ``torch.load(..., weights_only=True)``, which unpickles only
+tensors and plain containers; a file whose pickle would call arbitrary code is refused *before*
+anything runs. Every entry is checked key by key and shape by shape against the architecture,
+and a mismatch is reported in full (missing / unexpected / wrong shape) with the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from livehead.errors import CheckpointError
+from livehead.models.configs import (
+    Engine,
+    ModelConfig,
+    ModelSet,
+    PUBLIC_CONFIGS,
+    _NETWORKS,
+    build_models,
+    get_public_config,
+)
+
+__all__ = [
+    "CheckpointFile",
+    "LoadedCheckpoint",
+    "check_state_dict",
+    "detect_engine",
+    "load_checkpoint",
+    "read_checkpoint",
+    "sha256_file",
+]
+
+log = logging.getLogger(__name__)
+
+_NETWORK_ENTRIES = ("generator", "kp_detector", "he_estimator")
+_ENGINE_NAMES = {"fomm": "FOMM (first-order-model)", "fv2v": "face-vid2vid"}
+_ENGINE_FILES = {"fomm": "vox-cpk.pth.tar or vox-adv-cpk.pth.tar", "fv2v": "00000189-checkpoint.pth.tar"}
+_MAX_LISTED = 8  # keys listed per problem kind before "... and N more"
+
+
+def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (checkpoints are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """A checkpoint read from disk, not yet matched to an architecture."""
+
+    path: Path
+    sha256: str
+    size: int  # bytes
+    entries: dict[str, dict[str, Tensor]]  # network state dicts present: generator, kp_detector[, he_estimator]
+    ignored: tuple[str, ...]  # other top-level keys (discriminator, optimizers, epoch …), unused
+    engine: Engine | None  # guessed from the key names, None if unrecognised
+
+
+@dataclass
+class LoadedCheckpoint:
+    """Networks built for ``config`` with the checkpoint's weights, in eval mode, on the CPU."""
+
+    models: ModelSet
+    config: ModelConfig
+    path: Path
+    sha256: str
+    ignored_entries: tuple[str, ...]  # top-level keys not used for inference
+    injected_keys: tuple[str, ...]  # "entry/key" num_batches_tracked buffers absent from an old file, set to 0
+
+
+def detect_engine(entries: Mapping[str, Mapping[str, Tensor]]) -> Engine | None:
+    """Which model family the state dicts belong to, from distinctive key names.
+
+    FOMM's KPDetector hourglass has ``predictor.encoder.*``; face-vid2vid's has
+    ``predictor.down_blocks.down0.*`` and the file carries an ``he_estimator``.
+    """
+    kp = entries.get("kp_detector", {})
+    if "he_estimator" in entries or any(k.startswith("predictor.down_blocks.down") for k in kp):
+        return "fv2v"
+    if any(k.startswith("predictor.encoder.") for k in kp):
+        return "fomm"
+    generator = entries.get("generator", {})
+    if any(k.startswith("decoder.G_middle_") or k.startswith("resblocks_3d.") for k in generator):
+        return "fv2v"
+    if any(k.startswith("bottleneck.r") for k in generator):
+        return "fomm"
+    return None
+
+
+def _torch_load(path: Path) -> object:
+    """``torch.load`` with ``weights_only=True``; every failure becomes a :class:`CheckpointError`."""
+    redownload = "Download it again (run `livehead models` for the expected file names)."
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.lstrip()[:1] == b"<":
+        raise CheckpointError(
+            f"Checkpoint {path} is an HTML/XML page, not a PyTorch file: the download probably returned an error "
+            f"page (e.g. a Google Drive quota notice). {redownload}"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        text = str(err) + " " + str(err.__context__ or "")
+        if "Unsupported global" in text or "not an allowed global" in text:
+            detail = next((line.strip() for line in text.splitlines() if "global" in line.lower()), "")
+            raise CheckpointError(
+                f"Checkpoint {path} was refused: it contains Python objects that would run code when loaded "
+                f"({detail[:160]}). LiveHead only loads plain tensors (torch.load weights_only=True) and never "
+                "executes a checkpoint. Use the official file from the model's authors."
+            ) from None
+        raise CheckpointError(
+            f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {_last_line(text)}). "
+            f"Check the path; if it is the right file, it is damaged. {redownload}"
+        ) from None
+    except (RuntimeError, EOFError, ValueError) as err:
+        raise CheckpointError(
+            f"Checkpoint {path} is truncated or corrupted ({_last_line(str(err)) or type(err).__name__}); "
+            f"size {path.stat().st_size:,} bytes. {redownload}"
+        ) from None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0][:200] if lines else ""
+
+
+def read_checkpoint(path: str | Path) -> CheckpointFile:
+    """Read a ``.pth.tar`` safely and split it into network state dicts.
+
+    Raises:
+        CheckpointError: missing, empty, truncated, unsafe (code-executing pickle) or not a
+            FOMM/face-vid2vid checkpoint. The message names the file and the fix.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CheckpointError(
+            f"Checkpoint {path} does not exist. Pass --checkpoint PATH or put the file in the checkpoints folder "
+            "(`livehead models` shows where and which names are recognised)."
+        )
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {path} is not a file. Pass the .pth.tar file itself with --checkpoint.")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"Checkpoint {path} is empty (0 bytes): the download or copy failed. Download it again.")
+    data = _torch_load(path)
+    digest = sha256_file(path)
+    if not isinstance(data, Mapping):
+        raise CheckpointError(
+            f"Checkpoint {path} holds a {type(data).__name__}, not a dict of state dicts; it is not a FOMM or "
+            f"face-vid2vid checkpoint. Expected a file like {_ENGINE_FILES['fomm']} or {_ENGINE_FILES['fv2v']}."
+        )
+    entries = {k: v for k, v in data.items() if k in _NETWORK_ENTRIES and isinstance(v, Mapping)}
+    if not entries:
+        keys = list(data)[:_MAX_LISTED]
+        bare = bool(data) and all(isinstance(v, Tensor) for v in data.values())
+        what = "a bare state dict of a single network (e.g. a LivePortrait file)" if bare else f"top-level keys {keys}"
+        raise CheckpointError(
+            f"Checkpoint {path} is not a FOMM/face-vid2vid checkpoint: it has {what}, but no 'generator' / "
+            f"'kp_detector' entries. Expected a file like {_ENGINE_FILES['fomm']} or {_ENGINE_FILES['fv2v']}."
+        )
+    for name, sd in entries.items():
+        bad = [k for k, v in sd.items() if not isinstance(v, Tensor)]
+        if bad:
+            raise CheckpointError(f"Checkpoint {path}, entry {name!r}: values of {bad[:_MAX_LISTED]} are not tensors; "
+                                  "the file is not a plain state dict. Re-export or download it again.")
+    ignored = tuple(str(k) for k in data if k not in entries)
+    return CheckpointFile(path, digest, size, {k: dict(v) for k, v in entries.items()}, ignored, detect_engine(entries))
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:_MAX_LISTED])
+    return shown + (f", ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+
+
+def check_state_dict(
+    module: nn.Module, state_dict: Mapping[str, Tensor], *, entry: str, path: Path | str, config: ModelConfig
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Compare a state dict with ``module`` key by key and shape by shape.
+
+    Absent ``*.num_batches_tracked`` buffers (old checkpoints) are injected as 0; they are
+    unused in eval mode.
+
+    Returns:
+        The state dict to load (with injected buffers) and the injected keys.
+
+    Raises:
+        CheckpointError: listing every missing, unexpected and mismatched key, and the fix.
+    """
+    expected = module.state_dict()
+    sd = dict(state_dict)
+    injected = [
+        k for k in expected
+        if k.endswith(".num_batches_tracked") and k not in sd and k.removesuffix("num_batches_tracked") + "running_mean" in sd
+    ]
+    for k in injected:
+        sd[k] = torch.zeros((), dtype=torch.long)
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    mismatched = [
+        f"{k} (file {list(sd[k].shape)} vs model {list(expected[k].shape)})"
+        for k in expected
+        if k in sd and sd[k].shape != expected[k].shape
+    ]
+    if not (missing or unexpected or mismatched):
+        return sd, injected
+    lines = [
+        f"Checkpoint {path}, entry {entry!r} does not match the {config.name} architecture ({config.source}):"
+    ]
+    if missing:
+        lines.append(f"  missing from the file ({len(missing)}): {_listing(missing)}")
+    if unexpected:
+        lines.append(f"  unexpected in the file ({len(unexpected)}): {_listing(unexpected)}")
+    if mismatched:
+        lines.append(f"  wrong shape ({len(mismatched)}): {_listing(mismatched)}")
+    hints = []
+    if unexpected and all(k.startswith("module.") for k in unexpected):
+        hints.append("The keys carry a DataParallel 'module.' prefix; re-save the state dicts without it.")
+    if any(k.endswith(".weight_orig") for k in missing) and any(k.endswith(".weight") for k in unexpected):
+        hints.append("The spectral norm was folded into plain weights; use the original training checkpoint.")
+    if mismatched and not (missing or unexpected):
+        hints.append(
+            "Same layers, different sizes: the checkpoint was trained with another config. Pass the YAML that came "
+            "with it (--config FILE)."
+        )
+    else:
+        hints.append(
+            "Pass the YAML config the checkpoint was trained with (--config FILE), or a checkpoint made for "
+            f"{config.name}."
+        )
+    raise CheckpointError("\n".join(lines + ["Fix: " + " ".join(hints)]))
+
+
+def _resolve_config(config: ModelConfig | str | None, engine: Engine | None, path: Path) -> ModelConfig:
+    if isinstance(config, ModelConfig):
+        return config
+    if isinstance(config, str):
+        return get_public_config(config)
+    if engine is None:
+        raise CheckpointError(
+            f"Checkpoint {path}: cannot tell whether it is FOMM or face-vid2vid from its keys; pass --engine and --config."
+        )
+    return next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
+
+
+def load_checkpoint(path: str | Path, config: ModelConfig | str | None = None) -> LoadedCheckpoint:
+    """Build the networks for ``config`` and load ``path`` into them strictly.
+
+    Args:
+        path: a ``.pth.tar`` in the original layout.
+        config: a :class:`ModelConfig` (e.g. from :func:`~livehead.models.configs.load_model_config`),
+            a public config name (``"fomm-vox-256"``, ``"fomm-vox-adv-256"``, ``"fv2v-vox-256"``), or
+            None to use the public config of the engine detected from the file.
+
+    Returns:
+        :class:`LoadedCheckpoint` with the networks in eval mode on the CPU and the file's sha256.
+
+    Raises:
+        CheckpointError: unreadable/unsafe file, wrong model family (e.g. a FOMM file for fv2v), or
+            keys/shapes that do not match; the message names the file, the problem and the fix.
+    """
+    ckpt = read_checkpoint(path)
+    cfg = _resolve_config(config, ckpt.engine, ckpt.path)
+    if ckpt.engine is not None and ckpt.engine != cfg.engine:
+        raise CheckpointError(
+            f"Checkpoint {ckpt.path} is a {_ENGINE_NAMES[ckpt.engine]} checkpoint, but the {cfg.engine} engine "
+            f"({cfg.name}) was requested. Use --engine {ckpt.engine}, or give a {_ENGINE_NAMES[cfg.engine]} "
+            f"checkpoint ({_ENGINE_FILES[cfg.engine]})."
+        )
+    needed = tuple(_NETWORKS[cfg.engine])
+    absent = [e for e in needed if e not in ckpt.entries]
+    if absent:
+        raise CheckpointError(
+            f"Checkpoint {ckpt.path} lacks the {', '.join(repr(e) for e in absent)} entr{'y' if len(absent) == 1 else 'ies'} "
+            f"needed by {cfg.engine} (it has {sorted(ckpt.entries)}). Give a complete {_ENGINE_NAMES[cfg.engine]} "
+            f"checkpoint ({_ENGINE_FILES[cfg.engine]})."
+        )
+    models = build_models(cfg)
+    injected: list[str] = []
+    for entry, module in models.items():
+        sd, added = check_state_dict(module, ckpt.entries[entry], entry=entry, path=ckpt.path, config=cfg)
+        module.load_state_dict(sd, strict=True)
+        injected += [f"{entry}/{k}" for k in added]
+    if injected:
+        log.info("%s: %d num_batches_tracked buffers absent, set to 0 (old checkpoint)", ckpt.path, len(injected))
+    ignored = ckpt.ignored + tuple(e for e in ckpt.entries if e not in needed)
+    log.info("loaded %s checkpoint %s (sha256 %s, config %s)", cfg.engine, ckpt.path, ckpt.sha256[:16], cfg.name)
+    return LoadedCheckpoint(models.eval(), cfg, ckpt.path, ckpt.sha256, ignored, tuple(injected))
+

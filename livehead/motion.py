@@ -1,0 +1,165 @@
+"""Motion transfer: driver's change against the calibration frame → moved avatar landmarks.
+
+Pure functions. Each face is split into a rigid head pose (similarity against the canonical face,
+see ``tracking.estimate_pose``) and a non-rigid shape in the face's own frame, measured in face
+sizes ("local" coordinates), so a driver twice as far from the camera drives the same expression.
+
+Relative mode (default): the avatar keeps its own identity and pose and receives only the
+driver's *change* since calibration — rotation ``R_cur @ R_ref.T``, scale ratio, translation in
+face sizes, and local shape delta. Absolute mode copies the driver's head rotation instead of its
+change. Mouth and eye *openness* are transferred in absolute, face-size-normalised terms by
+default: people often calibrate mid-sentence, and a purely relative mouth then stays shut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import landmarks as lm
+from .config import MotionConfig
+from .geometry import euler_from_rotation, rotation_from_euler
+from .types import FaceObservation
+
+__all__ = [
+    "OUTLINE_POSE_FRACTION",
+    "eye_openness",
+    "mouth_openness",
+    "to_local",
+    "from_local",
+    "transfer",
+]
+
+# Share of yaw/pitch given to the face outline: the full amount folds cheeks and ears over
+# in a 2D warp (measured on the prototype).
+OUTLINE_POSE_FRACTION = 0.5
+
+_UPPER_INNER = lm.as_index(lm.LIPS_UPPER_INNER[1:-1])
+_LOWER_INNER = lm.as_index(lm.LIPS_LOWER_INNER[1:-1])
+_EYES = (
+    (lm.as_index(lm.RIGHT_EYE_UPPER[1:-1]), lm.as_index(lm.RIGHT_EYE_LOWER[1:-1]), lm.RIGHT_EYE_CORNERS),
+    (lm.as_index(lm.LEFT_EYE_UPPER[1:-1]), lm.as_index(lm.LEFT_EYE_LOWER[1:-1]), lm.LEFT_EYE_CORNERS),
+)
+_OUTLINE = lm.as_index(lm.FACE_OVAL)
+_IRISES = lm.as_index(lm.RIGHT_IRIS + lm.LEFT_IRIS)
+
+
+def to_local(face: FaceObservation) -> np.ndarray:
+    """(478, 3) landmarks in the face's own frame, in canonical units (inter-ocular ≈ 1)."""
+    p = face.pose
+    return (face.landmarks.astype(np.float64) - p.translation) @ p.rotation / p.scale
+
+
+def from_local(local: np.ndarray, rotation: np.ndarray, scale: float, translation: np.ndarray) -> np.ndarray:
+    """Inverse of ``to_local`` for a given pose: (N, 3) canonical → pixels."""
+    return scale * local @ rotation.T + translation
+
+
+def mouth_openness(local: np.ndarray) -> float:
+    """Mean vertical gap between inner lips, in canonical units (0 = closed)."""
+    return float(np.mean(local[_LOWER_INNER, 1] - local[_UPPER_INNER, 1]))
+
+
+def eye_openness(local: np.ndarray) -> tuple[float, float]:
+    """(right, left) eyelid gap divided by eye width: about 0.25–0.35 open, < 0.1 closed."""
+    out = []
+    for upper, lower, (c0, c1) in _EYES:
+        width = np.linalg.norm(local[c0, :2] - local[c1, :2])
+        out.append(float(np.mean(local[lower, 1] - local[upper, 1]) / max(width, 1e-9)))
+    return out[0], out[1]
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndarray:
+    """Move the lower lip and jaw (in local coordinates) so the inner-lip gap becomes ``gap``.
+
+    The weight is 1 on the lower lip and chin, fading above the mouth line and sideways beyond
+    the mouth corners, so cheeks stretch smoothly instead of tearing.
+    """
+    change = gap - mouth_openness(local)
+    if abs(change) < 1e-6:
+        return local
+    corners = neutral[list(lm.MOUTH_CORNERS)]
+    centre = corners.mean(0)
+    half_width = 0.5 * np.linalg.norm(corners[1, :2] - corners[0, :2])
+    lip_line = neutral[_UPPER_INNER, 1].mean()
+    lower_lip = neutral[_LOWER_INNER, 1].mean()
+    span = max(lower_lip - lip_line, 0.02)
+    vertical = _smoothstep((neutral[:, 1] - lip_line) / span + 0.5)
+    sideways = np.exp(-0.5 * ((neutral[:, 0] - centre[0]) / (1.6 * half_width)) ** 2)
+    weight = vertical * sideways
+    weight[_LOWER_INNER] = 1.0
+    weight[_UPPER_INNER] = 0.0
+    out = local.copy()
+    out[:, 1] += change * weight
+    return out
+
+
+def _set_eye_openness(local: np.ndarray, neutral: np.ndarray, ratios: tuple[float, float]) -> np.ndarray:
+    """Scale each upper eyelid's gap to the avatar's neutral gap × ratio (ratio 0 = closed)."""
+    out = local.copy()
+    for (upper, lower, _), ratio in zip(_EYES, ratios):
+        neutral_gap = neutral[lower, 1] - neutral[upper, 1]
+        out[upper, 1] = out[lower, 1] - neutral_gap * ratio
+    return out
+
+
+@dataclass(frozen=True)
+class Openness:
+    """Driver openness the processor measured (absolute mouth, eye ratio against the open baseline)."""
+
+    mouth: float
+    eyes: tuple[float, float]
+
+
+def transfer(
+    avatar: FaceObservation,
+    reference: FaceObservation,
+    current: FaceObservation,
+    config: MotionConfig,
+    *,
+    openness: Openness | None = None,
+    amount: float = 1.0,
+) -> np.ndarray:
+    """Avatar landmarks (478, 3) in avatar pixels that follow the driver's motion.
+
+    Args:
+        avatar: the avatar photo's face (its neutral).
+        reference: the driver at calibration.
+        current: the driver now (already smoothed).
+        openness: absolute mouth gap / eye ratios to impose (None: purely relative expression).
+        amount: 0 returns the avatar's neutral landmarks, 1 the full motion (easing after a lost face).
+
+    Identity motion (``current == reference``, no openness) returns ``avatar.landmarks``
+    up to float rounding.
+    """
+    neutral = to_local(avatar)
+    delta = to_local(current) - to_local(reference)
+    local = neutral + (config.expression_strength * amount) * delta
+    if openness is not None:
+        local = _set_mouth_gap(local, neutral, amount * openness.mouth * config.expression_strength
+                               + (1 - amount) * mouth_openness(neutral))
+        eye = tuple(amount * r + (1 - amount) * 1.0 for r in openness.eyes)
+        local = _set_eye_openness(local, neutral, eye)
+
+    a, r, c = avatar.pose, reference.pose, current.pose
+    if config.mode == "absolute":
+        full_rot = c.rotation @ a.rotation.T
+    else:
+        full_rot = c.rotation @ r.rotation.T
+    yaw, pitch, roll = (config.pose_strength * amount * x for x in euler_from_rotation(full_rot))
+    d_rot = rotation_from_euler(yaw, pitch, roll)
+    outline_rot = rotation_from_euler(OUTLINE_POSE_FRACTION * yaw, OUTLINE_POSE_FRACTION * pitch, roll)
+    scale = a.scale * (1.0 + amount * (c.scale / r.scale - 1.0))
+    shift = np.zeros(3)
+    if config.translation:
+        shift = amount * (c.translation - r.translation) * (a.scale / r.scale)
+        shift[2] = 0.0
+    pts = from_local(local, d_rot @ a.rotation, scale, a.translation + shift)
+    pts[_OUTLINE] = from_local(local[_OUTLINE], outline_rot @ a.rotation, scale, a.translation + shift)
+    return pts.astype(np.float32)

@@ -1,0 +1,160 @@
+"""The frame path without threads: smoothing → motion transfer → animate → compose.
+
+``FrameProcessor.process`` turns one tracked driver frame into one output frame and reports how
+long each stage took. The live ``Pipeline`` runs it on its render thread; ``livehead eval`` and
+tests call it directly, frame by frame, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .animators.base import Animator, AvatarState, Driving
+from .compositor import Compositor
+from .config import LiveHeadConfig
+from .motion import Openness, eye_openness, mouth_openness, to_local, transfer
+from .smoothing import OneEuroState, one_euro_step
+from .tracking import observation_from_landmarks
+from .types import FaceObservation
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FrameProcessor", "ProcessResult"]
+
+EYE_BASELINE_S = 4.0  # seconds of history for the driver's open-eye baseline
+
+
+@dataclass
+class ProcessResult:
+    output: np.ndarray  # (h, w, 3) uint8 RGB, output size
+    avatar_frame: np.ndarray  # (H, W, 3) uint8 RGB, the avatar's working size
+    observation: FaceObservation | None  # smoothed driver face (None when lost)
+    target_landmarks: np.ndarray  # (478, 3) avatar landmarks after motion transfer
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    face_lost: bool = False
+
+
+class FrameProcessor:
+    """Holds the per-stream state: calibration reference, filters, lost-face easing.
+
+    Not thread-safe: one processor per render thread. ``calibrate()`` makes the next observed
+    face the neutral reference and resets the filters.
+    """
+
+    def __init__(self, config: LiveHeadConfig, animator: Animator, state: AvatarState) -> None:
+        self.config = config
+        self.animator = animator
+        self.state = state
+        self.compositor = Compositor(
+            size=config.output.size, mirror=config.output.mirror, background=config.output.background
+        )
+        self.reference: FaceObservation | None = None
+        self.reference_frame: np.ndarray | None = None
+        self.reference_id = 0
+        self._filter: OneEuroState | None = None
+        self._eye_history: collections.deque[tuple[float, float, float]] = collections.deque()
+        self._last_seen: FaceObservation | None = None
+        self._last_seen_time = 0.0
+        self._last_frame: np.ndarray | None = None
+        self._last_openness: Openness | None = None
+
+    # ---- control -------------------------------------------------------------------------
+    def calibrate(self) -> None:
+        """The next face becomes the neutral reference; smoothing restarts."""
+        self.reference = None
+        self._filter = None
+        self._eye_history.clear()
+
+    def set_avatar(self, state: AvatarState) -> None:
+        self.state = state
+
+    # ---- per frame -----------------------------------------------------------------------
+    def smooth(self, obs: FaceObservation) -> FaceObservation:
+        cfg = self.config.smoothing
+        if not cfg.enabled:
+            return obs
+        values, self._filter = one_euro_step(self._filter, obs.landmarks, obs.timestamp, cfg, scale=obs.face_size)
+        return observation_from_landmarks(
+            values, timestamp=obs.timestamp, frame_size=obs.frame_size, confidence=obs.confidence,
+            num_faces=obs.num_faces,
+        )
+
+    def _openness(self, obs: FaceObservation) -> Openness:
+        local = to_local(obs)
+        eyes = eye_openness(local)
+        now = obs.timestamp
+        self._eye_history.append((now, *eyes))
+        while self._eye_history and now - self._eye_history[0][0] > EYE_BASELINE_S:
+            self._eye_history.popleft()
+        hist = np.array([e[1:] for e in self._eye_history])
+        # The open-eye baseline is a high percentile of recent openness, so a blink (or a squint)
+        # during calibration does not become "open".
+        baseline = np.maximum(np.percentile(hist, 90, axis=0), 1e-3)
+        ratios = tuple(float(np.clip(e / b, 0.0, 1.25)) for e, b in zip(eyes, baseline))
+        return Openness(mouth=max(mouth_openness(local), 0.0), eyes=ratios)  # type: ignore[arg-type]
+
+    def process(self, frame: np.ndarray | None, observation: FaceObservation | None, now: float | None = None) -> ProcessResult:
+        """One output frame for the driver ``frame`` (RGB, may be None) and its tracked face."""
+        timings: dict[str, float] = {}
+        now = time.monotonic() if now is None else now
+        avatar_face = self.state.avatar.face
+        t0 = time.perf_counter()
+        smoothed = self.smooth(observation) if observation is not None else None
+        t1 = time.perf_counter()
+        timings["smoothing"] = (t1 - t0) * 1e3
+
+        lost = smoothed is None
+        amount = 1.0
+        if smoothed is not None:
+            if self.reference is None:
+                self.reference = smoothed
+                self.reference_frame = frame
+                self.reference_id += 1
+                log.info("Calibrated: this pose is now the neutral reference.")
+            self._last_seen, self._last_seen_time, self._last_frame = smoothed, now, frame
+            current = smoothed
+        elif self._last_seen is not None and self.reference is not None:
+            # Hold the last pose briefly, then ease back to the avatar's neutral.
+            cfg = self.config.tracking
+            since = now - self._last_seen_time
+            amount = float(np.clip(1.0 - (since - cfg.lost_hold_s) / max(cfg.lost_ease_s, 1e-3), 0.0, 1.0))
+            amount = amount * amount * (3 - 2 * amount)
+            current = self._last_seen
+        else:
+            current = None
+
+        if current is None or self.reference is None:
+            target = avatar_face.landmarks.copy()
+            openness = None
+            driving_obs, reference = avatar_face, avatar_face
+        else:
+            openness = None
+            if self.config.motion.absolute_openness:
+                openness = self._last_openness if lost else self._openness(current)
+                self._last_openness = openness
+            target = transfer(avatar_face, self.reference, current, self.config.motion, openness=openness, amount=amount)
+            driving_obs, reference = current, self.reference
+        t2 = time.perf_counter()
+        timings["transfer"] = (t2 - t1) * 1e3
+
+        driving = Driving(
+            observation=driving_obs,
+            reference=reference,
+            reference_id=self.reference_id,
+            target_landmarks=target,
+            frame=frame if not lost else None,
+            reference_frame=self.reference_frame,
+            timestamp=now,
+            extras={"amount": amount, "lost": lost},
+        )
+        avatar_frame = self.animator.render(self.state, driving)
+        t3 = time.perf_counter()
+        timings["animate"] = (t3 - t2) * 1e3
+        output = self.compositor.compose(avatar_frame)
+        timings["compose"] = (time.perf_counter() - t3) * 1e3
+        return ProcessResult(output, avatar_frame, smoothed, target, timings, lost)

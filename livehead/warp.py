@@ -1,0 +1,125 @@
+"""Thin-plate-spline image warping, fitted backwards (output pixel → source pixel).
+
+Pure functions. Fitting backwards each frame matters: where the avatar's closed lips lie on top
+of each other a forward map cannot open them, while a backward map simply samples the lip line
+for every output pixel of the opening (which the mouth filler then paints over).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["WarpField", "border_anchors", "fit_tps", "tps_field", "remap"]
+
+# Low regularisation keeps lip and eyelid motion (1e-3 flattened them on the prototype).
+TPS_REGULARISATION = 1e-5
+
+
+def _kernel(d2: np.ndarray) -> np.ndarray:
+    """TPS radial basis U(r) = r² log r², written on squared distances."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = d2 * np.log(d2)
+    out[d2 <= 0] = 0.0
+    return out
+
+
+@dataclass(frozen=True)
+class Tps:
+    """A fitted 2D thin-plate spline in normalised coordinates (pixels / ``norm``)."""
+
+    centres: np.ndarray  # (N, 2) normalised
+    weights: np.ndarray  # (N, 2)
+    affine: np.ndarray  # (3, 2)
+    norm: float
+
+
+def fit_tps(dst: np.ndarray, src: np.ndarray, *, norm: float, regularisation: float = TPS_REGULARISATION) -> Tps:
+    """Fit f with f(dst_i) ≈ src_i; dst, src: (N, 2) pixels. ``norm`` ~ image size (conditioning)."""
+    p = np.asarray(dst, dtype=np.float64) / norm
+    v = np.asarray(src, dtype=np.float64) / norm
+    n = len(p)
+    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    a = np.zeros((n + 3, n + 3))
+    a[:n, :n] = _kernel(d2) + regularisation * np.eye(n)
+    a[:n, n] = 1.0
+    a[:n, n + 1 :] = p
+    a[n, :n] = 1.0
+    a[n + 1 :, :n] = p.T
+    b = np.zeros((n + 3, 2))
+    b[:n] = v
+    sol = np.linalg.solve(a, b)
+    return Tps(p, sol[:n], sol[n:], norm)
+
+
+def tps_eval(tps: Tps, points: np.ndarray) -> np.ndarray:
+    """Evaluate at (M, 2) pixel points → (M, 2) pixels."""
+    q = np.asarray(points, dtype=np.float64) / tps.norm
+    d2 = ((q[:, None, :] - tps.centres[None, :, :]) ** 2).sum(-1)
+    out = _kernel(d2) @ tps.weights + tps.affine[0] + q @ tps.affine[1:]
+    return out * tps.norm
+
+
+def border_anchors(width: int, height: int, per_side: int = 6) -> np.ndarray:
+    """(4·per_side, 2) points spaced along the image border, to pin the background."""
+    t = np.linspace(0.0, 1.0, per_side, endpoint=False)
+    w, h = width - 1.0, height - 1.0
+    top = np.stack([t * w, np.zeros_like(t)], 1)
+    right = np.stack([np.full_like(t, w), t * h], 1)
+    bottom = np.stack([w - t * w, np.full_like(t, h)], 1)
+    left = np.stack([np.zeros_like(t), h - t * h], 1)
+    return np.concatenate([top, right, bottom, left])
+
+
+@dataclass(frozen=True)
+class WarpField:
+    """Dense backward map for ``cv2.remap`` restricted to the region that actually moves."""
+
+    roi: tuple[int, int, int, int]  # x0, y0, x1, y1 in output pixels (x1, y1 exclusive)
+    map1: np.ndarray  # fixed-point maps from cv2.convertMaps, roi-sized
+    map2: np.ndarray
+
+
+def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25) -> WarpField | None:
+    """Sample ``tps`` on a coarse grid (every ``step`` px), upsample bilinearly, keep the moving ROI.
+
+    Convention: grid samples sit at the centres of ``step``-pixel blocks, which is where
+    ``cv2.resize(INTER_LINEAR)`` expects them, so the upsampled map is exact at the samples.
+    Returns None when nothing moves by more than ``min_shift`` pixels.
+    """
+    w, h = size
+    nx, ny = max(2, -(-w // step)), max(2, -(-h // step))
+    xs = (np.arange(nx) + 0.5) * (w / nx) - 0.5
+    ys = (np.arange(ny) + 0.5) * (h / ny) - 0.5
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.stack([gx.ravel(), gy.ravel()], 1)
+    disp = (tps_eval(tps, grid) - grid).reshape(ny, nx, 2)
+    moving = np.abs(disp).max(-1) > min_shift
+    if not moving.any():
+        return None
+    rows, cols = np.nonzero(moving)
+    # One block of margin so the bilinear ramp to zero motion stays inside the ROI.
+    bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, nx)
+    by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, ny)
+    full = cv2.resize(disp.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    x0, x1 = int(bx0 * w / nx), min(int(np.ceil(bx1 * w / nx)), w)
+    y0, y1 = int(by0 * h / ny), min(int(np.ceil(by1 * h / ny)), h)
+    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    map_x = full[y0:y1, x0:x1, 0] + px
+    map_y = full[y0:y1, x0:x1, 1] + py
+    map1, map2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+    return WarpField((x0, y0, x1, y1), map1, map2)
+
+
+def remap(image: np.ndarray, field: WarpField | None, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Apply a ``WarpField`` to ``image`` (any channels); outside the ROI pixels are copied."""
+    result = image.copy() if out is None else out
+    if field is None:
+        return result
+    x0, y0, x1, y1 = field.roi
+    result[y0:y1, x0:x1] = cv2.remap(
+        image, field.map1, field.map2, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    ).reshape(result[y0:y1, x0:x1].shape)
+    return result
