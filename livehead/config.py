@@ -35,7 +35,8 @@ class TrackingConfig:
 class SmoothingConfig:
     enabled: bool = True
     min_cutoff: float = 1.0  # Hz; lower = less jitter at rest, more lag
-    beta: float = 8.0  # speed coefficient; higher = less lag in fast motion
+    beta: float = 10.0  # per (face size / s); higher = less lag in fast motion
+    openness_min_cutoff: float = 3.0  # Hz, mouth/eye openness: blinks last ~150 ms and must survive
     d_cutoff: float = 1.0  # Hz, cutoff of the derivative estimate
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .config import ControlsConfig
 from .errors import LiveHeadError
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "help_rows",
     "help_text",
     "keys_for",
+    "modifiers_label",
     "normalize_key",
     "parse_action",
 ]
@@ -280,11 +282,12 @@ def help_text(keymap: Mapping[str, str], *, global_modifiers: str = "") -> str:
     width = max((len(k) for k, _ in rows), default=0)
     lines = [f"{keys:<{width}}  {text}" for keys, text in rows]
     if global_modifiers:
-        lines.append(f"(while another app has focus: hold {_display_modifiers(global_modifiers)} with the key)")
+        lines.append(f"(while another app has focus: hold {modifiers_label(global_modifiers)} with the key)")
     return "\n".join(lines)
 
 
-def _display_modifiers(modifiers: str) -> str:
+def modifiers_label(modifiers: str) -> str:
+    """``"ctrl+alt"`` → ``"Ctrl+Alt"`` for display; raises :class:`LiveHeadError` for unknown names."""
     return "+".join(m.capitalize() for m in _parse_modifiers(modifiers))
 
 
@@ -300,6 +303,11 @@ class Dispatcher:
         self.keymap = build_keymap(keymap, base={})
         self._commands = {key: parse_action(spec) for key, spec in self.keymap.items()}
         self._post = post
+
+    @classmethod
+    def from_config(cls, controls: ControlsConfig, post: Callable[[Command], None]) -> Dispatcher:
+        """The dispatcher for ``config.controls``: default keymap plus the config's bindings."""
+        return cls(build_keymap(controls.keymap), post)
 
     def command_for(self, key: str | int | None) -> Command | None:
         """The command bound to ``key``, or ``None`` for unbound and unknown keys."""
@@ -509,7 +517,7 @@ class GlobalHotkeys:
                 f"Keys still work in the preview window."
             )
         self._listener = listener
-        combo = _display_modifiers("+".join(sorted(self.modifiers))) if self.modifiers else "no modifier"
+        combo = modifiers_label("+".join(sorted(self.modifiers))) if self.modifiers else "no modifier"
         log.info("Global hotkeys on (%s + key).", combo)
         return True
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .errors import EngineMismatchError, LiveHeadError
+
 __all__ = ["Check", "CameraInfo", "cameras_main", "list_cameras", "main", "run_checks"]
 
 Status = Literal["ok", "warn", "fail", "info"]
@@ -461,98 +463,75 @@ def _engine_dirs() -> list[Path]:
     return unique
 
 
-def _field(entry: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if entry.get(name) not in (None, ""):
-            return entry[name]
-    return None
-
-
-def _engine_mismatch(entry: dict[str, Any], gpu: dict[str, Any], trt_version: str | None) -> str | None:
-    if not gpu.get("cuda"):
-        return "no CUDA GPU here"
-    cc = _field(entry, "compute_capability", "sm", "gpu_compute_capability")
-    if cc is not None:
-        if isinstance(cc, (list, tuple)):
-            cc = ".".join(map(str, cc))
-        cc_text = str(cc).lower().removeprefix("sm_").removeprefix("sm")
-        want = gpu["capability"]
-        if cc_text.replace(".", "") != want.replace(".", ""):
-            return f"built for sm_{cc_text.replace('.', '')}, this GPU is sm_{want.replace('.', '')}"
-    built_trt = _field(entry, "tensorrt_version", "trt_version", "tensorrt")
-    if built_trt is not None:
-        if trt_version is None:
-            return "TensorRT is not installed"
-        if str(built_trt) != trt_version:
-            return f"built with TensorRT {built_trt}, installed {trt_version}"
-    return None
-
-
 def check_engines(gpu: dict[str, Any], trt_version: str | None) -> list[Check]:
+    """Each artifact in ``engines/manifest.json`` and whether it may run on this machine.
+
+    Matching is ``livehead.export.manifest``'s own check (TensorRT version, GPU name, compute
+    capability, files present), so the doctor and the runtime never disagree. Plan files are not
+    re-hashed here (they can be hundreds of MB); the runtime does that before loading.
+    """
     rebuild = "python build_engines.py"
-    for directory in _engine_dirs():
-        manifest = directory / "manifest.json"
-        if not manifest.is_file():
-            continue
+    directory = next((d for d in _engine_dirs() if (d / "manifest.json").is_file()), None)
+    if directory is None:
+        return [Check("engines", "TensorRT engines", "info", f"none built (only needed for --backend tensorrt: {rebuild})")]
+    try:
+        from .export import manifest as mf
+    except ImportError as exc:
+        return [Check("engines", str(directory / "manifest.json"), "info", f"present; cannot read it here ({exc})")]
+    try:
+        manifest = mf.read_manifest(directory)
+    except (LiveHeadError, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:  # a hand-edited file
+        return [Check("engines", str(directory / "manifest.json"), "warn", f"unreadable: {exc}",
+                      f"delete {directory / 'manifest.json'} and run {rebuild}")]
+    if not manifest.entries:
+        return [Check("engines", str(manifest.path), "info", "the manifest lists no engines")]
+    machine = mf.MachineInfo(gpu_name=gpu.get("name"), compute_capability=gpu.get("capability"),
+                             tensorrt_version=trt_version)
+    checks = []
+    for name, entry in manifest.entries.items():
         try:
-            data = json.loads(manifest.read_text())
-        except (OSError, ValueError) as exc:
-            return [Check("engines", str(manifest), "warn", f"unreadable: {exc}", f"delete it and run {rebuild}")]
-        entries = data.get("engines") if isinstance(data, dict) else data
-        if not isinstance(entries, list) or not entries:
-            return [Check("engines", str(manifest), "info", "manifest lists no engines")]
-        checks = []
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            path = _field(entry, "path", "file", "engine", "plan")
-            label = str(path or _field(entry, "model", "name") or "?")
-            desc = ", ".join(f"{k}={entry[k]}" for k in ("model", "precision", "gpu_name", "gpu") if entry.get(k))
-            # the manifest may name files relative to engines/ or to the project root
-            candidates = [directory / str(path), directory.parent / str(path)] if path else []
-            if candidates and not any(p.is_file() for p in candidates):
-                checks.append(Check("engines", label, "warn", f"listed in the manifest but the file is missing ({desc})", rebuild))
-                continue
-            mismatch = _engine_mismatch(entry, gpu, trt_version)
-            if mismatch:
-                checks.append(Check("engines", label, "warn", f"does not match this machine: {mismatch} ({desc})",
-                                    f"{rebuild} (on this machine)"))
+            if entry.plan is None:
+                mf.check_onnx_entry(entry, checkpoint_sha256=None, engines_dir=directory)
+                detail = f"ONNX export for --backend onnxruntime ({entry.precision}, from {entry.checkpoint or 'random weights'})"
             else:
-                checks.append(Check("engines", label, "ok", desc or "matches this machine"))
-        return checks or [Check("engines", str(manifest), "info", "manifest lists no engines")]
-    return [Check("engines", "TensorRT engines", "info", f"none built (only needed for --backend tensorrt: {rebuild})")]
+                mf.check_plan_entry(entry, machine, checkpoint_sha256=None, engines_dir=directory, verify_file_hash=False)
+                detail = f"TensorRT plan for {entry.gpu_name} (sm_{(entry.compute_capability or '?').replace('.', '')}), TensorRT {entry.tensorrt_version}"
+        except EngineMismatchError as exc:
+            checks.append(Check("engines", name, "warn", str(exc), f"{entry.build_command} (on this machine)"))
+            continue
+        checks.append(Check("engines", name, "ok", detail))
+    return checks
 
 
 def check_checkpoints() -> list[Check]:
+    """One line per catalog checkpoint (``livehead.models.catalog``), saying where a missing one goes."""
     try:
         catalog = importlib.import_module("livehead.models.catalog")
     except ImportError as exc:
         return [Check("checkpoints", "checkpoints", "info", f"checkpoint catalog not available ({exc})")]
-    for name in ("found_checkpoints", "find_checkpoints", "list_checkpoints", "scan_checkpoints", "discover"):
-        finder = getattr(catalog, name, None)
-        if callable(finder):
-            break
-    else:
+    status = getattr(catalog, "catalog_status", None)
+    folder = getattr(catalog, "checkpoints_dir", None)
+    if not callable(status) or not callable(folder):
         return [Check("checkpoints", "checkpoints", "info", "see `livehead models` for supported checkpoints")]
     try:
-        found = finder()
-    except Exception as exc:  # someone else's module; report, never crash the doctor
+        entries = list(status())
+        directory = folder()
+    except Exception as exc:  # another module's code: report it, never crash the doctor
         return [Check("checkpoints", "checkpoints", "warn", f"catalog failed: {type(exc).__name__}: {exc}", "livehead models")]
-    items = list(found.items()) if isinstance(found, dict) else list(found or [])
-    if not items:
-        return [Check("checkpoints", "checkpoints", "warn",
-                      "none found: only the mesh engine is available (it needs no weights)",
-                      "run `livehead models` to see which files fomm / fv2v need and where to put them")]
-    return [Check("checkpoints", "checkpoints", "ok", "; ".join(_describe_item(i) for i in items))]
-
-
-def _describe_item(item: Any) -> str:
-    if isinstance(item, tuple) and len(item) == 2:
-        return f"{item[0]}: {item[1]}"
-    if dataclasses.is_dataclass(item):
-        fields = dataclasses.asdict(item)
-        return ", ".join(f"{k}={v}" for k, v in fields.items() if isinstance(v, (str, int, float, bool)) and v != "")
-    return str(item)
+    checks = []
+    for entry in entries:
+        name = f"{getattr(entry, 'name', entry)} ({getattr(entry, 'engine', '?')})"
+        path = getattr(entry, "path", None)
+        if path is not None:
+            checks.append(Check("checkpoints", name, "ok", str(path)))
+        else:
+            checks.append(Check(
+                "checkpoints", name, "warn",
+                f"not found (only needed for --engine {getattr(entry, 'engine', '?')}; mesh needs no weights)",
+                f"download {getattr(entry, 'file_name', 'the file')} (see `livehead models`) into {directory}, "
+                f"or pass --checkpoint PATH",
+            ))
+    return checks or [Check("checkpoints", "checkpoints", "info", "the catalog lists no checkpoints")]
 
 
 def check_hotkeys() -> list[Check]:

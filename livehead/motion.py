@@ -42,7 +42,7 @@ _EYES = (
     (lm.as_index(lm.LEFT_EYE_UPPER[1:-1]), lm.as_index(lm.LEFT_EYE_LOWER[1:-1]), lm.LEFT_EYE_CORNERS),
 )
 _OUTLINE = lm.as_index(lm.FACE_OVAL)
-_IRISES = lm.as_index(lm.RIGHT_IRIS + lm.LEFT_IRIS)
+SCALE_RANGE = (0.8, 1.25)  # the avatar's face may grow or shrink this much with the driver's distance
 
 
 def to_local(face: FaceObservation) -> np.ndarray:
@@ -125,6 +125,7 @@ def transfer(
     *,
     openness: Openness | None = None,
     amount: float = 1.0,
+    bounds: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Avatar landmarks (478, 3) in avatar pixels that follow the driver's motion.
 
@@ -134,6 +135,8 @@ def transfer(
         current: the driver now (already smoothed).
         openness: absolute mouth gap / eye ratios to impose (None: purely relative expression).
         amount: 0 returns the avatar's neutral landmarks, 1 the full motion (easing after a lost face).
+        bounds: the avatar image (w, h). The face may then move at most half of its distance to
+            each image edge: the border is pinned, and a face pushed into it folds the warp.
 
     Identity motion (``current == reference``, no openness) returns ``avatar.landmarks``
     up to float rounding.
@@ -155,11 +158,34 @@ def transfer(
     yaw, pitch, roll = (config.pose_strength * amount * x for x in euler_from_rotation(full_rot))
     d_rot = rotation_from_euler(yaw, pitch, roll)
     outline_rot = rotation_from_euler(OUTLINE_POSE_FRACTION * yaw, OUTLINE_POSE_FRACTION * pitch, roll)
-    scale = a.scale * (1.0 + amount * (c.scale / r.scale - 1.0))
+    ratio = float(np.clip(c.scale / r.scale, *SCALE_RANGE))
+    scale = a.scale * (1.0 + amount * (ratio - 1.0))
     shift = np.zeros(3)
     if config.translation:
         shift = amount * (c.translation - r.translation) * (a.scale / r.scale)
         shift[2] = 0.0
     pts = from_local(local, d_rot @ a.rotation, scale, a.translation + shift)
     pts[_OUTLINE] = from_local(local[_OUTLINE], outline_rot @ a.rotation, scale, a.translation + shift)
+    if bounds is not None:
+        pts[:, :2] += _keep_inside(avatar.landmarks[:, :2], pts[:, :2], bounds)
     return pts.astype(np.float32)
+
+
+def _keep_inside(neutral: np.ndarray, moved: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+    """Offset (2,) that keeps ``moved``'s box within half the neutral box's margin to each edge."""
+    lo_n, hi_n = neutral.min(0), neutral.max(0)
+    size = np.asarray(bounds, dtype=np.float64) - 1.0
+    lo_allowed = 0.5 * lo_n
+    hi_allowed = size - 0.5 * (size - hi_n)
+    lo_m, hi_m = moved.min(0), moved.max(0)
+    offset = np.zeros(2)
+    for k in range(2):
+        under = lo_allowed[k] - lo_m[k]
+        over = hi_m[k] - hi_allowed[k]
+        if under > 0 and over > 0:
+            offset[k] = 0.5 * (under - over)
+        elif under > 0:
+            offset[k] = under
+        elif over > 0:
+            offset[k] = -over
+    return offset

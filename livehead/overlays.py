@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 
-from .controls import help_rows, keys_for
+from .controls import help_rows, keys_for, modifiers_label
 
 __all__ = [
     "draw_calibration_prompt",
@@ -152,8 +152,7 @@ def draw_help(image: np.ndarray, keymap: Mapping[str, str], *, global_modifiers:
     _check_image(image)
     rows: list[Row] = [[(keys, YELLOW), (text, WHITE)] for keys, text in help_rows(keymap)]
     if global_modifiers:
-        combo = "+".join(m.strip().capitalize() for m in global_modifiers.split("+") if m.strip())
-        rows.append([("", WHITE), (f"other apps focused: hold {combo} with the key", GREY)])
+        rows.append([("", WHITE), (f"other apps focused: hold {modifiers_label(global_modifiers)} with the key", GREY)])
     return _panel(image, rows, anchor="top-right")
 
 

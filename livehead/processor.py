@@ -8,6 +8,7 @@ tests call it directly, frame by frame, so results are deterministic.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class FrameProcessor:
         self.reference_frame: np.ndarray | None = None
         self.reference_id = 0
         self._filter: OneEuroState | None = None
+        self._open_filter: OneEuroState | None = None
         self._eye_history: collections.deque[tuple[float, float, float]] = collections.deque()
         self._last_seen: FaceObservation | None = None
         self._last_seen_time = 0.0
@@ -68,6 +70,7 @@ class FrameProcessor:
         """The next face becomes the neutral reference; smoothing restarts."""
         self.reference = None
         self._filter = None
+        self._open_filter = None
         self._eye_history.clear()
 
     def set_avatar(self, state: AvatarState) -> None:
@@ -85,6 +88,10 @@ class FrameProcessor:
         )
 
     def _openness(self, obs: FaceObservation) -> Openness:
+        """Mouth gap and eye ratios of the *raw* observation, lightly filtered on their own.
+
+        The landmark filter would swallow a blink (≈150 ms), so openness gets a faster filter.
+        """
         local = to_local(obs)
         eyes = eye_openness(local)
         now = obs.timestamp
@@ -95,8 +102,12 @@ class FrameProcessor:
         # The open-eye baseline is a high percentile of recent openness, so a blink (or a squint)
         # during calibration does not become "open".
         baseline = np.maximum(np.percentile(hist, 90, axis=0), 1e-3)
-        ratios = tuple(float(np.clip(e / b, 0.0, 1.25)) for e, b in zip(eyes, baseline))
-        return Openness(mouth=max(mouth_openness(local), 0.0), eyes=ratios)  # type: ignore[arg-type]
+        raw = np.array([max(mouth_openness(local), 0.0), *np.clip(np.asarray(eyes) / baseline, 0.0, 1.25)])
+        cfg = self.config.smoothing
+        if cfg.enabled:
+            params = dataclasses.replace(cfg, min_cutoff=cfg.openness_min_cutoff)
+            raw, self._open_filter = one_euro_step(self._open_filter, raw, now, params)
+        return Openness(mouth=float(raw[0]), eyes=(float(raw[1]), float(raw[2])))
 
     def process(self, frame: np.ndarray | None, observation: FaceObservation | None, now: float | None = None) -> ProcessResult:
         """One output frame for the driver ``frame`` (RGB, may be None) and its tracked face."""
@@ -135,9 +146,12 @@ class FrameProcessor:
         else:
             openness = None
             if self.config.motion.absolute_openness:
-                openness = self._last_openness if lost else self._openness(current)
+                openness = self._last_openness if lost else self._openness(observation)
                 self._last_openness = openness
-            target = transfer(avatar_face, self.reference, current, self.config.motion, openness=openness, amount=amount)
+            h, w = self.state.avatar.image.shape[:2]
+            target = transfer(
+                avatar_face, self.reference, current, self.config.motion, openness=openness, amount=amount, bounds=(w, h)
+            )
             driving_obs, reference = current, self.reference
         t2 = time.perf_counter()
         timings["transfer"] = (t2 - t1) * 1e3

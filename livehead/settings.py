@@ -210,7 +210,7 @@ def _coerce(value: Any, tp: Any) -> Any:
             return value
         raise _TypeMismatch(_describe(tp))
     if origin is Literal:
-        if isinstance(value, str) and value in args:
+        if any(value == choice and type(value) is type(choice) for choice in args):
             return value
         raise _TypeMismatch(_describe(tp))
     if origin in (typing.Union, types.UnionType):

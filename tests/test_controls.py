@@ -327,3 +327,12 @@ class TestGlobalHotkeys:
         with caplog.at_level(logging.WARNING):
             assert hotkeys.start() is False
         assert "livehead[hotkeys]" in caplog.text
+
+
+def test_dispatcher_from_config() -> None:
+    from livehead.config import ControlsConfig
+
+    posted: list[Command] = []
+    dispatcher = Dispatcher.from_config(ControlsConfig(keymap=(("k", "calibrate"),)), posted.append)
+    assert dispatcher.handle_key("k") and dispatcher.handle_key("x")
+    assert posted == [Command("calibrate"), Command("calibrate")]

@@ -12,8 +12,9 @@ Which nodes stay fp32 (the *islands*):
   resolution, pytorch#89836, and TensorRT has had wrong results for grid_sample forced to a
   different type than its neighbours, pytorch/TensorRT#4074), ``InstanceNormalization``
   (variance of activations > 256 overflows fp16) and every graph output;
-* everything those sinks depend on, walking back through the graph until a heavy op (Conv,
-  ConvTranspose, MatMul, Gemm) is reached. That pulls in the keypoint grids, the sparse motions
+* everything those sinks depend on, walking back through the graph until a learned layer (Conv,
+  ConvTranspose, MatMul or Gemm with a constant weight) is reached; a MatMul of two computed
+  tensors (the Jacobian products of the sparse motions) stays in the island. That pulls in the keypoint grids, the sparse motions
   and the deformation (all built from fp32 keypoint inputs and constant grids), the softmax
   temperature division, the keypoint expectations and the Jacobian reductions.
 
@@ -47,6 +48,8 @@ def fp32_nodes(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS) -> set[int]:
     producer = {o: i for i, node in enumerate(graph.node) for o in node.output}
     elem = _elem_types(model)
     floats = _float_types()
+    constants = {init.name for init in graph.initializer} | {
+        n.output[0] for n in graph.node if n.op_type == "Constant"}
     keep: set[int] = set()
     pending: list[str] = []
 
@@ -74,8 +77,8 @@ def fp32_nodes(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS) -> set[int]:
         if idx is None:  # graph input, initializer
             continue
         node = graph.node[idx]
-        if node.op_type in heavy:
-            continue
+        if node.op_type in heavy and any(name in constants for name in node.input[1:]):
+            continue  # a learned layer: it runs in fp16 and its output is cast
         if idx not in keep:
             keep.add(idx)
         for name in node.input:

@@ -184,8 +184,10 @@ def read_checkpoint(path: str | Path) -> CheckpointFile:
 
 
 def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
-    return shown + (f", ... and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else "")
+    lines = [f"\n    {item}" for item in items[:_MAX_LISTED]]
+    if len(items) > _MAX_LISTED:
+        lines.append(f"\n    ... and {len(items) - _MAX_LISTED} more")
+    return "".join(lines)
 
 
 def check_state_dict(
@@ -223,11 +225,11 @@ def check_state_dict(
         f"Checkpoint {path}, entry {entry!r} does not match the {config.name} architecture ({config.source}):"
     ]
     if missing:
-        lines.append(f"  missing from the file ({len(missing)}): {_listing(missing)}")
+        lines.append(f"  missing from the file ({len(missing)}):{_listing(missing)}")
     if unexpected:
-        lines.append(f"  unexpected in the file ({len(unexpected)}): {_listing(unexpected)}")
+        lines.append(f"  unexpected in the file ({len(unexpected)}):{_listing(unexpected)}")
     if mismatched:
-        lines.append(f"  wrong shape ({len(mismatched)}): {_listing(mismatched)}")
+        lines.append(f"  wrong shape ({len(mismatched)}):{_listing(mismatched)}")
     hints = []
     if unexpected and all(k.startswith("module.") for k in unexpected):
         hints.append("The keys carry a DataParallel 'module.' prefix; re-save the state dicts without it.")

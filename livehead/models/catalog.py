@@ -1,0 +1,238 @@
+"""Known checkpoints: which files the neural engines use, where LiveHead looks, which are present.
+
+``livehead models`` prints this catalog (:func:`main`). A checkpoint is found either with
+``--checkpoint PATH`` or by its usual file name in the checkpoints folder,
+``<data dir>/checkpoints`` where the data dir is ``$LIVEHEAD_DATA_DIR`` or
+``platformdirs.user_data_dir("livehead")``. LiveHead never downloads weights itself: the authors
+publish them behind Google Drive / MediaFire pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from livehead.errors import CheckpointError, InputError
+from livehead.models.configs import Engine, ModelConfig, get_public_config
+from livehead.settings import DATA_DIR_ENV, user_data_dir
+
+__all__ = [
+    "CATALOG",
+    "CatalogEntry",
+    "CheckpointStatus",
+    "catalog_status",
+    "checkpoints_dir",
+    "find_checkpoint",
+    "found_checkpoints",
+    "main",
+    "resolve_checkpoint",
+]
+
+_FOMM_DOWNLOAD = (
+    "first-order-model README, 'Pre-trained checkpoint': "
+    "https://drive.google.com/open?id=1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH or https://yadi.sk/d/lEw8uRm140L_eQ"
+)
+_FV2V_DOWNLOAD = (
+    "One-Shot_Free-View_Neural_Talking_Head_Synthesis README, 'Vox-256-New': "
+    "https://www.mediafire.com/folder/fcvtkn21j57bb/TalkingHead_Update"
+)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One supported public checkpoint."""
+
+    name: str  # catalog name, also the public config name
+    engine: Engine  # engine that runs it (--engine)
+    file_names: tuple[str, ...]  # file names recognised in the checkpoints folder, preferred first
+    description: str
+    download: str  # where the authors publish it
+
+    @property
+    def config(self) -> ModelConfig:
+        """The built-in architecture for this checkpoint (no YAML needed)."""
+        return get_public_config(self.name)
+
+
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        name="fomm-vox-adv-256",
+        engine="fomm",
+        file_names=("vox-adv-cpk.pth.tar",),
+        description="FOMM VoxCeleb 256x256, adversarially fine-tuned (the one Avatarify uses)",
+        download=_FOMM_DOWNLOAD,
+    ),
+    CatalogEntry(
+        name="fomm-vox-256",
+        engine="fomm",
+        file_names=("vox-cpk.pth.tar",),
+        description="FOMM VoxCeleb 256x256",
+        download=_FOMM_DOWNLOAD,
+    ),
+    CatalogEntry(
+        name="fv2v-vox-256",
+        engine="fv2v",
+        file_names=("00000189-checkpoint.pth.tar",),
+        description="face-vid2vid (zhanglonghao1992) Vox-256-New, SPADE generator (config vox-256-spade.yaml)",
+        download=_FV2V_DOWNLOAD,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CheckpointStatus:
+    """A catalog entry and where (if anywhere) its file was found."""
+
+    name: str
+    engine: Engine
+    file_name: str  # the preferred file name
+    path: Path | None  # the file found, None if missing
+
+    @property
+    def present(self) -> bool:
+        return self.path is not None
+
+
+def checkpoints_dir() -> Path:
+    """``<data dir>/checkpoints`` (not created)."""
+    return user_data_dir() / "checkpoints"
+
+
+def find_checkpoint(entry: CatalogEntry, directory: Path | None = None) -> Path | None:
+    """The first of ``entry.file_names`` that exists as a file in ``directory`` (default the
+    checkpoints folder), else None."""
+    directory = checkpoints_dir() if directory is None else Path(directory)
+    for file_name in entry.file_names:
+        path = directory / file_name
+        if path.is_file():
+            return path
+    return None
+
+
+def catalog_status(directory: Path | None = None) -> list[CheckpointStatus]:
+    """Every catalog entry with the file found for it (or None)."""
+    return [CheckpointStatus(e.name, e.engine, e.file_names[0], find_checkpoint(e, directory)) for e in CATALOG]
+
+
+def found_checkpoints(directory: Path | None = None) -> dict[str, Path]:
+    """Catalog name -> path of every checkpoint present (used by ``livehead doctor``)."""
+    return {s.name: s.path for s in catalog_status(directory) if s.path is not None}
+
+
+def _entry_for_file(path: Path, engine: str) -> CatalogEntry | None:
+    return next((e for e in CATALOG if e.engine == engine and path.name in e.file_names), None)
+
+
+def resolve_checkpoint(
+    engine: str, checkpoint: str | Path | None = None, *, directory: Path | None = None
+) -> tuple[Path, ModelConfig]:
+    """Which file and architecture an engine should load.
+
+    Args:
+        engine: "fomm" or "fv2v".
+        checkpoint: an explicit path (``--checkpoint``); None searches the checkpoints folder for
+            the engine's catalog files, in catalog order.
+        directory: the folder to search instead of :func:`checkpoints_dir` (tests).
+
+    Returns:
+        The file and its built-in config: the catalog entry's when the file name is known,
+        else the engine's standard vox-256 architecture (give a YAML through
+        :func:`~livehead.models.configs.load_model_config` for anything else).
+
+    Raises:
+        CheckpointError: the path does not exist, or no checkpoint was found; the message lists
+            the file names, the folder and where to download them.
+    """
+    entries = [e for e in CATALOG if e.engine == engine]
+    if not entries:
+        engines = sorted({e.engine for e in CATALOG})
+        raise InputError(f"Engine {engine!r} uses no checkpoint from the catalog; known: {', '.join(engines)}.")
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise CheckpointError(
+                f"Checkpoint {path} (--checkpoint) does not exist or is not a file. Check the path; "
+                "`livehead models` lists the supported files."
+            )
+        entry = _entry_for_file(path, engine)
+        default = next(e for e in entries if e.name.endswith("vox-256"))
+        return path, (entry or default).config
+    directory = checkpoints_dir() if directory is None else Path(directory)
+    for entry in entries:
+        path = find_checkpoint(entry, directory)
+        if path is not None:
+            return path, entry.config
+    names = " or ".join(n for e in entries for n in e.file_names)
+    raise CheckpointError(
+        f"No {engine} checkpoint found: put {names} in {directory} (or set {DATA_DIR_ENV} to move the folder), "
+        f"or pass --checkpoint PATH. Download: {entries[0].download}. Run `livehead models` for details."
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livehead models",
+        description="List the checkpoints the fomm and fv2v engines can use, where LiveHead looks for them, "
+        "and which are present.",
+    )
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--verify", action="store_true",
+                        help="load every present checkpoint strictly and print its sha256 (slow: reads each file)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """``livehead models``: print the catalog. Returns 0, or 1 when ``--verify`` found a bad file."""
+    args = _parser().parse_args(argv)
+    directory = checkpoints_dir()
+    statuses = catalog_status(directory)
+    verified: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    if args.verify:
+        from livehead.models.checkpoint import load_checkpoint
+
+        for status in statuses:
+            if status.path is None:
+                continue
+            try:
+                verified[status.name] = load_checkpoint(status.path, status.name).sha256
+            except CheckpointError as err:
+                failures[status.name] = str(err)
+    entries = {e.name: e for e in CATALOG}
+    if args.json:
+        rows = [
+            {
+                "name": s.name, "engine": s.engine, "file_names": list(entries[s.name].file_names),
+                "description": entries[s.name].description, "download": entries[s.name].download,
+                "present": s.present, "path": str(s.path) if s.path else None,
+                **({"sha256": verified[s.name]} if s.name in verified else {}),
+                **({"error": failures[s.name]} if s.name in failures else {}),
+            }
+            for s in statuses
+        ]
+        print(json.dumps({"checkpoints_dir": str(directory), "data_dir_env": DATA_DIR_ENV, "checkpoints": rows}, indent=2))
+        return 1 if failures else 0
+    width = max(len(s.name) for s in statuses)
+    file_width = max(len(s.file_name) for s in statuses)
+    print("Checkpoints for the neural engines (the mesh engine needs none):\n")
+    print(f"  {'NAME':<{width}}  ENGINE  {'FILE':<{file_width}}  STATUS")
+    for s in statuses:
+        state = f"found: {s.path}" if s.path else "missing"
+        if s.name in verified:
+            state = f"ok, sha256 {verified[s.name]}"
+        elif s.name in failures:
+            state = "BROKEN (see below)"
+        print(f"  {s.name:<{width}}  {s.engine:<6}  {s.file_name:<{file_width}}  {state}")
+        print(f"  {'':<{width}}  {'':<6}  {entries[s.name].description}")
+    print(f"\nCheckpoints folder: {directory}")
+    print(f"  (set {DATA_DIR_ENV} to move the data folder, or pass --checkpoint PATH to use a file elsewhere)")
+    print("\nDownloads (LiveHead never downloads weights itself):")
+    for download in dict.fromkeys(e.download for e in CATALOG):
+        print(f"  {download}")
+    print("\nThe architectures are built in; no YAML is needed for these files.")
+    for name, message in failures.items():
+        print(f"\n{name}: {message}")
+    return 1 if failures else 0
