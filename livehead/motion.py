@@ -165,7 +165,11 @@ def transfer(
         shift = amount * (c.translation - r.translation) * (a.scale / r.scale)
         shift[2] = 0.0
     pts = from_local(local, d_rot @ a.rotation, scale, a.translation + shift)
-    pts[_OUTLINE] = from_local(local[_OUTLINE], outline_rot @ a.rotation, scale, a.translation + shift)
+    # Cheeks and ears (the sides of the outline) get part of the yaw/pitch; forehead and chin all.
+    side = np.abs(neutral[_OUTLINE, 0]) / max(float(np.abs(neutral[_OUTLINE, 0]).max()), 1e-9)
+    weight = _smoothstep((side - 0.3) / 0.5)[:, None]
+    damped = from_local(local[_OUTLINE], outline_rot @ a.rotation, scale, a.translation + shift)
+    pts[_OUTLINE] = weight * damped + (1.0 - weight) * pts[_OUTLINE]
     if bounds is not None:
         pts[:, :2] += _keep_inside(avatar.landmarks[:, :2], pts[:, :2], bounds)
     return pts.astype(np.float32)

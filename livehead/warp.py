@@ -107,8 +107,11 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
     x0, x1 = int(bx0 * w / nx), min(int(np.ceil(bx1 * w / nx)), w)
     y0, y1 = int(by0 * h / ny), min(int(np.ceil(by1 * h / ny)), h)
     px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    map_x = full[y0:y1, x0:x1, 0] + px
-    map_y = full[y0:y1, x0:x1, 1] + py
+    # Pin the outermost ``step`` pixels exactly: the coarse samples sit half a block inside.
+    edge = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py))
+    taper = np.clip(edge / step, 0.0, 1.0)
+    map_x = full[y0:y1, x0:x1, 0] * taper + px
+    map_y = full[y0:y1, x0:x1, 1] * taper + py
     map1, map2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
     return WarpField((x0, y0, x1, y1), map1, map2)
 

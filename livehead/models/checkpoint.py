@@ -106,8 +106,11 @@ def detect_engine(entries: Mapping[str, Mapping[str, Tensor]]) -> Engine | None:
 def _torch_load(path: Path) -> object:
     """``torch.load`` with ``weights_only=True``; every failure becomes a :class:`CheckpointError`."""
     redownload = "Download it again (run `livehead models` for the expected file names)."
-    with open(path, "rb") as f:
-        head = f.read(64)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as err:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {err.strerror}. Check the file's permissions.") from None
     if head.lstrip()[:1] == b"<":
         raise CheckpointError(
             f"Checkpoint {path} is an HTML/XML page, not a PyTorch file: the download probably returned an error "
@@ -128,7 +131,7 @@ def _torch_load(path: Path) -> object:
             f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {_last_line(text)}). "
             f"Check the path; if it is the right file, it is damaged. {redownload}"
         ) from None
-    except (RuntimeError, EOFError, ValueError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise CheckpointError(
             f"Checkpoint {path} is truncated or corrupted ({_last_line(str(err)) or type(err).__name__}); "
             f"size {path.stat().st_size:,} bytes. {redownload}"

@@ -1,0 +1,19 @@
+"""Paths to the shared real media and golden fixtures; tests skip with a reason when absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+MEDIA = SHARED / "media"
+REFERENCE = SHARED / "reference"
+
+
+def media(name: str) -> Path:
+    """A file from ../shared/media, or skip the test saying what is missing."""
+    path = MEDIA / name
+    if not path.is_file():
+        pytest.skip(f"needs the shared media file {path} (../shared/media beside the repository)")
+    return path

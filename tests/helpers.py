@@ -1,0 +1,291 @@
+"""Fault-injection helpers for the reliability tests: a scripted camera, a recording virtual camera
+backend, a flaky animator and small clip/image utilities.
+
+Nothing here touches a real device: ``FaultySource`` implements the ``capture.Source`` protocol and
+``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send`` gets a
+1D C-contiguous uint8 array, ``close`` runs exactly once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from livehead.animators.base import AvatarState, Driving
+
+__all__ = [
+    "FaultySource",
+    "FlakyAnimator",
+    "RecordingBackend",
+    "Step",
+    "center_crop_resize",
+    "read_clip",
+    "max_gap",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Media
+
+
+def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]:
+    """Decode a video file to a list of (H, W, 3) uint8 RGB frames (at most ``limit``)."""
+    cap = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    if not frames:
+        raise RuntimeError(f"could not decode any frame from {path}")
+    return frames
+
+
+def center_crop_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What a camera does when it switches mode: crop the sensor to the new aspect, then scale.
+
+    ``size`` is (w, h).
+    """
+    h, w = image.shape[:2]
+    tw, th = size
+    if tw * h > th * w:  # wider target: keep full width, crop rows
+        ch, cw = round(w * th / tw), w
+    else:
+        ch, cw = h, round(h * tw / th)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = image[y0 : y0 + ch, x0 : x0 + cw]
+    interp = cv2.INTER_AREA if tw < cw else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(crop, (tw, th), interpolation=interp))
+
+
+def max_gap(times: list[float] | np.ndarray) -> float:
+    """Largest interval between consecutive timestamps (seconds); 0 for fewer than two."""
+    t = np.asarray(times, dtype=np.float64)
+    return float(np.diff(t).max()) if t.size > 1 else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# A camera that misbehaves on a script
+
+
+@dataclass(frozen=True)
+class Step:
+    """One phase of a ``FaultySource`` script.
+
+    kind:
+        ``frames``: deliver ``frames`` frames at the source's rate (resized to ``size`` if given);
+        ``none``: every read returns None (camera unplugged / driver gives nothing) for ``seconds``;
+        ``raise``: every read raises OSError for ``seconds``.
+    """
+
+    kind: Literal["frames", "none", "raise"]
+    frames: int = 0
+    seconds: float = 0.0
+    size: tuple[int, int] | None = None  # (w, h)
+
+
+class FaultySource:
+    """A camera-like ``Source`` that plays ``frames`` (looping) at ``fps`` following ``script``.
+
+    Reads are paced like a real camera (a read blocks until the next frame is due). After the
+    script ends the source either keeps delivering frames (``then="frames"``, it resumed for good)
+    or returns None for ever (``then="none"``, it stopped after N frames).
+
+    ``events`` records (monotonic time, step index) when each step starts, so a test can line the
+    output stream up with the faults; ``delivered`` holds the monotonic time of each frame handed out.
+    """
+
+    is_file = False
+    fps = None
+
+    def __init__(
+        self,
+        *,
+        frames: list[np.ndarray],
+        script: list[Step],
+        rate: float = 25.0,
+        then: Literal["frames", "none"] = "frames",
+        name: str = "faulty test camera",
+    ) -> None:
+        self.name = name
+        self._frames = frames
+        self._script = list(script)
+        self._then = then
+        self._interval = 1.0 / rate
+        self._lock = threading.Lock()
+        self._step = -1
+        self._step_frames = 0
+        self._step_started = 0.0
+        self._next_due: float | None = None
+        self._cursor = 0
+        self._size: tuple[int, int] | None = None
+        self.events: list[tuple[float, int]] = []
+        self.delivered: list[float] = []
+        self.reopens = 0
+        self.closed = False
+        self._advance(time.monotonic())
+
+    @property
+    def step(self) -> int:
+        """Index of the current script step (``len(script)`` once the script has ended)."""
+        return self._step
+
+    def _advance(self, now: float) -> None:
+        self._step += 1
+        self._step_frames = 0
+        self._step_started = now
+        self.events.append((now, self._step))
+        if self._step < len(self._script) and self._script[self._step].size is not None:
+            self._size = self._script[self._step].size
+
+    def _current(self, now: float) -> Step:
+        while self._step < len(self._script):
+            step = self._script[self._step]
+            done = (step.kind == "frames" and self._step_frames >= step.frames) or (
+                step.kind != "frames" and now - self._step_started >= step.seconds
+            )
+            if not done:
+                return step
+            self._advance(now)
+        return Step(kind=self._then, frames=1 << 62, seconds=float("inf"))
+
+    def read(self) -> np.ndarray | None:
+        with self._lock:
+            now = time.monotonic()
+            step = self._current(now)
+            if step.kind == "none":
+                self._next_due = None
+                time.sleep(0.005)  # a failed V4L2 read returns after a short select() timeout
+                return None
+            if step.kind == "raise":
+                self._next_due = None
+                raise OSError(f"{self.name}: device disconnected (injected fault)")
+            due = now if self._next_due is None else self._next_due
+        if due > now:
+            time.sleep(due - now)
+        with self._lock:
+            now = time.monotonic()
+            self._next_due = max(due + self._interval, now)
+            frame = self._frames[self._cursor % len(self._frames)]
+            self._cursor += 1
+            self._step_frames += 1
+            if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
+                frame = center_crop_resize(frame, self._size)
+            self.delivered.append(now)
+            return frame.copy()
+
+    def reopen(self) -> None:
+        self.reopens += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# ---------------------------------------------------------------------------------------------
+# A virtual camera that records what it is sent
+
+
+class RecordingBackend:
+    """A ``pyvirtualcam`` backend that keeps the arrival time and a thumbnail of every frame.
+
+    Register it with ``pyvirtualcam.register_backend(name, RecordingBackend.subclass())`` so each
+    test gets its own ``instances`` list.
+    """
+
+    instances: list["RecordingBackend"] = []
+    thumb_step = 8  # keep every 8th pixel each way: enough to tell frames apart, little memory
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: object) -> None:
+        self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
+        self._device = device or "/dev/null-livehead-test"
+        self.times: list[float] = []
+        self.thumbs: list[np.ndarray] = []
+        self.close_calls = 0
+        type(self).instances.append(self)
+
+    @classmethod
+    def subclass(cls) -> type["RecordingBackend"]:
+        return type("RecordingBackendForTest", (cls,), {"instances": []})
+
+    def send(self, frame: np.ndarray) -> None:
+        if self.close_calls:
+            raise RuntimeError("send() after close()")
+        assert frame.ndim == 1 and frame.dtype == np.uint8 and frame.flags.c_contiguous
+        image = frame.reshape(self.height, self.width, 3)
+        self.times.append(time.monotonic())
+        self.thumbs.append(image[:: self.thumb_step, :: self.thumb_step].copy())
+
+    def close(self) -> None:
+        self.close_calls += 1
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# An engine that fails on purpose
+
+
+FaultKind = Literal["raise", "nan", "float", "shape", "oom"]
+
+
+@dataclass
+class FlakyAnimator:
+    """Wraps a real animator; renders listed by call number fail in the way named.
+
+    ``faults`` maps the 0-based render call number to a fault kind:
+    ``raise`` (RuntimeError), ``oom`` (torch.cuda.OutOfMemoryError, as a GPU engine raises it),
+    ``nan`` (float32 frame full of NaN, as a diverged network gives), ``float`` (float32 in [0, 1],
+    a network output someone forgot to convert) and ``shape`` (uint8, wrong size).
+    ``fail_from`` makes every call from that number on raise (a dead engine).
+    """
+
+    inner: object
+    faults: dict[int, FaultKind] = field(default_factory=dict)
+    fail_from: int | None = None
+    name: str = "flaky"
+    calls: int = 0
+    good_calls: list[int] = field(default_factory=list)
+
+    def describe(self) -> dict[str, str]:
+        return {"engine": self.name, "backend": "test", "device": "cpu", "precision": "fp32"}
+
+    def prepare(self, avatar) -> AvatarState:
+        return self.inner.prepare(avatar)
+
+    def render(self, state: AvatarState, driving: Driving) -> np.ndarray:
+        n = self.calls
+        self.calls += 1
+        kind = self.faults.get(n)
+        if self.fail_from is not None and n >= self.fail_from:
+            kind = "raise"
+        if kind is None:
+            self.good_calls.append(n)
+            return self.inner.render(state, driving)
+        h, w = state.avatar.image.shape[:2]
+        if kind == "raise":
+            raise RuntimeError(f"injected engine fault on render {n}")
+        if kind == "oom":
+            import torch
+
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (injected on render {n})")
+        if kind == "nan":
+            return np.full((h, w, 3), np.nan, np.float32)
+        if kind == "float":
+            return np.full((h, w, 3), 0.5, np.float32)
+        if kind == "shape":
+            return np.zeros((h // 2, w, 3), np.uint8)
+        raise AssertionError(kind)
