@@ -48,3 +48,14 @@ class Compositor:
     def compose(self, image: np.ndarray) -> np.ndarray:
         """A new (h, w, 3) uint8 RGB output frame (a fresh array: sinks may keep it)."""
         return letterbox(image, self.size, background=self.background, mirror=self.mirror)
+
+    def to_output(self, points: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """Map (N, ≥2) pixel points of an image of ``image_size`` (w, h) into output pixels."""
+        w, h = self.size
+        iw, ih = fit_size(image_size, self.size)
+        s = iw / image_size[0]
+        out = np.asarray(points, dtype=np.float64)[:, :2] * s
+        if self.mirror:
+            out[:, 0] = iw - 1 - out[:, 0]
+        out += ((w - iw) // 2, (h - ih) // 2)
+        return out

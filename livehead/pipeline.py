@@ -8,6 +8,7 @@ neutral when the face or the camera is gone).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import overlays
 from .animators.base import Animator, AvatarState
 from .capture import CaptureThread, FrameSlot, Source
 from .config import LiveHeadConfig
+from .controls import Command, ControlState, Dispatcher, apply, build_keymap
 from .processor import FrameProcessor, ProcessResult
+from .errors import LiveHeadError
 from .sinks import Sink
 from .stats import RunStats
 from .tracking import FaceTracker
@@ -40,11 +44,23 @@ class Tracked:
     track_ms: float
 
 
+def _zoomed(frame: Frame, zoom: float) -> Frame:
+    """The central 1/zoom of the frame (W/S keys); the tracker and the engines see only that."""
+    if zoom <= 1.0:
+        return frame
+    h, w = frame.image.shape[:2]
+    cw, ch = max(16, int(w / zoom)), max(16, int(h / zoom))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    crop = np.ascontiguousarray(frame.image[y0 : y0 + ch, x0 : x0 + cw])
+    return Frame(image=crop, index=frame.index, capture_time=frame.capture_time, meta={**frame.meta, "zoom": zoom})
+
+
 class TrackingThread:
     """Tracks the newest captured frame on its own thread; results go to a ``FrameSlot``."""
 
-    def __init__(self, capture: CaptureThread, config: LiveHeadConfig, stats: RunStats) -> None:
+    def __init__(self, capture: CaptureThread, config: LiveHeadConfig, stats: RunStats, zoom=lambda: 1.0) -> None:
         self.capture = capture
+        self.zoom = zoom  # callable → current driver-crop magnification (1 = whole frame)
         self.config = config
         self.stats = stats
         self.slot = FrameSlot()
@@ -73,6 +89,7 @@ class TrackingThread:
                             break
                         continue
                     last = frame.index
+                    frame = _zoomed(frame, self.zoom())
                     t0 = time.perf_counter()
                     try:
                         obs = tracker.track(frame.image, frame.capture_time)
@@ -110,21 +127,27 @@ class Pipeline:
         *,
         source: Source,
         animator: Animator,
-        states: list[AvatarState],
+        states: list[AvatarState] | None = None,
+        library=None,
         sinks: list[Sink],
         throttle: bool = True,
     ) -> None:
+        self.library = library  # an AvatarLibrary preparing avatars in the background, or None
+        states = list(states or []) or (library.ready() if library is not None else [])
         if not states:
             raise ValueError("Pipeline needs at least one prepared avatar")
         self.config = config
         self.source = source
         self.animator = animator
-        self.states = list(states)
+        self.states = states
         self.sinks = list(sinks)
         self.throttle = throttle
         self.stats = RunStats()
         self.processor = FrameProcessor(config, animator, self.states[0])
-        self.avatar_index = 0
+        self.keymap = build_keymap(config.controls.keymap)
+        self.dispatcher = Dispatcher(self.keymap, self.commands_put)
+        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(self.states))
+        self._pending_avatar: int | None = None
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.last_output: np.ndarray | None = None
@@ -132,38 +155,76 @@ class Pipeline:
         self._fallback_used = False
         self._consecutive_faults = 0
         self.capture = CaptureThread(source, pace=config.capture.realtime, stats=self.stats)
-        self.tracking = TrackingThread(self.capture, config, self.stats)
+        self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom)
         self._started = False
         info = animator.describe()
         log.info("Engine %s on backend %s, device %s, precision %s.", info.get("engine"), info.get("backend"),
                  info.get("device"), info.get("precision"))
 
     # ---- control (any thread) --------------------------------------------------------------
+    @property
+    def avatar_index(self) -> int:
+        return self.control.avatar_index
+
+    def commands_put(self, command: Command) -> None:
+        self.commands.put(command)
+
     def post(self, action: str, argument: object = None) -> None:
-        """Queue an action applied between frames: calibrate, select_avatar(i), quit, …"""
-        self.commands.put((action, argument))
+        """Queue an action (see ``controls.ACTIONS``), applied between frames."""
+        self.commands.put(Command(action, argument))
+
+    def handle_key(self, key: str | int) -> bool:
+        """A key from the preview window or global hotkeys; unknown keys are ignored."""
+        return self.dispatcher.handle_key(key)
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def _sync_library(self) -> None:
+        if self.library is None:
+            return
+        ready = self.library.ready()
+        if len(ready) != len(self.states):
+            self.states = ready
+            self.control = dataclasses.replace(self.control, num_avatars=len(ready))
+
+    def _switch_avatar(self, index: int) -> None:
+        if 0 <= index < len(self.states):
+            self.processor.set_avatar(self.states[index])
+            self._pending_avatar = None
+            log.info("Avatar %d: %s", index + 1, self.states[index].avatar.name)
+        else:
+            self._pending_avatar = index  # switch once the background preparation has it
+
     def _apply_commands(self) -> None:
+        self._sync_library()
+        if self._pending_avatar is not None:
+            self._switch_avatar(self._pending_avatar)
         while True:
             try:
-                action, arg = self.commands.get_nowait()
+                command = self.commands.get_nowait()
             except queue.Empty:
                 return
-            if action == "calibrate":
-                self.processor.calibrate()
-            elif action == "select_avatar" and isinstance(arg, int) and 0 <= arg < len(self.states):
-                self.avatar_index = arg
-                self.processor.set_avatar(self.states[arg])
-                log.info("Avatar %d: %s", arg + 1, self.states[arg].avatar.name)
-            elif action == "add_avatar":
-                self.states.append(arg)  # a prepared AvatarState from the background preparer
-            elif action == "quit":
-                self.stopping.set()
-            else:
-                log.debug("Ignored action %s(%r)", action, arg)
+            try:
+                self.control, effects = apply(
+                    self.control, command,
+                    zoom_step=self.config.controls.zoom_step, ghost_step=self.config.controls.ghost_step,
+                )
+            except LiveHeadError as exc:
+                log.warning("%s", exc)
+                continue
+            self.processor.compositor.mirror = self.control.mirror
+            for effect in effects:
+                if effect == "calibrate":
+                    self.processor.calibrate()
+                elif effect == "reset_smoothing":
+                    self.processor.reset_filters()
+                elif effect == "select_avatar":
+                    self._switch_avatar(self.control.avatar_index)
+                elif effect == "reload_avatars" and self.library is not None:
+                    self.library.reload()
+                elif effect == "quit":
+                    self.stopping.set()
 
     # ---- run -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -195,6 +256,7 @@ class Pipeline:
         from .animators.mesh import MeshAnimator
 
         self._fallback_used = True
+        self.library = None  # its states belong to the failed engine
         failed = self.animator.describe()["engine"]
         mesh = MeshAnimator(grid_step=self.config.engine.grid_step, mouth_fill=self.config.engine.mouth_fill)
         self.states = [mesh.prepare(s.avatar) for s in self.states]
@@ -204,11 +266,43 @@ class Pipeline:
         log.error("Engine %s failed %d times in a row (%d in total); switched to the mesh engine.",
                   failed, ENGINE_FALLBACK_AFTER, self.stats.engine_faults)
 
-    def _send(self, output: np.ndarray) -> None:
+    def decorate(self, output: np.ndarray, *, camera: np.ndarray | None, camera_lost: bool) -> np.ndarray:
+        """The preview's view: output plus the overlays the controls switched on."""
+        c = self.control
+        frame = output
+        if c.ghost_opacity > 0 and camera is not None:
+            compositor = self.processor.compositor
+            frame = overlays.draw_ghost(compositor.compose(camera), compositor.compose(self.processor.state.avatar.image),
+                                        c.ghost_opacity)
+        if c.show_landmarks and self.last_result is not None:
+            image_size = self.processor.state.avatar.image.shape[1::-1]
+            pts = self.processor.compositor.to_output(self.last_result.target_landmarks, image_size)
+            frame = overlays.draw_landmarks(frame, pts)
+        if c.show_stats:
+            info = self.animator.describe()
+            recent = self.stats.recent_ms()
+            total = sum(v for k, v in recent.items() if k not in ("capture", "tracking"))
+            frame = overlays.draw_stats(
+                frame, fps=1000.0 / max(total, 1e-3) if recent else 0.0, stage_ms=recent,
+                engine=info.get("engine", "?"), backend=info.get("backend", "?"), device=info.get("device", "?"),
+                precision=info.get("precision", "?"), dropped_frames=self.capture.dropped, camera_lost=camera_lost,
+            )
+        if c.show_help:
+            frame = overlays.draw_help(frame, self.keymap)
+        if c.needs_calibration:
+            frame = overlays.draw_calibration_prompt(frame, self.keymap)
+        return frame
+
+    def _send(self, output: np.ndarray, *, camera: np.ndarray | None = None, camera_lost: bool = False) -> None:
         t0 = time.perf_counter()
+        decorated = None
         for sink in list(self.sinks):
+            frame = output
+            if sink.name == "preview" or self.config.output.overlay_on_output:
+                decorated = decorated if decorated is not None else self.decorate(output, camera=camera, camera_lost=camera_lost)
+                frame = decorated
             try:
-                sink.send(output)
+                sink.send(frame)
             except Exception as exc:  # a broken sink is dropped, the others keep streaming
                 log.error("Sink %s failed (%s); closing it and continuing without it.", sink.name, exc)
                 self.sinks.remove(sink)
@@ -229,6 +323,7 @@ class Pipeline:
         last_index = -1
         last_new = time.monotonic()
         last_sent = 0.0
+        last_camera = None
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self.stopping.is_set():
@@ -239,8 +334,13 @@ class Pipeline:
                 now = time.monotonic()
                 output = None
                 if item is not None:
-                    last_index, last_new = item.frame.index, now
-                    output = self._render(item.frame.image, item.observation, item.frame.capture_time)
+                    last_index, last_new, last_camera = item.frame.index, now, item.frame.image
+                    if self.control.frozen and self.last_output is not None:
+                        output = self.last_output
+                    elif self.control.passthrough:
+                        output = self.processor.compositor.compose(item.frame.image)
+                    else:
+                        output = self._render(item.frame.image, item.observation, item.frame.capture_time)
                     if output is not None:
                         self.stats.frames_rendered += 1
                         self.stats.add_latency((time.monotonic() - item.frame.capture_time) * 1e3)
@@ -253,7 +353,7 @@ class Pipeline:
                         output = self.last_output
                     self.stats.repeats += 1
                 if output is not None:
-                    self._send(output)
+                    self._send(output, camera=last_camera, camera_lost=now - last_new > LOST_AFTER_S)
                     last_sent = time.monotonic()
                 if max_frames is not None and self.stats.frames_out >= max_frames:
                     break

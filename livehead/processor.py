@@ -73,6 +73,11 @@ class FrameProcessor:
         self._open_filter = None
         self._eye_history.clear()
 
+    def reset_filters(self) -> None:
+        """Restart smoothing (the driver crop changed, so landmarks jump) without recalibrating."""
+        self._filter = None
+        self._open_filter = None
+
     def set_avatar(self, state: AvatarState) -> None:
         self.state = state
 
@@ -167,6 +172,10 @@ class FrameProcessor:
             extras={"amount": amount, "lost": lost},
         )
         avatar_frame = self.animator.render(self.state, driving)
+        expected = self.state.avatar.image.shape
+        if not isinstance(avatar_frame, np.ndarray) or avatar_frame.dtype != np.uint8 or avatar_frame.shape != expected:
+            got = (getattr(avatar_frame, "shape", None), getattr(avatar_frame, "dtype", type(avatar_frame).__name__))
+            raise RuntimeError(f"engine returned {got}, expected uint8 frame of shape {expected}")
         t3 = time.perf_counter()
         timings["animate"] = (t3 - t2) * 1e3
         output = self.compositor.compose(avatar_frame)

@@ -156,37 +156,68 @@ def _install_signal_handlers(stop) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def _start_global_hotkeys(config: LiveHeadConfig, pipeline):
+    """Keys that work while the meeting app has focus (optional pynput); None when unavailable."""
+    if not config.controls.global_hotkeys:
+        return None
+    from .controls import GlobalHotkeys
+
+    hotkeys = GlobalHotkeys(pipeline.dispatcher, modifiers=config.controls.global_modifiers)
+    return hotkeys if hotkeys.start() else None
+
+
 def main(argv: list[str]) -> int:
     from .animators import create_animator
     from .avatar import load_avatar
     from .capture import open_source
+    from .library import AvatarLibrary
     from .pipeline import Pipeline
-    from .settings import load_config
+    from .settings import load_config, user_data_dir
 
     ns = build_parser().parse_args(argv)
     config, _sources = load_config(_overrides_from(ns), ns.config)
     if not config.avatar and not config.avatars:
-        raise InputError("No avatar given. Use --avatar me.png (a portrait photo), or try `livehead demo`.")
+        from .settings import avatars_dir
+
+        if not any(avatars_dir().iterdir()):
+            raise InputError(
+                f"No avatar given. Use --avatar me.png (a portrait photo), put photos in {avatars_dir()}, "
+                "or try `livehead demo`."
+            )
 
     engine_cfg = config.engine
     animator = create_animator(
         engine_cfg.engine,
         **{k: v for k, v in vars(engine_cfg).items() if k != "engine"},
     )
-    avatars = []
-    if config.avatar:
-        avatars.append(load_avatar(config.avatar, working_size=config.output.size))
-    if config.avatars:
-        from .library import scan_folder
+    info = animator.describe()
+    print(f"LiveHead: engine {info.get('engine')}, backend {info.get('backend')}, device {info.get('device')}, "
+          f"precision {info.get('precision')}.")
+    folder = config.avatars
+    if folder is None and not config.avatar:
+        from .settings import avatars_dir
 
-        for path in scan_folder(config.avatars):
-            try:
-                avatars.append(load_avatar(path, working_size=config.output.size))
-            except LiveHeadError as exc:
-                log.warning("Skipping avatar %s: %s", path, exc)
-    if not avatars:
-        raise InputError(f"No usable avatar in {config.avatars}. Add a portrait photo (PNG or JPEG) there.")
-    states = [animator.prepare(a) for a in avatars]
+        folder = str(avatars_dir())
+    library = AvatarLibrary(
+        animator=animator,
+        working_size=config.output.size,
+        files=[config.avatar] if config.avatar else [],
+        folder=folder,
+        cache_dir=user_data_dir() / "cache",
+    )
+    # The first avatar is prepared before streaming starts; the rest follow in the background.
+    if config.avatar:
+        first = load_avatar(config.avatar, working_size=config.output.size)
+        states = [animator.prepare(first)]
+        library.entries[0].state = states[0]
+    else:
+        library.prepare_now()
+        states = library.ready()
+        if not states:
+            raise InputError(
+                f"No usable avatar in {folder}. Put a portrait photo (PNG or JPEG) there, or use --avatar FILE."
+            )
+    library.start()
 
     cap = config.capture
     source = open_source(camera=cap.camera, source=cap.source, loop=cap.loop, width=cap.width,
@@ -194,10 +225,16 @@ def main(argv: list[str]) -> int:
     pipeline = None
     try:
         sinks = make_sinks(config, on_key=lambda key: pipeline and pipeline.handle_key(key))
-        pipeline = Pipeline(config, source=source, animator=animator, states=states, sinks=sinks)
+        pipeline = Pipeline(config, source=source, animator=animator, states=states, library=library, sinks=sinks)
         _install_signal_handlers(pipeline.stop)
-        summary = pipeline.run()
+        hotkeys = _start_global_hotkeys(config, pipeline)
+        try:
+            summary = pipeline.run()
+        finally:
+            if hotkeys is not None:
+                hotkeys.stop()
     finally:
+        library.close()
         if pipeline is not None:
             pipeline.close()
         else:

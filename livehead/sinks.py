@@ -118,7 +118,7 @@ class PreviewSink:
 
         if not self._opened:
             return -1
-        key = cv2.waitKey(1)
+        key = cv2.waitKeyEx(1)  # full codes: waitKey keeps the low byte, turning arrows into letters
         if key != -1 and self.on_key is not None:
             self.on_key(key)
         if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
