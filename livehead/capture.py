@@ -221,6 +221,8 @@ class CaptureThread:
         self.lost = threading.Event()  # set while the source delivers nothing
         self.stats = stats  # a RunStats receiving "capture" timings, or None
         self.failures = 0
+        self.resolution_changes = 0  # frames carry it as meta["resolution_epoch"]: readers see a mode switch
+        self._size: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livehead-capture", daemon=True)
         self._index = 0
@@ -268,7 +270,13 @@ class CaptureThread:
             self.failures, backoff = 0, 0.05
             if self.stats is not None:
                 self.stats.add("capture", (time.perf_counter() - t0) * 1e3)
-            self.slot.put(Frame(image=image, index=self._index, capture_time=now), self._index)
+            size = (image.shape[1], image.shape[0])
+            if self._size is not None and size != self._size:
+                self.resolution_changes += 1
+                log.info("%s now delivers %dx%d frames (was %dx%d).", self.source.name, *size, *self._size)
+            self._size = size
+            meta = {"resolution_epoch": self.resolution_changes}
+            self.slot.put(Frame(image=image, index=self._index, capture_time=now, meta=meta), self._index)
             self._index += 1
             if interval:
                 next_time = max(next_time + interval, now - interval)

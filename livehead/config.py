@@ -56,6 +56,9 @@ class EngineConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "fp16"] = "fp32"
     checkpoint: str | None = None  # path to a .pth.tar for fomm / fv2v
+    model_config: str | None = None  # YAML in the original layout, for checkpoints of a non-standard size
+    crop_size: int = 256  # fomm / fv2v network input (the public checkpoints are 256)
+    adapt_scale: bool = True  # fomm / fv2v: scale motion by the avatar's keypoint spread (adapt_movement_scale)
     pose: str = "follow"  # fv2v: follow | frontal | "yaw,pitch,roll" degrees
     grid_step: int = 16  # mesh: pixels between warp samples; lower = sharper, slower
     mouth_fill: Literal["auto", "driver", "synth", "none"] = "auto"  # mesh: mouth interior source

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,7 +175,9 @@ class AvatarLibrary:
                 work = cv2.resize(image, (tw, th), interpolation=interp) if (tw, th) != image.shape[1::-1] else image
                 face = observation_from_landmarks(landmarks, timestamp=0.0, frame_size=(tw, th))
                 return AvatarImage(name=path.name, image=np.ascontiguousarray(work), face=face, content_hash=digest)
-            except (OSError, KeyError, ValueError) as exc:
+            # np.load raises zipfile.BadZipFile (not an OSError) for a half-written or half-copied
+            # cache file, and EOFError for a truncated member: either way, detect the face again.
+            except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
                 log.debug("Ignoring unreadable cache %s: %s", cache, exc)
         avatar = avatar_from_array(image, name=path.name, content_hash=digest, working_size=self.working_size,
                                    tracker=tracker)

@@ -192,9 +192,21 @@ class Pipeline:
         if 0 <= index < len(self.states):
             self.processor.set_avatar(self.states[index])
             self._pending_avatar = None
+            # a pending switch lands after apply() refused it: keep A / D stepping from what is shown
+            self.control = dataclasses.replace(self.control, avatar_index=index)
             log.info("Avatar %d: %s", index + 1, self.states[index].avatar.name)
-        else:
+        elif self._still_preparing(index):
             self._pending_avatar = index  # switch once the background preparation has it
+        else:
+            self._pending_avatar = None
+            log.warning("Avatar %d could not be prepared; staying on avatar %d.", index + 1, self.avatar_index + 1)
+
+    def _still_preparing(self, index: int | None) -> bool:
+        """Whether avatar ``index`` (0-based) is not ready here yet but the library has it or works on it."""
+        if self.library is None or index is None:
+            return False
+        pending = self.library.pending()  # before ready(): an avatar finishing in between counts twice, not never
+        return len(self.states) <= index < pending + len(self.library.ready())
 
     def _apply_commands(self) -> None:
         self._sync_library()
@@ -205,6 +217,15 @@ class Pipeline:
                 command = self.commands.get_nowait()
             except queue.Empty:
                 return
+            if command.action == "use_engine":
+                self._use_engine(*command.argument)
+                continue
+            if command.action in ("select_avatar", "prev_avatar", "next_avatar"):
+                self._pending_avatar = None  # the newest avatar request wins
+                if command.action == "select_avatar" and self._still_preparing(command.argument):
+                    self._pending_avatar = command.argument
+                    log.info("Avatar %d is still being prepared; switching when it is ready.", command.argument + 1)
+                    continue
             try:
                 self.control, effects = apply(
                     self.control, command,
@@ -225,6 +246,35 @@ class Pipeline:
                     self.library.reload()
                 elif effect == "quit":
                     self.stopping.set()
+
+    def switch_engine(self, animator: Animator) -> threading.Thread:
+        """Prepare every avatar for ``animator`` in the background, then swap engines between frames.
+
+        The stream keeps running on the old engine meanwhile; a failure is logged and the old engine stays.
+        """
+
+        def prepare() -> None:
+            try:
+                states = [animator.prepare(s.avatar) for s in list(self.states)]
+            except Exception as exc:  # a broken checkpoint or OOM must not touch the running stream
+                log.error("Could not switch to engine %s: %s", animator.describe().get("engine"), exc)
+                return
+            self.commands.put(Command("use_engine", (animator, states)))
+
+        worker = threading.Thread(target=prepare, name="livehead-engine-switch", daemon=True)
+        worker.start()
+        return worker
+
+    def _use_engine(self, animator: Animator, states: list[AvatarState]) -> None:
+        self.animator = animator
+        self.states = states
+        self.library = None  # its states belong to the previous engine
+        self.processor.animator = animator
+        self.processor.set_avatar(states[min(self.avatar_index, len(states) - 1)])
+        self._consecutive_faults = 0
+        info = animator.describe()
+        log.info("Switched to engine %s on backend %s, device %s, precision %s.", info.get("engine"),
+                 info.get("backend"), info.get("device"), info.get("precision"))
 
     # ---- run -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -324,6 +374,7 @@ class Pipeline:
         last_new = time.monotonic()
         last_sent = 0.0
         last_camera = None
+        resolution_epoch = 0
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         try:
             while not self.stopping.is_set():
@@ -335,6 +386,10 @@ class Pipeline:
                 output = None
                 if item is not None:
                     last_index, last_new, last_camera = item.frame.index, now, item.frame.image
+                    epoch = item.frame.meta.get("resolution_epoch", 0)
+                    if epoch != resolution_epoch:  # the camera switched mode: the old reference no longer lines up
+                        resolution_epoch = epoch
+                        self.processor.calibrate()
                     if self.control.frozen and self.last_output is not None:
                         output = self.last_output
                     elif self.control.passthrough:
@@ -361,6 +416,8 @@ class Pipeline:
                     break
         finally:
             self.stats.finished = time.monotonic()
+            if self.stats.engine_faults:
+                log.warning("Engine faults: %d frame(s) replaced by the previous good frame.", self.stats.engine_faults)
         summary = self.stats.summary()
         summary["dropped_frames"] = self.capture.dropped + self.tracking.slot.dropped
         summary["engine"] = self.animator.describe()

@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 __all__ = ["FrameProcessor", "ProcessResult"]
 
 EYE_BASELINE_S = 4.0  # seconds of history for the driver's open-eye baseline
+# Fastest the avatar's landmarks may move, in avatar face sizes (pose scale ≈ inter-ocular
+# distance) per second. A very fast natural head turn (≈ 400°/s) moves the face outline about
+# 8 face sizes/s and the real clips peak near 4, so real motion passes untouched; a tracker
+# glitch (a larger face walking in, an upside-down frame, the face returning after the avatar
+# eased to neutral, a recalibration) becomes a glide of a few frames instead of a jump.
+MAX_LANDMARK_SPEED = 12.0
+MAX_STEP_DT = 0.1  # s; a stalled render loop must not license a jump
 
 
 @dataclass
@@ -64,6 +71,8 @@ class FrameProcessor:
         self._last_seen_time = 0.0
         self._last_frame: np.ndarray | None = None
         self._last_openness: Openness | None = None
+        self._last_target: np.ndarray | None = None  # the previous frame's target, for the speed limit
+        self._last_target_time = 0.0
 
     # ---- control -------------------------------------------------------------------------
     def calibrate(self) -> None:
@@ -80,6 +89,7 @@ class FrameProcessor:
 
     def set_avatar(self, state: AvatarState) -> None:
         self.state = state
+        self._last_target = None  # another photo: its landmarks are not a continuation
 
     # ---- per frame -----------------------------------------------------------------------
     def smooth(self, obs: FaceObservation) -> FaceObservation:
@@ -113,6 +123,23 @@ class FrameProcessor:
             params = dataclasses.replace(cfg, min_cutoff=cfg.openness_min_cutoff)
             raw, self._open_filter = one_euro_step(self._open_filter, raw, now, params)
         return Openness(mouth=float(raw[0]), eyes=(float(raw[1]), float(raw[2])))
+
+    def _limit_speed(self, target: np.ndarray, now: float) -> np.ndarray:
+        """The step from the last target to ``target`` (478, 3), shortened to MAX_LANDMARK_SPEED.
+
+        The whole step is scaled by one factor (a blend of two landmark sets), so the face keeps
+        its shape while it glides.
+        """
+        last, last_time = self._last_target, self._last_target_time
+        self._last_target_time = max(now, last_time)  # a late frame's older timestamp must not widen the next step
+        if last is not None and last.shape == target.shape:
+            dt = min(max(now - last_time, 0.0), MAX_STEP_DT)
+            allowed = MAX_LANDMARK_SPEED * dt * self.state.avatar.face.face_size
+            step = float(np.sqrt(((target[:, :2] - last[:, :2]) ** 2).sum(1)).max())
+            if step > allowed:
+                target = (last + (target - last) * (allowed / step)).astype(np.float32)
+        self._last_target = target
+        return target
 
     def process(self, frame: np.ndarray | None, observation: FaceObservation | None, now: float | None = None) -> ProcessResult:
         """One output frame for the driver ``frame`` (RGB, may be None) and its tracked face."""
@@ -158,6 +185,7 @@ class FrameProcessor:
                 avatar_face, self.reference, current, self.config.motion, openness=openness, amount=amount, bounds=(w, h)
             )
             driving_obs, reference = current, self.reference
+        target = self._limit_speed(target, now)
         t2 = time.perf_counter()
         timings["transfer"] = (t2 - t1) * 1e3
 

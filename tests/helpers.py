@@ -23,6 +23,7 @@ __all__ = [
     "FaultySource",
     "FlakyAnimator",
     "RecordingBackend",
+    "RenderRecord",
     "Step",
     "center_crop_resize",
     "read_clip",
@@ -242,6 +243,18 @@ class RecordingBackend:
 FaultKind = Literal["raise", "nan", "float", "shape", "oom"]
 
 
+@dataclass(frozen=True)
+class RenderRecord:
+    """One ``render`` call as the engine saw it."""
+
+    wall_time: float  # time.monotonic() at the call
+    timestamp: float  # driving.timestamp (the processor's clock)
+    live: bool  # a driver frame came with it (False while the face or camera is lost)
+    frame_size: tuple[int, int] | None  # (w, h) of the driver frame, when live
+    target: np.ndarray  # (478, 3) target landmarks, avatar pixels
+    ok: bool  # the call returned a good frame
+
+
 @dataclass
 class FlakyAnimator:
     """Wraps a real animator; renders listed by call number fail in the way named.
@@ -259,6 +272,7 @@ class FlakyAnimator:
     name: str = "flaky"
     calls: int = 0
     good_calls: list[int] = field(default_factory=list)
+    records: list[RenderRecord] = field(default_factory=list)
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.name, "backend": "test", "device": "cpu", "precision": "fp32"}
@@ -272,6 +286,12 @@ class FlakyAnimator:
         kind = self.faults.get(n)
         if self.fail_from is not None and n >= self.fail_from:
             kind = "raise"
+        live = driving.frame is not None
+        self.records.append(RenderRecord(
+            wall_time=time.monotonic(), timestamp=driving.timestamp, live=live,
+            frame_size=(driving.frame.shape[1], driving.frame.shape[0]) if live else None,
+            target=np.array(driving.target_landmarks, dtype=np.float32), ok=kind is None,
+        ))
         if kind is None:
             self.good_calls.append(n)
             return self.inner.render(state, driving)

@@ -139,7 +139,8 @@ class TestWrongArchitecture:
         message = str(info.value)
         assert str(_need("fomm_tiny.pth.tar")) in message and "fomm-vox-256" in message
         assert "missing from the file (28)" in message
-        assert "wrong shape" in message and "predictor.encoder.down_blocks.0.conv.weight (file [16, 3, 3, 3] vs model [64, 3, 3, 3])" in message
+        assert "wrong shape" in message
+        assert "predictor.encoder.down_blocks.0.conv.weight (file [16, 3, 3, 3] vs model [64, 3, 3, 3])" in message
         assert "... and" in message and "Fix:" in message and "--config" in message
 
     def test_unexpected_and_missing_keys(self, tmp_path, fomm_state, fomm_config):
@@ -200,8 +201,10 @@ class TestLoadCheckpoint:
         assert loaded.sha256 == sha256_file(path)
 
     def test_missing_num_batches_tracked_injected(self, tmp_path, fomm_state, fomm_config):
-        state = {name: {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")} if isinstance(sd, dict) else sd
-                 for name, sd in fomm_state.items()}
+        state = {
+            name: {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")} if isinstance(sd, dict) else sd
+            for name, sd in fomm_state.items()
+        }
         loaded = load_checkpoint(_save(tmp_path, state), fomm_config)
         assert "generator/first.norm.num_batches_tracked" in loaded.injected_keys
         assert len(loaded.injected_keys) == sum(k.endswith("num_batches_tracked") for sd in fomm_state.values()
@@ -241,6 +244,13 @@ class TestModelConfig:
         path = tmp_path / "typo.yaml"
         path.write_text(text)
         with pytest.raises(InputError, match="scale_factr.*dense_motion_params"):
+            load_model_config(path)
+
+    def test_key_in_common_and_section(self, tmp_path):
+        text = _need("fomm_tiny.yaml").read_text().replace("num_blocks: 3}", "num_blocks: 3, num_kp: 10}")
+        path = tmp_path / "dup.yaml"
+        path.write_text(text)
+        with pytest.raises(InputError, match="num_kp given in both"):
             load_model_config(path)
 
     def test_not_a_model_yaml(self, tmp_path):

@@ -141,7 +141,8 @@ class TestGetRotationMatrix:
         rot = get_rotation_matrix(io["deg_source_yaw"], io["deg_source_pitch"], io["deg_source_roll"])
         assert _maxdiff(rot, io["rot_source"]) < ATOL_KP_MATH
         deg = {n: io[f"deg_driving_{n}"].reshape(3) for n in POSE}
-        assert _maxdiff(get_rotation_matrix(deg["yaw"], deg["pitch"], deg["roll"]), io["rot_driving"].reshape(3, 3, 3)) < ATOL_KP_MATH
+        rot = get_rotation_matrix(deg["yaw"], deg["pitch"], deg["roll"])
+        assert _maxdiff(rot, io["rot_driving"].reshape(3, 3, 3)) < ATOL_KP_MATH
         # Free view: int64 angles, like argparse type=int in the demo.
         free = get_rotation_matrix(torch.tensor([20]), torch.tensor([-10]), torch.tensor([5]))
         assert _maxdiff(free, io["rot_freeview"]) < ATOL_KP_MATH
@@ -262,7 +263,7 @@ class TestKPDetector:
         params = dict(configs.FV2V_VOX_256.network_params("kp_detector"), reshape_channel=1000)
         with pytest.raises(ValueError, match="reshape_channel / reshape_depth"):
             with torch.device("meta"):
-                configs._NETWORKS["fv2v"]["kp_detector"][1](**params)
+                configs.FV2V_VOX_256.network_class("kp_detector")(**params)
 
 
 class TestHEEstimator:
@@ -386,7 +387,9 @@ def _small_generator(**overrides) -> OcclusionAwareSPADEGenerator:
     params = dict(
         image_channel=3, feature_channel=4, num_kp=3, block_expansion=4, max_features=8, num_down_blocks=2,
         reshape_channel=4, reshape_depth=2, num_resblocks=1, estimate_occlusion_map=True,
-        dense_motion_params={"block_expansion": 2, "max_features": 8, "num_blocks": 2, "reshape_depth": 2, "compress": 2},
+        dense_motion_params={
+            "block_expansion": 2, "max_features": 8, "num_blocks": 2, "reshape_depth": 2, "compress": 2,
+        },
     )
     params.update(overrides)
     return OcclusionAwareSPADEGenerator(**params)

@@ -680,7 +680,7 @@ def _self_reenactment(clips, methods, engines, config, meter, embedder, settings
                        "methods": series},
         })
         for i in clip.strip_at:
-            names = [m for m in kept if i in kept[m]]
+            names = [m for m in kept if i in kept[m] and m != STILL]  # the still output is the avatar
             truth = _resize(_frame_at(clip.path, i), clip.work)
             strips.append(Strip("self", clip.name, None, i, ["avatar (frame 0)", *names, "ground truth"],
                                 [avatar.image, *[kept[m][i] for m in names], truth]))
@@ -761,7 +761,7 @@ def _cross_identity(clips, photos, methods, engines, config, meter, embedder, se
                            "methods": series},
             })
             for i in clip.strip_at[:1]:
-                names = [m for m in kept if i in kept[m]]
+                names = [m for m in kept if i in kept[m] and m != STILL]
                 strips.append(Strip("cross", clip.name, photo.name, i, ["driver", "avatar photo", *names],
                                     [_frame_at(clip.path, i), avatar.image, *[kept[m][i] for m in names]]))
     return items, strips

@@ -138,7 +138,7 @@ def random_image(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
     b, c, h, w = shape
     coarse = torch.rand(b, c, max(2, h // 16), max(2, w // 16), generator=gen)
     img = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
-    img = img + 0.03 * torch.randn(b, c, h, w, generator=gen)
+    img = img + 0.0 * torch.randn(b, c, h, w, generator=gen)
     return img.clamp(0.0, 1.0)
 
 

@@ -52,6 +52,8 @@ class AntiAliasInterpolation2d(nn.Module):
 
     def __init__(self, channels: int, scale: float) -> None:
         super().__init__()
+        if not 0 < scale < 1 or (1 / scale) % 1:
+            raise ValueError(f"scale must be 1/n for an integer n > 1 (e.g. 0.25); got {scale}")
         sigma = (1 / scale - 1) / 2
         size = 2 * round(sigma * 4) + 1  # always odd, so symmetric padding
         coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
@@ -72,7 +74,9 @@ class AntiAliasInterpolation2d(nn.Module):
 class SameBlock2d(nn.Module):
     """Conv -> BatchNorm -> ReLU (or LeakyReLU(0.01) with ``lrelu``), same spatial size."""
 
-    def __init__(self, in_features: int, out_features: int, *, kernel_size: int, padding: int, lrelu: bool = False) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, *, kernel_size: int, padding: int, lrelu: bool = False
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_features, out_features, kernel_size=kernel_size, padding=padding)
         self.norm = nn.BatchNorm2d(out_features)
@@ -131,7 +135,9 @@ class ResBlock(nn.Module):
 
 
 class _HourglassEncoder(nn.Module):
-    def __init__(self, *, block_expansion: int, in_features: int, num_blocks: int, max_features: int, dims: int) -> None:
+    def __init__(
+        self, *, block_expansion: int, in_features: int, num_blocks: int, max_features: int, dims: int
+    ) -> None:
         super().__init__()
         self.down_blocks = nn.ModuleList(
             DownBlock(
@@ -249,7 +255,9 @@ class SpectralNormConv2d(nn.Module):
     For export, :meth:`to_conv2d` / :func:`fold_spectral_norm` bake ``W`` into a plain conv.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, *, padding: int = 0, bias: bool = True
+    ) -> None:
         super().__init__()
         # bias before weight_orig: the legacy hook re-registers the weight last, so this is the
         # checkpoints' key order.
@@ -261,8 +269,9 @@ class SpectralNormConv2d(nn.Module):
         weight = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
         nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
         self.weight_orig = nn.Parameter(weight)
+        fan_in = in_channels * kernel_size * kernel_size
         self.register_buffer("weight_u", F.normalize(torch.randn(out_channels), dim=0, eps=1e-12))
-        self.register_buffer("weight_v", F.normalize(torch.randn(in_channels * kernel_size * kernel_size), dim=0, eps=1e-12))
+        self.register_buffer("weight_v", F.normalize(torch.randn(fan_in), dim=0, eps=1e-12))
         self.padding = padding
 
     def weight(self) -> Tensor:

@@ -213,7 +213,8 @@ def main(argv: list[str]) -> int:
             }
             for s in statuses
         ]
-        print(json.dumps({"checkpoints_dir": str(directory), "data_dir_env": DATA_DIR_ENV, "checkpoints": rows}, indent=2))
+        report = {"checkpoints_dir": str(directory), "data_dir_env": DATA_DIR_ENV, "checkpoints": rows}
+        print(json.dumps(report, indent=2))
         return 1 if failures else 0
     width = max(len(s.name) for s in statuses)
     file_width = max(len(s.file_name) for s in statuses)

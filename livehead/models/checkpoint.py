@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,6 @@ from livehead.models.configs import (
     ModelConfig,
     ModelSet,
     PUBLIC_CONFIGS,
-    _NETWORKS,
     build_models,
     get_public_config,
 )
@@ -121,26 +121,30 @@ def _torch_load(path: Path) -> object:
     except pickle.UnpicklingError as err:
         text = str(err) + " " + str(err.__context__ or "")
         if "Unsupported global" in text or "not an allowed global" in text:
-            detail = next((line.strip() for line in text.splitlines() if "global" in line.lower()), "")
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            detail = found.group(1) if found else "an unsupported global"
             raise CheckpointError(
-                f"Checkpoint {path} was refused: it contains Python objects that would run code when loaded "
-                f"({detail[:160]}). LiveHead only loads plain tensors (torch.load weights_only=True) and never "
-                "executes a checkpoint. Use the official file from the model's authors."
+                f"Checkpoint {path} was refused: it references a Python object that plain weights never need "
+                f"({detail}), and unpickling it could run code. LiveHead loads checkpoints with "
+                "torch.load(weights_only=True) and never executes them. Use the official file from the model's authors."
             ) from None
+        # torch's own message suggests weights_only=False, which we never do: report only the cause.
+        cause = _first_line(str(err.__context__ or "")) or "unreadable pickle data"
         raise CheckpointError(
-            f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {_last_line(text)}). "
+            f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {cause}). "
             f"Check the path; if it is the right file, it is damaged. {redownload}"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise CheckpointError(
-            f"Checkpoint {path} is truncated or corrupted ({_last_line(str(err)) or type(err).__name__}); "
+            f"Checkpoint {path} is truncated or corrupted ({_first_line(str(err)) or type(err).__name__}); "
             f"size {path.stat().st_size:,} bytes. {redownload}"
         ) from None
 
 
-def _last_line(text: str) -> str:
+def _first_line(text: str) -> str:
+    """First sentence of an exception text (torch appends long advice we do not want to repeat)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0][:200] if lines else ""
+    return lines[0].split(". ")[0].rstrip(".")[:200] if lines else ""
 
 
 def read_checkpoint(path: str | Path) -> CheckpointFile:
@@ -210,8 +214,11 @@ def check_state_dict(
     expected = module.state_dict()
     sd = dict(state_dict)
     injected = [
-        k for k in expected
-        if k.endswith(".num_batches_tracked") and k not in sd and k.removesuffix("num_batches_tracked") + "running_mean" in sd
+        k
+        for k in expected
+        if k.endswith(".num_batches_tracked")
+        and k not in sd
+        and k.removesuffix("num_batches_tracked") + "running_mean" in sd
     ]
     for k in injected:
         sd[k] = torch.zeros((), dtype=torch.long)
@@ -258,7 +265,8 @@ def _resolve_config(config: ModelConfig | str | None, engine: Engine | None, pat
         return get_public_config(config)
     if engine is None:
         raise CheckpointError(
-            f"Checkpoint {path}: cannot tell whether it is FOMM or face-vid2vid from its keys; pass --engine and --config."
+            f"Checkpoint {path}: cannot tell whether it is FOMM or face-vid2vid from its keys; "
+            "pass --engine and --config."
         )
     return next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
 
@@ -287,11 +295,12 @@ def load_checkpoint(path: str | Path, config: ModelConfig | str | None = None) -
             f"({cfg.name}) was requested. Use --engine {ckpt.engine}, or give a {_ENGINE_NAMES[cfg.engine]} "
             f"checkpoint ({_ENGINE_FILES[cfg.engine]})."
         )
-    needed = tuple(_NETWORKS[cfg.engine])
+    needed = cfg.entries
     absent = [e for e in needed if e not in ckpt.entries]
     if absent:
+        what = ", ".join(repr(e) for e in absent) + (" entry" if len(absent) == 1 else " entries")
         raise CheckpointError(
-            f"Checkpoint {ckpt.path} lacks the {', '.join(repr(e) for e in absent)} entr{'y' if len(absent) == 1 else 'ies'} "
+            f"Checkpoint {ckpt.path} lacks the {what} "
             f"needed by {cfg.engine} (it has {sorted(ckpt.entries)}). Give a complete {_ENGINE_NAMES[cfg.engine]} "
             f"checkpoint ({_ENGINE_FILES[cfg.engine]})."
         )

@@ -59,7 +59,9 @@ _DENSE_MOTION: dict[str, type[nn.Module]] = {"fomm": fomm.DenseMotionNetwork, "f
 # model_params sections used only for training; present in the original YAMLs, ignored here.
 _TRAINING_SECTIONS = frozenset({"discriminator_params"})
 # Set by the generator itself, so not allowed inside dense_motion_params.
-_DENSE_MOTION_FROM_GENERATOR = frozenset({"num_kp", "num_channels", "feature_channel", "estimate_occlusion_map", "align_corners"})
+_DENSE_MOTION_FROM_GENERATOR = frozenset(
+    {"num_kp", "num_channels", "feature_channel", "estimate_occlusion_map", "align_corners"}
+)
 _DEFAULT_ALIGN_CORNERS = {"fomm": True, "fv2v": False}
 
 
@@ -76,10 +78,20 @@ class ModelConfig:
     align_corners: bool  # grid_sample convention: FOMM trained with True, face-vid2vid with False
     source: str = "builtin"  # where it came from: "builtin: <upstream file>" or the YAML path
 
+    @property
+    def entries(self) -> tuple[str, ...]:
+        """Checkpoint entries this engine needs, in checkpoint order (e.g. ``("kp_detector", "generator")``)."""
+        return tuple(_NETWORKS[self.engine])
+
+    def network_class(self, entry: str) -> type[nn.Module]:
+        """The class built for checkpoint entry ``entry``."""
+        return _NETWORKS[self.engine][entry][1]
+
     def network_params(self, entry: str) -> dict[str, Any]:
         """Constructor keyword arguments of checkpoint entry ``entry`` (e.g. ``"generator"``)."""
         section, cls = _NETWORKS[self.engine][entry]
-        params = {**copy.deepcopy(dict(self.model_params[section])), **copy.deepcopy(dict(self.model_params["common_params"]))}
+        params = {**self.model_params[section], **self.model_params["common_params"]}
+        params = copy.deepcopy(params)
         if "align_corners" in inspect.signature(cls).parameters:
             params["align_corners"] = self.align_corners
         return params
@@ -160,7 +172,8 @@ def get_public_config(name: str) -> ModelConfig:
 
 
 def _keyword_names(cls: type) -> set[str]:
-    return {n for n, p in inspect.signature(cls).parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {n for n, p in inspect.signature(cls).parameters.items() if p.kind in kinds}
 
 
 def _closest(key: str, valid: set[str]) -> str:
@@ -172,7 +185,8 @@ def _check_keys(where: str, keys: Mapping[str, Any], valid: set[str], origin: st
     for key in keys:
         if key not in valid:
             raise InputError(
-                f"{origin}: unknown key {key!r} in {where}{_closest(key, valid)}. Valid keys: {', '.join(sorted(valid))}."
+                f"{origin}: unknown key {key!r} in {where}{_closest(key, valid)}. "
+                f"Valid keys: {', '.join(sorted(valid))}."
             )
 
 
@@ -197,6 +211,12 @@ def validate_model_params(engine: str, model_params: Mapping[str, Any], origin: 
         valid = _keyword_names(cls) - {"align_corners"}
         _check_keys(f"model_params.common_params (used by {entry})", common, valid, origin)
         _check_keys(f"model_params.{section}", model_params[section], valid, origin)
+        both = set(common) & set(model_params[section])
+        if both:
+            raise InputError(
+                f"{origin}: {', '.join(sorted(both))} given in both model_params.common_params and "
+                f"model_params.{section}; keep one (the reference code rejects duplicates too)."
+            )
         missing = {
             n for n, p in inspect.signature(cls).parameters.items() if p.default is inspect.Parameter.empty
         } - set(common) - set(model_params[section])

@@ -69,7 +69,9 @@ class KPDetector(nn.Module):
         self.kp = nn.Conv2d(self.predictor.out_filters, num_kp, kernel_size=7, padding=pad)
         if estimate_jacobian:
             self.num_jacobian_maps = 1 if single_jacobian_map else num_kp
-            self.jacobian = nn.Conv2d(self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad)
+            self.jacobian = nn.Conv2d(
+                self.predictor.out_filters, 4 * self.num_jacobian_maps, kernel_size=7, padding=pad
+            )
             # Untrained default J = I (the reference's init); checkpoints overwrite it.
             with torch.no_grad():
                 self.jacobian.weight.zero_()
@@ -188,7 +190,8 @@ class DenseMotionNetwork(nn.Module):
             align_corners=self.align_corners,
         ).reshape(b, k1, c, h, w)
         out["sparse_deformed"] = sparse_deformed
-        hourglass_in = torch.cat([heatmap, sparse_deformed], dim=2).reshape(b, k1 * (c + 1), h, w)  # [heat, RGB] per group
+        # One group per motion, [heatmap, RGB] inside each: (B, (K+1)(C+1), h, w)
+        hourglass_in = torch.cat([heatmap, sparse_deformed], dim=2).reshape(b, k1 * (c + 1), h, w)
         prediction = self.hourglass(hourglass_in)  # (B, F, h, w)
         mask = F.softmax(self.mask(prediction), dim=1)  # (B, K+1, h, w)
         out["mask"] = mask
@@ -269,8 +272,9 @@ class OcclusionAwareGenerator(nn.Module):
         h, w = inp.shape[2:]
         if deformation.shape[1:3] != (h, w):
             # The reference resizes with bilinear interpolate and no align_corners flag (= False).
-            deformation = F.interpolate(deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False)
-            deformation = deformation.permute(0, 2, 3, 1)
+            deformation = F.interpolate(
+                deformation.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=False
+            ).permute(0, 2, 3, 1)
         return F.grid_sample(inp, deformation, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
 
     def encode_source(self, source_image: Tensor) -> FommSourceEncoding:
@@ -317,7 +321,9 @@ class OcclusionAwareGenerator(nn.Module):
                 occlusion_map = motion["occlusion_map"]
                 output["occlusion_map"] = occlusion_map
                 if occlusion_map.shape[2:] != out.shape[2:]:
-                    occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False)
+                    occlusion_map = F.interpolate(
+                        occlusion_map, size=out.shape[2:], mode="bilinear", align_corners=False
+                    )
                 out = out * occlusion_map
             if source_image is not None:
                 output["deformed"] = self._warp(source_image, motion["deformation"])  # (B, C, H, W)

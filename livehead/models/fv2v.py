@@ -315,7 +315,9 @@ class DenseMotionNetwork(nn.Module):
         driving_to_source = coordinates + value_s.reshape(b, self.num_kp, 1, 1, 1, 3)
         return torch.cat([identity.expand(b, 1, d, h, w, 3), driving_to_source], dim=1)
 
-    def heatmap_representation(self, spatial_size: tuple[int, int, int], kp_driving: KpDict, kp_source: KpDict) -> Tensor:
+    def heatmap_representation(
+        self, spatial_size: tuple[int, int, int], kp_driving: KpDict, kp_source: KpDict
+    ) -> Tensor:
         """``G(x_d) - G(x_s)`` on the volume grid, zero background first -> ``(B, K+1, 1, D, h, w)``."""
         heatmap = kp2gaussian(kp_driving["value"], spatial_size, self.kp_variance) - kp2gaussian(
             kp_source["value"], spatial_size, self.kp_variance
@@ -469,7 +471,9 @@ class OcclusionAwareSPADEGenerator(nn.Module):
             deformation = F.interpolate(
                 deformation.permute(0, 4, 1, 2, 3), size=volume.shape[2:], mode="trilinear", align_corners=False
             ).permute(0, 2, 3, 4, 1)
-        return F.grid_sample(volume, deformation, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+        return F.grid_sample(
+            volume, deformation, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners
+        )
 
     def decode(self, feature_3d: Tensor, kp_driving: KpDict, kp_source: KpDict) -> dict[str, Tensor]:
         """Per-frame part: warp the cached volume to the driving keypoints and decode.

@@ -1,0 +1,148 @@
+"""Shared fixtures: real media (skipped with a reason when ../shared/media is absent), a recording
+virtual-camera backend, the CLI in a subprocess, and the gate that keeps the soak test out of the
+normal run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _media import media
+
+REPO = Path(__file__).resolve().parents[1]
+
+DRIVER_CLIP = "dreamtalk_W011_front_neutral_level1_001.mp4"  # 256x256, talking, near-static head
+MOVING_CLIP = "tpsmm_driving.mp4"  # 410x412, speech with head motion and roll
+AVATAR_PHOTO = "aniportrait_Aragaki.png"  # 590x590 RGB, frontal
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow tests (the soak) run only when asked for with -m slow: `make soak`.
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow soak test: run it with `make soak` (pytest -m slow tests/test_soak.py)")
+    for item in items:
+        if "slow" in item.keywords and item.path.name == "test_soak.py":
+            item.add_marker(skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Media
+
+
+@pytest.fixture(scope="session")
+def avatar_path() -> Path:
+    return media(AVATAR_PHOTO)
+
+
+@pytest.fixture(scope="session")
+def driver_clip_path() -> Path:
+    return media(DRIVER_CLIP)
+
+
+@pytest.fixture(scope="session")
+def driver_frames(driver_clip_path: Path) -> list[np.ndarray]:
+    """The talking clip decoded to RGB frames (99 × 256×256)."""
+    from helpers import read_clip
+
+    return read_clip(driver_clip_path)
+
+
+@pytest.fixture(scope="session")
+def moving_frames() -> list[np.ndarray]:
+    """The first 120 frames of the clip with head motion, RGB, 256×256 to keep tracking cheap."""
+    import cv2
+
+    from helpers import read_clip
+
+    frames = read_clip(media(MOVING_CLIP), limit=120)
+    return [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in frames]
+
+
+@pytest.fixture(scope="session")
+def avatar_640x360(avatar_path: Path):
+    """The avatar photo decoded and tracked at the working size of a 640×360 output."""
+    from livehead.avatar import load_avatar
+
+    return load_avatar(avatar_path, working_size=(640, 360))
+
+
+@pytest.fixture(scope="session")
+def short_clip(tmp_path_factory: pytest.TempPathFactory, driver_frames: list[np.ndarray]) -> Path:
+    """A 10-frame H.264 cut of the talking clip in a temp folder, so CLI runs end quickly."""
+    import av
+
+    path = tmp_path_factory.mktemp("clips") / "short.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        for frame in driver_frames[:10]:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# A recording virtual camera
+
+
+@pytest.fixture
+def vcam_backend():
+    """Registers a fresh ``RecordingBackend`` class with pyvirtualcam; yields ``(name, cls)``.
+
+    ``cls.instances`` holds every camera opened through it. pyvirtualcam 0.15 has no
+    ``unregister_backend``, so the entry is removed from its ``BACKENDS`` registry afterwards.
+    """
+    import pyvirtualcam
+    from pyvirtualcam import camera as pvc_camera
+
+    from helpers import RecordingBackend
+
+    name = "livehead-test-recorder"
+    cls = RecordingBackend.subclass()
+    pyvirtualcam.register_backend(name, cls)
+    try:
+        yield name, cls
+    finally:
+        pvc_camera.BACKENDS.pop(name, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real CLI in a subprocess
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for a CLI subprocess: empty config and data folders, no display, no GPU."""
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    env["LIVEHEAD_CONFIG_DIR"] = str(tmp_path / "config")
+    env["LIVEHEAD_DATA_DIR"] = str(tmp_path / "data")
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def run_cli(cli_env: dict[str, str]):
+    """``run_cli(*args, timeout=60)`` → CompletedProcess of ``python -m livehead.cli args``, run from the repo."""
+
+    def run(*args: str | os.PathLike[str], timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "livehead.cli", *map(str, args)],
+            cwd=REPO, env=cli_env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    return run

@@ -1,0 +1,95 @@
+"""fomm / fv2v engines end to end with the tiny golden-fixture checkpoints on real media."""
+
+import cv2
+import numpy as np
+import pytest
+
+from livehead.animators import create_animator
+from livehead.animators.mesh import MeshAnimator
+from livehead.avatar import load_avatar
+from livehead.capture import VideoFileSource
+from livehead.config import LiveHeadConfig, with_overrides
+from livehead.errors import LiveHeadError
+from livehead.pipeline import Pipeline
+from livehead.processor import FrameProcessor
+from livehead.sinks import NullSink
+from livehead.tracking import FaceTracker
+
+from _media import REFERENCE, media
+
+SIZE = (320, 180)
+CROP = {"fomm": 128, "fv2v": 64}  # fv2v's full-width HEEstimator/SPADE decoder is slow on a CPU
+
+
+def tiny(engine):
+    ckpt = REFERENCE / f"{engine}_tiny.pth.tar"
+    if not ckpt.is_file():
+        pytest.skip(f"needs the golden fixture {ckpt} (../shared/reference beside the repository)")
+    return create_animator(engine, checkpoint=str(ckpt), model_config=str(REFERENCE / f"{engine}_tiny.yaml"),
+                           device="cpu", crop_size=CROP[engine])
+
+
+def driver_frames(n):
+    cap = cv2.VideoCapture(str(media("dreamtalk_W011_front_neutral_level1_001.mp4")))
+    frames = []
+    with FaceTracker() as tracker:
+        for i in range(n):
+            ok, bgr = cap.read()
+            assert ok
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            frames.append((rgb, tracker.track(rgb, i / 25.0), i / 25.0))
+    cap.release()
+    return frames
+
+
+def render(engine, frames):
+    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE})
+    avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
+    proc = FrameProcessor(cfg, engine, engine.prepare(avatar))
+    return avatar, [proc.process(rgb, obs, now=t) for rgb, obs, t in frames] + [proc.process(None, None, now=10.0)]
+
+
+@pytest.mark.parametrize("name,n", [("fomm", 3), ("fv2v", 1)])
+def test_tiny_engine_renders_finite_deterministic_frames(name, n):
+    frames = driver_frames(n)
+    engine = tiny(name)
+    assert engine.describe() | {"detail": ""} == {"engine": name, "backend": "torch", "device": "cpu",
+                                                    "precision": "fp32", "detail": ""}
+    avatar, first = render(engine, frames)
+    _, second = render(tiny(name), frames)
+    for a, b in zip(first, second):
+        assert a.avatar_frame.shape == avatar.image.shape and a.avatar_frame.dtype == np.uint8
+        assert a.output.shape == (SIZE[1], SIZE[0], 3)
+        np.testing.assert_array_equal(a.avatar_frame, b.avatar_frame)  # deterministic
+    assert np.abs(first[0].avatar_frame.astype(int) - avatar.image).mean() > 1.0  # and the face did change
+
+
+def test_switching_engines_keeps_the_stream_running():
+    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE, "capture.realtime": False})
+    avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
+    mesh = MeshAnimator()
+    sink = NullSink()
+    source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"), loop=True)
+    with Pipeline(cfg, source=source, animator=mesh, states=[mesh.prepare(avatar)], sinks=[sink], throttle=False) as p:
+        p.run(max_frames=5)
+        before = sink.frames
+        p.switch_engine(tiny("fomm")).join(60)
+        p.run(max_frames=before + 3)
+        assert p.animator.describe()["engine"] == "fomm"
+        assert sink.frames >= before + 3
+
+
+def test_requested_cuda_without_gpu_is_an_error_not_a_fallback():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(LiveHeadError, match="no CUDA GPU"):
+        create_animator("fomm", checkpoint=str(REFERENCE / "fomm_tiny.pth.tar"),
+                        model_config=str(REFERENCE / "fomm_tiny.yaml"), device="cuda")
+
+
+def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
+    with pytest.raises(LiveHeadError, match="livehead models"):
+        create_animator("fomm", device="cpu")
