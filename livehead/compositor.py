@@ -16,7 +16,6 @@ def letterbox(
     *,
     background: tuple[int, int, int] = (0, 0, 0),
     mirror: bool = False,
-    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fit ``image`` (H, W, 3) inside ``size`` (w, h), centred, bars in ``background`` (RGB)."""
     w, h = size
@@ -25,14 +24,9 @@ def letterbox(
         interp = cv2.INTER_AREA if iw < image.shape[1] else cv2.INTER_LINEAR
         image = cv2.resize(image, (iw, ih), interpolation=interp)
     if mirror:
-        image = image[:, ::-1]
-    if out is None or out.shape != (h, w, 3):
-        out = np.empty((h, w, 3), np.uint8)
+        image = cv2.flip(image, 1)
     x0, y0 = (w - iw) // 2, (h - ih) // 2
-    if (iw, ih) != (w, h):
-        out[:] = background
-    out[y0 : y0 + ih, x0 : x0 + iw] = image
-    return out
+    return cv2.copyMakeBorder(image, y0, h - ih - y0, x0, w - iw - x0, cv2.BORDER_CONSTANT, value=tuple(background))
 
 
 class Compositor:

@@ -166,6 +166,15 @@ def _start_global_hotkeys(config: LiveHeadConfig, pipeline):
     return hotkeys if hotkeys.start() else None
 
 
+def _report_threads() -> None:
+    """After shutdown only the main thread may remain; name any that did not stop."""
+    left = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
+    if left:
+        log.warning("Threads still running at exit: %s.", ", ".join(left))
+    else:
+        log.debug("All threads stopped.")
+
+
 def main(argv: list[str]) -> int:
     from .animators import create_animator
     from .avatar import load_avatar
@@ -239,6 +248,7 @@ def main(argv: list[str]) -> int:
             pipeline.close()
         else:
             source.close()
+    _report_threads()
     log.info("Streamed %d frames at %.1f fps (%d dropped).", summary["frames_out"], summary["fps"], summary["dropped_frames"])
     if config.output.record:
         print(f"Recording written to {os.path.abspath(config.output.record)}")

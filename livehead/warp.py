@@ -18,6 +18,12 @@ __all__ = ["WarpField", "border_anchors", "fit_tps", "tps_field", "remap"]
 TPS_REGULARISATION = 1e-5
 
 
+def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(M, N) squared distances between (M, 2) and (N, 2) points, via one matrix product."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d2, 0.0, out=d2)
+
+
 def _kernel(d2: np.ndarray) -> np.ndarray:
     """TPS radial basis U(r) = r² log r², written on squared distances."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -41,7 +47,7 @@ def fit_tps(dst: np.ndarray, src: np.ndarray, *, norm: float, regularisation: fl
     p = np.asarray(dst, dtype=np.float64) / norm
     v = np.asarray(src, dtype=np.float64) / norm
     n = len(p)
-    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    d2 = _sq_distances(p, p)
     a = np.zeros((n + 3, n + 3))
     a[:n, :n] = _kernel(d2) + regularisation * np.eye(n)
     a[:n, n] = 1.0
@@ -57,7 +63,7 @@ def fit_tps(dst: np.ndarray, src: np.ndarray, *, norm: float, regularisation: fl
 def tps_eval(tps: Tps, points: np.ndarray) -> np.ndarray:
     """Evaluate at (M, 2) pixel points → (M, 2) pixels."""
     q = np.asarray(points, dtype=np.float64) / tps.norm
-    d2 = ((q[:, None, :] - tps.centres[None, :, :]) ** 2).sum(-1)
+    d2 = _sq_distances(q, tps.centres)
     out = _kernel(d2) @ tps.weights + tps.affine[0] + q @ tps.affine[1:]
     return out * tps.norm
 
@@ -83,19 +89,21 @@ class WarpField:
 
 
 def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25) -> WarpField | None:
-    """Sample ``tps`` on a coarse grid (every ``step`` px), upsample bilinearly, keep the moving ROI.
+    """Sample ``tps`` every ``step`` px, upsample bilinearly inside the moving region only.
 
-    Convention: grid samples sit at the centres of ``step``-pixel blocks, which is where
-    ``cv2.resize(INTER_LINEAR)`` expects them, so the upsampled map is exact at the samples.
-    Returns None when nothing moves by more than ``min_shift`` pixels.
+    Convention: samples sit at the centres of ``step``-pixel blocks, ``(k + 0.5)·step − 0.5``,
+    which is where ``cv2.resize(INTER_LINEAR)`` puts source pixels when it scales by ``step``, so
+    the upsampled map is exact at the samples. The outermost ``step`` pixels fade to zero motion
+    so the image border stays pinned exactly. Returns None when nothing moves by more than
+    ``min_shift`` pixels.
     """
     w, h = size
-    nx, ny = max(2, -(-w // step)), max(2, -(-h // step))
-    xs = (np.arange(nx) + 0.5) * (w / nx) - 0.5
-    ys = (np.arange(ny) + 0.5) * (h / ny) - 0.5
+    nx, ny = -(-w // step), -(-h // step)
+    xs = (np.arange(nx) + 0.5) * step - 0.5
+    ys = (np.arange(ny) + 0.5) * step - 0.5
     gx, gy = np.meshgrid(xs, ys)
     grid = np.stack([gx.ravel(), gy.ravel()], 1)
-    disp = (tps_eval(tps, grid) - grid).reshape(ny, nx, 2)
+    disp = (tps_eval(tps, grid) - grid).reshape(ny, nx, 2).astype(np.float32)
     moving = np.abs(disp).max(-1) > min_shift
     if not moving.any():
         return None
@@ -103,17 +111,26 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
     # One block of margin so the bilinear ramp to zero motion stays inside the ROI.
     bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, nx)
     by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, ny)
-    full = cv2.resize(disp.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    x0, x1 = int(bx0 * w / nx), min(int(np.ceil(bx1 * w / nx)), w)
-    y0, y1 = int(by0 * h / ny), min(int(np.ceil(by1 * h / ny)), h)
-    px, py = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    # Pin the outermost ``step`` pixels exactly: the coarse samples sit half a block inside.
-    edge = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py))
-    taper = np.clip(edge / step, 0.0, 1.0)
-    map_x = full[y0:y1, x0:x1, 0] * taper + px
-    map_y = full[y0:y1, x0:x1, 1] * taper + py
-    map1, map2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
-    return WarpField((x0, y0, x1, y1), map1, map2)
+    block = cv2.resize(disp[by0:by1, bx0:bx1], ((bx1 - bx0) * step, (by1 - by0) * step), interpolation=cv2.INTER_LINEAR)
+    x0, y0 = bx0 * step, by0 * step
+    x1, y1 = min(bx1 * step, w), min(by1 * step, h)
+    block = block[: y1 - y0, : x1 - x0]
+    px = np.arange(x0, x1, dtype=np.float32)[None, :]
+    py = np.arange(y0, y1, dtype=np.float32)[:, None]
+    if x0 < step or y0 < step or x1 > w - step or y1 > h - step:
+        edge = np.minimum(np.minimum(px, w - 1 - px), np.minimum(py, h - 1 - py))
+        block *= np.clip(edge / step, 0.0, 1.0)[..., None]
+    map1, map2 = cv2.convertMaps(block[..., 0] + px, block[..., 1] + py, cv2.CV_16SC2)
+    return WarpField((int(x0), int(y0), int(x1), int(y1)), map1, map2)
+
+
+def remap_region(image: np.ndarray, field: WarpField, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """The warped pixels of ``roi`` (x0, y0, x1, y1) only; ``roi`` must lie inside ``field.roi``."""
+    fx0, fy0, _, _ = field.roi
+    x0, y0, x1, y1 = roi
+    m1 = field.map1[y0 - fy0 : y1 - fy0, x0 - fx0 : x1 - fx0]
+    m2 = field.map2[y0 - fy0 : y1 - fy0, x0 - fx0 : x1 - fx0]
+    return cv2.remap(image, m1, m2, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def remap(image: np.ndarray, field: WarpField | None, *, out: np.ndarray | None = None) -> np.ndarray:

@@ -120,10 +120,12 @@ class Live:
         self.wait(lambda: self.backend_cls.instances and len(self.vcam.times) > 0, 30.0, "the first output frame")
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
         self.pipeline.stop()
         self._thread.join(5.0)
         self.pipeline.close()
+        if exc_type is not None:
+            return  # the test's own failure says more than anything found here
         if self.error is not None:
             raise self.error
         assert not self._thread.is_alive(), "Pipeline.run did not return within 5 s of stop()"
@@ -273,10 +275,12 @@ class TestAvatarSwitch:
                 live.wait_frames(15)
                 n_before = live.count()
                 pressed = time.monotonic()
-                threading.Thread(target=live.key, args=("2",)).start()  # as the preview/hotkey threads do
+                presser = threading.Thread(target=live.key, args=("2",))  # as the preview/hotkey threads do
+                presser.start()
                 live.wait(lambda: pipeline.processor.state.avatar.name == "3_lyl.png", 5.0, "the switch")
                 switched = time.monotonic()
                 n_after = live.count()
+                presser.join()
                 live.wait_frames(15)
             times = np.asarray(live.vcam.times)
             thumbs = live.vcam.thumbs
@@ -318,8 +322,11 @@ class TestAvatarSwitch:
                 live.wait_frames(10)  # the photo is not ready: avatar 1 streams on
                 assert pipeline.processor.state.avatar.name == "1_aragaki.png"
                 engine.gate.set()
-                live.wait(lambda: library.pending() == 0, 10.0, "the library to finish")
-                live.wait(lambda: pipeline._pending_avatar is None, 5.0, "the pending switch to resolve")
+                if outcome == "ready":
+                    live.wait(lambda: pipeline.processor.state.avatar.name == "2_lyl.png", 10.0, "the switch")
+                else:
+                    gave_up = "Avatar 2 could not be prepared; staying on avatar 1."
+                    live.wait(lambda: gave_up in caplog.messages, 10.0, "the pending switch to give up")
                 done = time.monotonic()
                 live.wait_frames(10)
             times = np.asarray(live.vcam.times)
@@ -334,7 +341,8 @@ class TestAvatarSwitch:
             assert "Avatar 2: 2_lyl.png" in caplog.messages
         else:
             assert pipeline.avatar_index == 0
-            assert "Avatar 2 could not be prepared; staying on avatar 1." in caplog.messages
+            skipped = "Skipping avatar 2_lyl.png: preparation failed (RuntimeError"
+            assert any(m.startswith(skipped) for m in caplog.messages)
         assert_no_stall(times, pressed, done + 0.5, frame_interval(times, pressed))
 
 

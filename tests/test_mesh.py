@@ -14,7 +14,10 @@ def synthetic_avatar(size=(400, 360)):
     yy, xx = np.mgrid[0:h, 0:w]
     image = np.stack([(xx * 255 // w), (yy * 255 // h), np.full_like(xx, 90)], -1).astype(np.uint8)
     image = np.clip(image + rng.integers(0, 20, image.shape), 0, 255).astype(np.uint8)
-    pts = 60.0 * canonical_face() + np.array([w / 2, h / 2, 0.0])
+    local = canonical_face().copy()
+    # Close the mouth (the canonical face smiles with parted lips): lower inner lip onto the upper.
+    local[list(lm.LIPS_LOWER_INNER), 1] = local[list(lm.LIPS_UPPER_INNER), 1]
+    pts = 60.0 * local + np.array([w / 2, h / 2, 0.0])
     face = observation_from_landmarks(pts, timestamp=0.0, frame_size=(w, h))
     return AvatarImage(name="synthetic", image=image, face=face, content_hash="0")
 

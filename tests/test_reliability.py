@@ -241,8 +241,8 @@ def tracking_scenarios(f: list[np.ndarray]) -> dict[str, list[np.ndarray | None]
     angles = [*range(0, 96, 6), *range(90, -1, -6)]  # 180°/s roll up to 90° and back
     return {
         # one-frame dropouts, then 1.5 s without a face (the avatar eases to neutral); the face
-        # comes back in another pose
-        "no_face": f[:20] + [None] * 2 + f[22:35] + [blank] * 45 + f[80:100],
+        # comes back with the head tilted 25°
+        "no_face": f[:20] + [None] * 2 + f[22:35] + [blank] * 45 + [_rotate(x, 25) for x in f[80:100]],
         "second_face_larger": [_beside(x, None) for x in f[:20]] + [_beside(x, _other_face(f, 1.3)) for x in f[20:50]],
         # the face slides out to 45 % at 4 px/frame and back, then the frame edge cuts it abruptly
         "partly_out_of_frame": [_shift(x, -4 * min(i, 58 - i, 29)) for i, x in enumerate(f[:58])]
