@@ -17,6 +17,7 @@ import numpy as np
 from .controls import help_rows, keys_for, modifiers_label
 
 __all__ = [
+    "draw_fps",
     "draw_calibration_prompt",
     "draw_ghost",
     "draw_help",
@@ -145,6 +146,12 @@ def draw_stats(
     if camera_lost:
         rows.append([("CAMERA LOST", RED), ("reconnecting...", RED)])
     return _panel(image, rows, anchor="top-left")
+
+
+def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
+    """The small always-on preview label, top-left: output frames per second."""
+    _check_image(image)
+    return _panel(image, [[(f"{fps:4.1f} fps", WHITE)]], anchor="top-left")
 
 
 def draw_help(image: np.ndarray, keymap: Mapping[str, str], *, global_modifiers: str = "") -> np.ndarray:

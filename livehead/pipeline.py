@@ -331,12 +331,13 @@ class Pipeline:
         if c.show_stats:
             info = self.animator.describe()
             recent = self.stats.recent_ms()
-            total = sum(v for k, v in recent.items() if k not in ("capture", "tracking"))
             frame = overlays.draw_stats(
-                frame, fps=1000.0 / max(total, 1e-3) if recent else 0.0, stage_ms=recent,
+                frame, fps=self.stats.output_fps(), stage_ms=recent,
                 engine=info.get("engine", "?"), backend=info.get("backend", "?"), device=info.get("device", "?"),
                 precision=info.get("precision", "?"), dropped_frames=self.capture.dropped, camera_lost=camera_lost,
             )
+        else:
+            frame = overlays.draw_fps(frame, self.stats.output_fps())
         if c.show_help:
             frame = overlays.draw_help(frame, self.keymap)
         if c.needs_calibration:
@@ -363,6 +364,7 @@ class Pipeline:
             if getattr(sink, "closed_by_user", False):
                 self.stopping.set()
         self.stats.add("sink", (time.perf_counter() - t0) * 1e3)
+        self.stats.send_times.append(time.monotonic())
         self.stats.frames_out += 1
         self.last_output = output
 

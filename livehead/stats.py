@@ -35,6 +35,7 @@ class RunStats:
     engine_faults: int = 0
     started: float = 0.0
     finished: float = 0.0
+    send_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=31))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, stage: str, ms: float) -> None:
@@ -47,6 +48,12 @@ class RunStats:
             if self.latency_ms.maxlen != self.window:
                 self.latency_ms = collections.deque(self.latency_ms, maxlen=self.window)
             self.latency_ms.append(ms)
+
+    def output_fps(self) -> float:
+        """Frames sent per second over the last ~30 frames (0 until two were sent)."""
+        with self._lock:
+            times = list(self.send_times)
+        return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
     def recent_ms(self, last: int = 30) -> dict[str, float]:
         """Median of the last ``last`` samples per stage (for the stats overlay)."""
