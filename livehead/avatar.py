@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -63,7 +64,14 @@ def decode_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.
         reason = "truncated or corrupt" if "truncat" in str(exc).lower() or isinstance(exc, OSError) else "unreadable"
         raise InputError(f"Avatar image is {reason}: {path} ({exc}). Re-export or re-download the photo.") from None
     except Image.DecompressionBombError as exc:
-        raise InputError(f"Avatar image refused as a decompression bomb: {path} ({exc}).") from None
+        # Pillow refuses more than twice its own limit while opening, before the size check above
+        # can run; its message carries the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "far more pixels than allowed"
+        raise InputError(
+            f"Avatar image is too large: {path} has {count} (limit {max_pixels / 1e6:.0f}). Resize it below that "
+            f"first, e.g. convert {path.name} -resize 4000x4000 smaller.png"
+        ) from None
     return rgb, raw
 
 

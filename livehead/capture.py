@@ -163,6 +163,12 @@ def open_source(*, camera: int = 0, source: str | None = None, loop: bool = Fals
     return CameraSource(index=camera, width=width, height=height, fps=fps)
 
 
+def _is_rgb_frame(image: object) -> bool:
+    """(H, W, 3) uint8 with H, W > 0: the only frames capture hands on."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.shape[0] > 0 and image.shape[1] > 0)
+
+
 class FrameSlot:
     """One-item buffer: ``put`` overwrites, ``get`` waits for an item newer than the caller's last.
 
@@ -196,7 +202,19 @@ class FrameSlot:
             if self._index <= after:
                 return None
             self._read_index = self._index
+            self._cond.notify_all()  # a producer may be waiting in wait_taken
             return self._item
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Wait until the newest item has been read (or the slot is closed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._index > self._read_index and not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
 
     def close(self) -> None:
         with self._cond:
@@ -209,6 +227,8 @@ class CaptureThread:
 
     Args:
         pace: for files, play at the file's own frame rate (real time) instead of as fast as possible.
+            An unpaced file is read one frame ahead of its reader, so every frame is used and none is
+            decoded only to be dropped (decoding ahead spun a whole core on a 2-core machine).
         max_backoff_s: longest wait between retries of a failing source.
     """
 
@@ -216,6 +236,7 @@ class CaptureThread:
         self.source = source
         self.slot = FrameSlot()
         self.pace = pace and source.is_file and source.fps is not None
+        self.every_frame = source.is_file and not pace
         self.max_backoff_s = max_backoff_s
         self.ended = threading.Event()
         self.lost = threading.Event()  # set while the source delivers nothing
@@ -237,6 +258,8 @@ class CaptureThread:
         backoff = 0.05
         errors_logged = 0
         while not self._stop.is_set():
+            if self.every_frame and not self.slot.wait_taken(0.1):
+                continue
             t0 = time.perf_counter()
             try:
                 image = self.source.read()
@@ -245,6 +268,13 @@ class CaptureThread:
                 if errors_logged < 3:
                     log.warning("Reading %s failed: %s", self.source.name, exc)
                     errors_logged += 1
+            if image is not None and not _is_rgb_frame(image):
+                # An empty frame leaves MediaPipe's graph failed for good, so it never gets that far.
+                if errors_logged < 3:
+                    log.warning("%s gave a malformed frame (%s %s, expected (H, W, 3) uint8); skipping it.",
+                                self.source.name, getattr(image, "shape", None), getattr(image, "dtype", type(image)))
+                    errors_logged += 1
+                image = None
             if image is None:
                 if self.source.is_file and not getattr(self.source, "loop", False):
                     log.info("End of %s.", self.source.name)

@@ -404,8 +404,10 @@ class Pipeline:
                 elif self.tracking.done.is_set():
                     break
                 elif self.throttle and now - last_sent >= interval and self.last_output is not None:
-                    if now - last_new > LOST_AFTER_S:
-                        output = self._render(None, None, now)  # camera gone: ease to neutral
+                    # camera gone: ease the avatar to neutral, unless the user froze the picture or
+                    # chose the real camera, where an animated avatar popping up would be a surprise
+                    if now - last_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough):
+                        output = self._render(None, None, now)
                     else:
                         output = self.last_output
                     self.stats.repeats += 1

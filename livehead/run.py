@@ -166,6 +166,18 @@ def _start_global_hotkeys(config: LiveHeadConfig, pipeline):
     return hotkeys if hotkeys.start() else None
 
 
+def _sigterm_unwinds_startup() -> None:
+    """Until the stream's own handlers are in, SIGTERM unwinds like Ctrl-C: whatever start-up has
+    opened is closed by the ``finally`` blocks and the CLI exits 0, instead of dying mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _report_threads() -> None:
     """After shutdown only the main thread may remain; name any that did not stop."""
     left = [t.name for t in threading.enumerate() if t is not threading.current_thread() and t.is_alive()]
@@ -184,6 +196,7 @@ def main(argv: list[str]) -> int:
     from .settings import load_config, user_data_dir
 
     ns = build_parser().parse_args(argv)
+    _sigterm_unwinds_startup()
     config, _sources = load_config(_overrides_from(ns), ns.config)
     if not config.avatar and not config.avatars:
         from .settings import avatars_dir

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from _media import media
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 DRIVER_CLIP = "dreamtalk_W011_front_neutral_level1_001.mp4"  # 256x256, talking, near-static head
 MOVING_CLIP = "tpsmm_driving.mp4"  # 410x412, speech with head motion and roll

@@ -19,7 +19,10 @@ import numpy as np
 
 from livehead.animators.base import AvatarState, Driving
 
+REPO = Path(__file__).resolve().parents[1]  # the repository root: the CLI runs from here
+
 __all__ = [
+    "REPO",
     "FaultySource",
     "FlakyAnimator",
     "RecordingBackend",
@@ -27,7 +30,7 @@ __all__ = [
     "Step",
     "center_crop_resize",
     "read_clip",
-    "max_gap",
+    "runqueue_wait_s",
 ]
 
 
@@ -69,10 +72,22 @@ def center_crop_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(crop, (tw, th), interpolation=interp))
 
 
-def max_gap(times: list[float] | np.ndarray) -> float:
-    """Largest interval between consecutive timestamps (seconds); 0 for fewer than two."""
-    t = np.asarray(times, dtype=np.float64)
-    return float(np.diff(t).max()) if t.size > 1 else 0.0
+def runqueue_wait_s() -> float:
+    """Seconds this process's Python threads have spent runnable but waiting for a CPU, summed
+    (Linux schedstat). Time the OS gave to other programs, not to this one; 0.0 where the kernel
+    does not report it.
+
+    All Python threads count, not only the caller: a thread preempted while it holds the GIL
+    stalls the others, which then sleep on the GIL rather than wait on a runqueue.
+    """
+    total = 0.0
+    for thread in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/schedstat") as f:
+                total += int(f.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError, TypeError):
+            continue
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,13 +101,27 @@ class Step:
     kind:
         ``frames``: deliver ``frames`` frames at the source's rate (resized to ``size`` if given);
         ``none``: every read returns None (camera unplugged / driver gives nothing) for ``seconds``;
-        ``raise``: every read raises OSError for ``seconds``.
+        ``raise``: every read raises OSError for ``seconds``;
+        ``hang``: one read blocks for ``seconds`` (OpenCV's V4L2 read waits up to 10 s for a
+        camera that stopped sending), then frames flow again;
+        ``bad``: deliver ``frames`` malformed frames at the source's rate, cycling through empty
+        (0×0×3), grayscale (H×W), RGBA (H×W×4) and float32 arrays.
     """
 
-    kind: Literal["frames", "none", "raise"]
+    kind: Literal["frames", "none", "raise", "hang", "bad"]
     frames: int = 0
     seconds: float = 0.0
     size: tuple[int, int] | None = None  # (w, h)
+
+
+def _malformed(frame: np.ndarray, n: int) -> np.ndarray:
+    kinds = (
+        np.zeros((0, 0, 3), np.uint8),
+        np.ascontiguousarray(frame[:, :, 0]),
+        np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)]),
+        frame.astype(np.float32) / 255.0,
+    )
+    return kinds[n % len(kinds)]
 
 
 class FaultySource:
@@ -152,8 +181,9 @@ class FaultySource:
     def _current(self, now: float) -> Step:
         while self._step < len(self._script):
             step = self._script[self._step]
-            done = (step.kind == "frames" and self._step_frames >= step.frames) or (
-                step.kind != "frames" and now - self._step_started >= step.seconds
+            counted = step.kind in ("frames", "bad")
+            done = (counted and self._step_frames >= step.frames) or (
+                not counted and now - self._step_started >= step.seconds
             )
             if not done:
                 return step
@@ -171,7 +201,16 @@ class FaultySource:
             if step.kind == "raise":
                 self._next_due = None
                 raise OSError(f"{self.name}: device disconnected (injected fault)")
-            due = now if self._next_due is None else self._next_due
+            if step.kind == "hang":
+                self._next_due = None
+                hang_until = self._step_started + step.seconds
+                due = now
+            else:
+                hang_until = None
+                due = now if self._next_due is None else self._next_due
+        if hang_until is not None:
+            time.sleep(max(0.0, hang_until - now))
+            return self.read()
         if due > now:
             time.sleep(due - now)
         with self._lock:
@@ -183,6 +222,8 @@ class FaultySource:
             if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
                 frame = center_crop_resize(frame, self._size)
             self.delivered.append(now)
+            if step.kind == "bad":
+                return _malformed(frame, self._step_frames)
             return frame.copy()
 
     def reopen(self) -> None:
@@ -197,7 +238,8 @@ class FaultySource:
 
 
 class RecordingBackend:
-    """A ``pyvirtualcam`` backend that keeps the arrival time and a thumbnail of every frame.
+    """A ``pyvirtualcam`` backend that keeps the arrival time, the sender's CPU starvation
+    (``runqueue_wait_s``) and a thumbnail of every frame.
 
     Register it with ``pyvirtualcam.register_backend(name, RecordingBackend.subclass())`` so each
     test gets its own ``instances`` list.
@@ -210,6 +252,7 @@ class RecordingBackend:
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
         self._device = device or "/dev/null-livehead-test"
         self.times: list[float] = []
+        self.waits: list[float] = []  # runqueue_wait_s() at each frame
         self.thumbs: list[np.ndarray] = []
         self.close_calls = 0
         type(self).instances.append(self)
@@ -224,6 +267,7 @@ class RecordingBackend:
         assert frame.ndim == 1 and frame.dtype == np.uint8 and frame.flags.c_contiguous
         image = frame.reshape(self.height, self.width, 3)
         self.times.append(time.monotonic())
+        self.waits.append(runqueue_wait_s())
         self.thumbs.append(image[:: self.thumb_step, :: self.thumb_step].copy())
 
     def close(self) -> None:

@@ -28,14 +28,14 @@ from livehead.capture import VideoFileSource
 from livehead.compositor import Compositor
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.library import AvatarLibrary
-from livehead.pipeline import Pipeline
+from livehead.pipeline import LOST_AFTER_S, Pipeline
 from livehead.sinks import VirtualCameraSink
 from livehead.tracking import observation_from_landmarks
 
 from _media import media
 
 SIZE = (640, 360)  # output (w, h)
-FPS = 15.0  # output pace: low, so a slow shared CI machine keeps headroom over the render cost
+FPS = 15.0  # output pace: the stall limit is two of its intervals (133 ms)
 CAMERA_FPS = 25.0
 RIGID = lm.as_index(lm.RIGID)
 
@@ -49,7 +49,8 @@ class ScriptedCamera:
     """A camera-like ``Source`` that plays ``frames`` at ``rate`` and then holds the last one.
 
     ``then="hold"`` makes a perfectly still driver (the same pixels every read); ``then="loop"``
-    starts over. ``holding`` is set once the still phase begins.
+    starts over. ``holding`` is set once the still phase begins. Setting ``cut`` unplugs it: every
+    read then returns None, as a camera that stopped sending does.
     """
 
     is_file = False
@@ -61,14 +62,17 @@ class ScriptedCamera:
         self.then = then
         self.interval = 1.0 / rate
         self.holding = threading.Event()
+        self.cut = threading.Event()
         self._cursor = 0
         self._due: float | None = None
 
-    def read(self) -> np.ndarray:
+    def read(self) -> np.ndarray | None:
         now = time.monotonic()
         if self._due is not None and self._due > now:
             time.sleep(self._due - now)
         self._due = max((self._due or now) + self.interval, time.monotonic())
+        if self.cut.is_set():
+            return None
         if self._cursor >= len(self.frames) - 1 and self.then == "hold":
             self.holding.set()
             return self.frames[-1].copy()
@@ -160,8 +164,31 @@ class Live:
         self.wait(lambda: self.count() >= start + n, timeout, f"{n} more output frames")
         return start
 
-    def key(self, key: str | int) -> None:
+    def first(self, shows: Callable[[np.ndarray], bool], after: int, timeout: float = 10.0) -> int:
+        """Index of the first frame from ``after`` on for which ``shows(frame)`` holds.
+
+        A key takes effect on the next rendered frame; until a new camera frame arrives the loop
+        may repeat its previous output, so the change need not show in the very next frame.
+        """
+        index = after
+
+        def found() -> bool:
+            nonlocal index
+            thumbs = self.vcam.thumbs
+            while index < len(thumbs):
+                if shows(thumbs[index]):
+                    return True
+                index += 1
+            return False
+
+        self.wait(found, timeout, "a frame showing the change")
+        return index
+
+    def key(self, key: str | int) -> int:
+        """Press ``key``; returns the frame count before it (later frames may show its effect)."""
+        before = self.count()
         assert self.pipeline.handle_key(key), f"key {key!r} is not bound"
+        return before
 
 
 def vcam_sink(vcam_backend) -> VirtualCameraSink:
@@ -216,27 +243,27 @@ class GatedMesh(MeshAnimator):
         return super().prepare(avatar)
 
 
-def frame_interval(times: np.ndarray, until: float) -> float:
-    """The stream's own frame interval: 1/FPS, or the median gap before ``until`` when longer.
+def assert_no_stall(times: list[float], waits: list[float], start: float, end: float) -> None:
+    """Between frames that reached the virtual camera in [start, end], the pipeline was never held
+    up for longer than two output frame intervals by its own doing.
 
-    On an idle machine the camera (25 fps) outpaces the 15 fps output and this is exactly 1/FPS,
-    the issue's criterion. On a machine so loaded that rendering alone takes longer, the check
-    becomes "the switch adds no stall beyond two of the stream's usual intervals" rather than
-    failing on load that has nothing to do with switching.
+    ``waits[k]`` is the run-queue wait of the process's Python threads when frame ``k`` arrived
+    (``helpers.runqueue_wait_s``). Why subtract it: on a shared 2-core machine at load ≈ 10 the
+    stream showed 150-600 ms gaps with no switch at all, only because the OS ran other programs.
+    What is left of a gap is time the render loop was busy or blocked: the part a switch can cause.
     """
-    before = times[3:][times[3:] < until]  # the first frames include MediaPipe's warm-up
-    usual = float(np.median(np.diff(before))) if before.size > 2 else 0.0
-    return max(1.0 / FPS, usual)
-
-
-def assert_no_stall(times: np.ndarray, start: float, end: float, interval: float) -> None:
-    """No span in [start, end] longer than two frame ``interval`` s without a frame at the vcam."""
-    edges = np.concatenate([[start], times[(times > start) & (times < end)], [end]])
-    gaps = np.diff(edges)
-    worst = int(np.argmax(gaps))
-    assert gaps[worst] <= 2.0 * interval, (
-        f"the virtual camera went {gaps[worst] * 1e3:.0f} ms without a frame, {edges[worst] - start:.2f} s "
-        f"into the window (limit: two frame intervals = {2e3 * interval:.0f} ms; output {FPS:.0f} fps)"
+    n = min(len(times), len(waits))
+    t, w = np.asarray(times[:n]), np.asarray(waits[:n])
+    pairs = np.flatnonzero((t[1:] > start) & (t[:-1] < end))
+    assert pairs.size >= 5, f"only {pairs.size} frames around the switch"
+    gaps, queued = np.diff(t)[pairs], np.diff(w)[pairs]
+    own = gaps - queued
+    worst = int(np.argmax(own))
+    limit = 2.0 / FPS
+    assert own[worst] <= limit, (
+        f"the virtual camera went {gaps[worst] * 1e3:.0f} ms without a frame, {t[pairs[worst]] - start:.2f} s "
+        f"into the window, of which the threads waited {queued[worst] * 1e3:.0f} ms for a CPU; the other "
+        f"{own[worst] * 1e3:.0f} ms exceed two frame intervals ({limit * 1e3:.0f} ms at {FPS:.0f} fps)"
     )
 
 
@@ -282,14 +309,14 @@ class TestAvatarSwitch:
                 n_after = live.count()
                 presser.join()
                 live.wait_frames(15)
-            times = np.asarray(live.vcam.times)
+            times, waits = list(live.vcam.times), list(live.vcam.waits)
             thumbs = live.vcam.thumbs
         finally:
             library.close()
 
         assert pipeline.avatar_index == 1
         assert "Avatar 2: 3_lyl.png" in caplog.messages
-        assert_no_stall(times, pressed - 0.5, switched + 0.8, frame_interval(times, pressed))
+        assert_no_stall(times, waits, pressed - 0.5, switched + 0.8)
         step = backend_cls.thumb_step
         assert_identity(thumbs[n_before - 5 : n_before], old, new, step)
         assert_identity(thumbs[n_after + 1 :], new, old, step)
@@ -329,7 +356,7 @@ class TestAvatarSwitch:
                     live.wait(lambda: gave_up in caplog.messages, 10.0, "the pending switch to give up")
                 done = time.monotonic()
                 live.wait_frames(10)
-            times = np.asarray(live.vcam.times)
+            times, waits = list(live.vcam.times), list(live.vcam.waits)
         finally:
             engine.gate.set()
             library.close()
@@ -343,7 +370,7 @@ class TestAvatarSwitch:
             assert pipeline.avatar_index == 0
             skipped = "Skipping avatar 2_lyl.png: preparation failed (RuntimeError"
             assert any(m.startswith(skipped) for m in caplog.messages)
-        assert_no_stall(times, pressed, done + 0.5, frame_interval(times, pressed))
+        assert_no_stall(times, waits, pressed, done + 0.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -446,17 +473,15 @@ class TestOutputControls:
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait_frames(10)  # the still driver settles: the avatar sits at its neutral
             before = live.vcam.thumbs[-1]
-            live.key("m")
-            live.wait(lambda: pipeline.control.mirror, 5.0, "mirror on")
-            start = live.wait_frames(5)
+            start = live.first(lambda f: mad(f, before[:, ::-1]) < 1.0, live.key("m"))
+            live.wait_frames(5)
             mirrored = live.vcam.thumbs[start:]
-            live.key("m")
-            live.wait(lambda: not pipeline.control.mirror, 5.0, "mirror off")
-            start = live.wait_frames(5)
+            start = live.first(lambda f: mad(f, before) < 1.0, live.key("m"))
+            live.wait_frames(5)
             restored = live.vcam.thumbs[start:]
 
         assert mad(before, before[:, ::-1]) > 5.0  # the face is asymmetric enough to tell
-        for frame in mirrored:
+        for frame in mirrored:  # and once flipped, it stays flipped
             assert mad(frame, before[:, ::-1]) < 1.0
         for frame in restored:
             assert mad(frame, before) < 1.0
@@ -465,30 +490,28 @@ class TestOutputControls:
         engine, state = mesh_state
         vcam_backend[1].thumb_step = 1
         camera = moving_frames[0]
+        plain, flipped = composed(camera), composed(camera, mirror=True)
         pipeline = Pipeline(config(), source=ScriptedCamera([camera], then="hold"), animator=engine,
                             states=[state], sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait_frames(3)
-            live.key("0")
-            live.wait(lambda: pipeline.control.passthrough, 5.0, "passthrough on")
-            start = live.wait_frames(5)
+            start = live.first(lambda f: np.array_equal(f, plain), live.key("0"))
+            live.wait_frames(5)
             passed = live.vcam.thumbs[start:]
-            live.key("m")  # mirror applies to the camera picture too, as a selfie view does
-            live.wait(lambda: pipeline.control.mirror, 5.0, "mirror on")
-            start = live.wait_frames(3)
+            # mirror applies to the camera picture too, as a selfie view does
+            start = live.first(lambda f: np.array_equal(f, flipped), live.key("m"))
+            live.wait_frames(3)
             passed_mirrored = live.vcam.thumbs[start:]
-            live.key("0")
-            live.wait(lambda: not pipeline.control.passthrough, 5.0, "passthrough off")
-            start = live.wait_frames(3)
+            start = live.first(lambda f: mad(f, flipped) > 10.0, live.key("0"))
+            live.wait_frames(3)
             animated = live.vcam.thumbs[start:]
 
-        expected = composed(camera)
         for frame in passed:
-            np.testing.assert_array_equal(frame, expected)
+            np.testing.assert_array_equal(frame, plain)
         for frame in passed_mirrored:
-            np.testing.assert_array_equal(frame, composed(camera, mirror=True))
+            np.testing.assert_array_equal(frame, flipped)
         for frame in animated:
-            assert mad(frame, composed(camera, mirror=True)) > 10.0  # the avatar again
+            assert mad(frame, flipped) > 10.0  # the avatar again
 
     def test_freeze_repeats_the_last_frame(self, vcam_backend, mesh_state, moving_frames) -> None:
         engine, state = mesh_state
@@ -527,6 +550,32 @@ class TestOutputControls:
         assert live.summary is not None and live.summary["frames_out"] >= 3
         assert not pipeline.control.running
 
+    @pytest.mark.parametrize("key", ["p", "0"], ids=["freeze", "passthrough"])
+    def test_frozen_or_passthrough_picture_holds_when_the_camera_stops(
+        self, vcam_backend, mesh_state, moving_frames, key
+    ) -> None:
+        """With the camera gone the avatar normally eases back to neutral; a frozen picture or the
+        passed-through camera picture must stay as it was instead of an animated avatar appearing."""
+        engine, state = mesh_state
+        source = ScriptedCamera(moving_frames, then="loop")
+        pipeline = Pipeline(config(), source=source, animator=engine, states=[state],
+                            sinks=[vcam_sink(vcam_backend)])
+        with Live(pipeline, vcam_backend[1]) as live:
+            live.wait_frames(10)
+            live.key(key)
+            live.wait(lambda: pipeline.control.frozen or pipeline.control.passthrough, 5.0, "the toggle")
+            live.wait_frames(3)
+            source.cut.set()
+            cut = time.monotonic()
+            # LOST_AFTER_S without a new frame makes the camera lost, and from then on easing would
+            # move the avatar; frames still in flight at the cut are through long before.
+            live.wait(lambda: time.monotonic() > cut + LOST_AFTER_S + 1.0, 10.0, "the camera-lost phase")
+            held = [f for t, f in zip(live.vcam.times, live.vcam.thumbs) if t > cut + LOST_AFTER_S]
+
+        assert len(held) >= 10  # the stream kept going without a camera …
+        for frame in held:  # … repeating the last picture
+            np.testing.assert_array_equal(frame, held[0])
+
 
 # ---------------------------------------------------------------------------------------------
 # Overlays: the preview window only, unless --overlay-on-output
@@ -542,24 +591,24 @@ class TestOverlaySinks:
         cfg = config(**{"output.overlay_on_output": on_output})
         pipeline = Pipeline(cfg, source=ScriptedCamera([camera], then="hold"), animator=engine, states=[state],
                             sinks=[preview, vcam_sink(vcam_backend)])
-        with Live(pipeline, vcam_backend[1]) as live:
-            live.key("0")  # passthrough: the vcam frame without overlays is known exactly
-            live.wait(lambda: pipeline.control.passthrough, 5.0, "passthrough on")
-            start = live.wait_frames(3)  # not calibrated yet: the preview shows "press X"
-            live.key("h")
-            live.key("i")
-            live.key("o")
-            live.key("c")
-            live.wait(lambda: pipeline.control.show_help and pipeline.control.ghost_opacity > 0, 5.0, "overlays")
-            live.wait_frames(3)
-            end = live.count()
-        pairs = list(zip(preview.frames[start:end], live.vcam.thumbs[start:end]))  # sent together, in order
-
         clean = composed(camera)
+        with Live(pipeline, vcam_backend[1]) as live:
+            before = live.key("0")  # passthrough: the vcam frame without overlays is known exactly
+            if not on_output:
+                start = live.first(lambda f: np.array_equal(f, clean), before)
+            for key in "hioc":  # help, stats, landmarks, ghost; not calibrated yet, so also "press X"
+                live.key(key)
+            live.wait(lambda: pipeline.control.show_help and pipeline.control.ghost_opacity > 0, 5.0, "overlays")
+            live.wait_frames(5)
+            end = live.count()
+        pairs = list(zip(preview.frames[:end], live.vcam.thumbs[:end]))  # the k-th of each came from one _send
+
         assert len(pairs) >= 6
         for shown, sent in pairs:
-            assert mad(shown, clean) > 0.5  # the preview always carries an overlay here
             if on_output:
                 np.testing.assert_array_equal(sent, shown)
             else:
-                np.testing.assert_array_equal(sent, clean)
+                assert mad(shown, sent) > 0.5  # the preview carries overlays the vcam does not
+        if not on_output:
+            for sent in live.vcam.thumbs[start:end]:
+                np.testing.assert_array_equal(sent, clean)  # exactly the camera picture, nothing drawn

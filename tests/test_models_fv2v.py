@@ -201,7 +201,8 @@ class TestKeypointTransformation:
     def test_free_view_override_broadcasts_over_batch(self, io):
         he = {k: torch.cat([v, v]) for k, v in _he(io, "source").items()}
         kp_c = _kp(torch.cat([io["kp_canonical"]] * 2))
-        out = keypoint_transformation(kp_c, he, yaw=20, pitch=-10.0, roll=torch.tensor(5))
+        out = keypoint_transformation(kp_c, he, yaw=20, pitch=-10.0, roll=torch.tensor([5.0], dtype=torch.float64))
+        assert out["value"].dtype == torch.float32
         assert out["value"].shape == (2, 15, 3)
         assert torch.equal(out["value"][0], out["value"][1])
         # Only the given angle is overridden: yaw alone keeps the predicted pitch/roll.

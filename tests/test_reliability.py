@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import FaultySource, FlakyAnimator, RenderRecord, Step, max_gap
+from helpers import FaultySource, FlakyAnimator, RenderRecord, Step
 from livehead.animators.mesh import MeshAnimator
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.pipeline import ENGINE_FALLBACK_AFTER, LOST_AFTER_S, Pipeline
@@ -35,10 +35,11 @@ MAX_BACKOFF_S = 2.0  # CaptureThread's default: the longest wait before a failin
 
 # The avatar's landmarks may move at most this many face sizes between two frames 1/30 s apart.
 # Why 0.5: the fastest natural head motion (a ≈ 400°/s turn, or the head moving ≈ 0.5 m/s at
-# arm's length) moves the face outline ≈ 0.3 face sizes per frame, and the real clips peak at
-# 0.17; without protection the faults below moved it 0.5–1.3 face sizes in one frame
-# (measured: a larger second face 1.25, an upside-down frame 1.09, the face returning after the
-# avatar eased to neutral 0.49). Anything above 0.5 reads as a teleport, not as motion.
+# arm's length) moves the face outline ≈ 0.3 face sizes per frame, and the real clip with head
+# motion peaks at 0.17. Without FrameProcessor's speed limit the scenarios below moved it up to
+# 1.1 face sizes in one frame (measured: a larger second face 1.00, the face cut by the frame edge
+# 1.12, the face returning tilted after the avatar eased to neutral 0.77, upside-down frames 0.50).
+# Anything above 0.5 reads as a teleport, not as motion.
 MAX_STEP_FACE_SIZES = 0.5
 
 
@@ -72,27 +73,23 @@ def live_after(records: list[RenderRecord], t: float) -> list[RenderRecord]:
     return [r for r in records if r.live and r.wall_time > t]
 
 
-def frame_time_s(summary: dict) -> float:
-    """Median time the render loop spends on one frame in this run (transfer, animate, compose, sink)."""
-    stages = summary["stages_ms"]
-    return sum(stages[k]["median"] for k in ("transfer", "animate", "compose", "sink") if k in stages) / 1e3
-
-
 def assert_no_gap(run: Streamed) -> None:
-    """No gap longer than 3 frame intervals.
+    """No gap longer than 3 frame intervals (100 ms at 30 fps) of LiveHead's own time.
 
-    A frame interval is the output interval (1/30 s), or, on a machine too loaded to render a frame
-    within it, the time it takes to render one: a fault may not pause the stream, but no test can
-    make a starved CPU render faster. On an idle 2-core machine the mesh engine renders a 640x360
-    frame in about 25 ms, so the limit there is the plain 100 ms.
+    The virtual camera backend records, with each frame, how long this process's threads have
+    waited for a CPU while runnable. That wait is time the OS gave to other programs; on a shared,
+    overloaded 2-core machine it reached 90 % of wall time. It is taken out of each gap, so the
+    check measures what LiveHead does (on an idle machine the wait is about zero and the limit is
+    the plain 100 ms), and a fault that pauses the stream still fails it.
     """
-    interval = max(1.0 / FPS, frame_time_s(run.summary))
-    limit = 3.0 * interval
+    limit = 3.0 / FPS
     gaps = np.diff(run.times)
-    worst = float(gaps.max())
-    assert worst <= limit, (
-        f"the virtual camera went {worst * 1e3:.0f} ms without a frame (limit {limit * 1e3:.0f} ms = 3 frames "
-        f"of {interval * 1e3:.0f} ms); {int((gaps > limit).sum())} such gaps in {len(run.times)} frames"
+    starved = np.diff(np.asarray(run.backend.waits))
+    own = gaps - starved
+    i = int(own.argmax())
+    assert own[i] <= limit, (
+        f"the virtual camera went {gaps[i] * 1e3:.0f} ms without a frame, {own[i] * 1e3:.0f} ms of it not explained "
+        f"by CPU starvation (limit {limit * 1e3:.0f} ms); {int((own > limit).sum())} such gaps in {len(gaps) + 1} frames"
     )
 
 
@@ -137,6 +134,10 @@ class TestCameraFaults:
         assert spread < 1e-3, f"avatar still moving {spread:.3f} px after easing to neutral should be over"
         neutral = avatar_640x360.face.landmarks
         assert float(np.abs(still[-1] - neutral).max()) < 1e-3, "eased pose is not the avatar's neutral"
+        # ... and the picture moves again once the driver is back.
+        neutral_thumb = run.thumbs[int(np.searchsorted(run.times, back_at)) - 1]
+        after = [t for t, at in zip(run.thumbs, run.times) if at > resumed[0].wall_time]
+        assert any(not np.array_equal(t, neutral_thumb) for t in after), "output frozen after the camera came back"
 
     def test_camera_read_raising_is_survived(self, avatar_640x360, driver_frames, vcam_backend, caplog):
         caplog.set_level(logging.INFO, logger="livehead")
@@ -152,6 +153,20 @@ class TestCameraFaults:
         assert run.pipeline.tracking.error is None
         assert run.pipeline.stats.engine_faults == 0
 
+    def test_malformed_camera_frames_are_skipped(self, avatar_640x360, driver_frames, vcam_backend, caplog):
+        """Empty, grayscale, RGBA and float frames never reach the tracker (an empty one breaks
+        MediaPipe's graph for good) and the stream carries on."""
+        caplog.set_level(logging.INFO, logger="livehead")
+        source = FaultySource(frames=driver_frames, script=[Step("frames", frames=25), Step("bad", frames=20)])
+        run = stream(avatar_640x360, source, vcam_backend, seconds=1.0 + 0.8 + 0.5 + 1.5)
+
+        assert_no_gap(run)
+        assert run.pipeline.tracking.error is None
+        assert "malformed frame" in caplog.text
+        back_at = source.events[2][0]
+        resumed = [r for r in live_after(run.engine.records, back_at)]
+        assert len(resumed) >= 10 and all(r.frame_size == (256, 256) for r in run.engine.records if r.live)
+
     def test_camera_that_stops_for_good_keeps_the_virtual_camera_fed(self, avatar_640x360, driver_frames,
                                                                       vcam_backend):
         source = FaultySource(frames=driver_frames, script=[Step("frames", frames=20)], then="none")
@@ -163,6 +178,33 @@ class TestCameraFaults:
         assert source.reopens >= 1, "a dead camera should be reopened while retrying"
         stopped_at = source.events[1][0]
         assert run.times[-1] - stopped_at > 3.0, "the virtual camera stopped receiving frames with the camera"
+
+    def test_hung_camera_read_does_not_hold_up_the_stream_or_shutdown(self, avatar_640x360, driver_frames,
+                                                                      vcam_backend):
+        hang = 3.0
+        source = FaultySource(frames=driver_frames, script=[Step("frames", frames=25), Step("hang", seconds=hang),
+                                                            Step("frames", frames=25), Step("hang", seconds=30.0)])
+        name, backend_cls = vcam_backend
+        engine = FlakyAnimator(MeshAnimator())
+        sink = VirtualCameraSink(width=OUTPUT[0], height=OUTPUT[1], fps=FPS, backend=name)
+        pipeline = Pipeline(config(), source=source, animator=engine, states=[engine.prepare(avatar_640x360)],
+                            sinks=[sink], throttle=True)
+        try:
+            summary = pipeline.run(max_seconds=1.0 + hang + 1.0 + 1.0)  # ends inside the second, 30 s hang
+        finally:
+            t0 = time.monotonic()
+            pipeline.close()
+            closing = time.monotonic() - t0
+        (backend,) = backend_cls.instances
+        run = Streamed(pipeline, summary, engine, np.asarray(backend.times), backend.thumbs, backend)
+
+        assert_no_gap(run)
+        hung_at, back_at = source.events[1][0], source.events[2][0]
+        assert any(not r.live for r in engine.records if hung_at < r.wall_time < back_at), "no easing while hung"
+        assert len(live_after(engine.records, back_at)) >= 10, "no new frames after the read returned"
+        assert source.step == 3, "the run should end while the second hang is in progress"
+        assert closing < 1.5, f"close() took {closing:.2f} s with a read stuck in the driver"
+        assert backend.close_calls == 1 and not pipeline.tracking._thread.is_alive()
 
     def test_resolution_change_mid_stream(self, avatar_640x360, driver_frames, vcam_backend, caplog):
         caplog.set_level(logging.INFO, logger="livehead")
@@ -387,3 +429,23 @@ class TestEngineFaults:
         processor = FrameProcessor(config(), engine, engine.prepare(avatar_640x360))
         with pytest.raises(RuntimeError, match="uint8"):
             processor.process(driver_frames[0], None, now=time.monotonic())
+
+
+# ---------------------------------------------------------------------------------------------
+# Long runs: an unpaced file (bench, soak) is read one frame ahead, never decoded just to be dropped
+
+
+def test_unpaced_file_uses_every_frame_and_decodes_no_extra(avatar_640x360, driver_clip_path):
+    from livehead.capture import VideoFileSource
+    from livehead.sinks import NullSink
+
+    cfg = with_overrides(config(), {"capture.realtime": False})
+    source = VideoFileSource(path=driver_clip_path, loop=False)
+    total = source.frame_count
+    engine = MeshAnimator()
+    with Pipeline(cfg, source=source, animator=engine, states=[engine.prepare(avatar_640x360)], sinks=[NullSink()],
+                  throttle=False) as pipeline:
+        summary = pipeline.run(max_seconds=120)
+    assert pipeline.capture.ended.is_set()
+    assert pipeline.capture.dropped == 0, "frames were decoded only to be dropped"
+    assert summary["stages_ms"]["tracking"]["n"] == total, "every frame of the file should be tracked"

@@ -134,12 +134,10 @@ class GraphSet:
 
 
 def random_image(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
-    """Smooth random image in [0, 1]: low-resolution noise upsampled bilinearly plus fine texture."""
+    """Smooth random image in [0, 1]: 16x-coarser uniform noise upsampled bilinearly."""
     b, c, h, w = shape
     coarse = torch.rand(b, c, max(2, h // 16), max(2, w // 16), generator=gen)
-    img = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
-    img = img + 0.0 * torch.randn(b, c, h, w, generator=gen)
-    return img.clamp(0.0, 1.0)
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
 
 
 def example_tensor(spec: TensorSpec, gen: torch.Generator) -> Tensor:
@@ -295,6 +293,7 @@ def build_graphs(models, *, image_size: int = 256, checkpoint: str | None = None
 
     def add(name: str, stage: Stage, module: nn.Module, inputs: list[TensorSpec], out_names: list[str],
             out_kinds: list[Kind], doc: str, produced_by: str | None = None) -> GraphSpec:
+        module.eval()  # wrappers are new modules (training=True by default); the networks inside are eval already
         shapes = output_shapes(module, inputs)
         outputs = tuple(TensorSpec(n, sh, k, produced_by=produced_by) for n, sh, k in zip(out_names, shapes, out_kinds))
         spec = GraphSpec(name, stage, module, tuple(inputs), outputs, doc)

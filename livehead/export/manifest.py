@@ -15,7 +15,7 @@ File format (``format`` 1)::
         "engine": "fomm", "graph": "generator", "precision": "fp16", "image_size": 256,
         "checkpoint": "vox-cpk.pth.tar", "checkpoint_sha256": "…",
         "onnx": "fomm_generator_fp16.onnx", "onnx_sha256": "…",
-        "trt_onnx": "fomm_generator_fp16.trt.onnx",
+        "trt_onnx": "fomm_generator_fp16.trt.onnx", "trt_onnx_sha256": "…",
         "plan": "fomm_generator_fp16.plan", "plan_sha256": "…",
         "tensorrt_version": "11.4.0.106", "gpu_name": "NVIDIA H100 80GB HBM3",
         "compute_capability": "9.0",
@@ -129,7 +129,8 @@ class ManifestEntry:
     inputs: dict[str, list[Any]]  # name -> [shape, dtype]
     outputs: dict[str, list[Any]]
     build_command: str
-    trt_onnx: str | None = None
+    trt_onnx: str | None = None  # the copy given to TensorRT (GridSample modes rewritten)
+    trt_onnx_sha256: str | None = None
     plan: str | None = None
     plan_sha256: str | None = None
     tensorrt_version: str | None = None

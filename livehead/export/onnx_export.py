@@ -19,8 +19,10 @@ which the TensorRT copy rewrites (:mod:`livehead.export.passes`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,25 @@ def _strip_metadata(model) -> None:
     model.producer_name = "livehead"
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter logs every optimizer pass at INFO, warns about torchvision ops we do not use
+    and about pytree internals; none of it is actionable for a LiveHead user."""
+    names = ("onnxscript", "onnx_ir", "torch.onnx", "torch.export", "torch._export")
+    levels = {n: logging.getLogger(n).level for n in names}
+    try:
+        for n in names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*training mode.*")
+            yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
 def export_onnx(spec: GraphSpec, *, opset: int = OPSET, fold_bn: bool = True):
     """Export ``spec`` to an fp32 ``onnx.ModelProto`` with BatchNorm folded; inputs and outputs
     carry the spec's names and static shapes. Raises :class:`RuntimeError` naming the graph on
@@ -55,10 +76,11 @@ def export_onnx(spec: GraphSpec, *, opset: int = OPSET, fold_bn: bool = True):
     args = tuple(torch.zeros(t.shape) for t in spec.inputs)
     start = time.perf_counter()
     try:
-        program = torch.onnx.export(
-            spec.module, args, input_names=spec.input_names, output_names=spec.output_names,
-            opset_version=opset, dynamo=True, optimize=True, external_data=False, verbose=False,
-        )
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                spec.module.eval(), args, input_names=spec.input_names, output_names=spec.output_names,
+                opset_version=opset, dynamo=True, optimize=True, external_data=False, verbose=False,
+            )
     except Exception as exc:  # the exporter raises many types; name the graph and keep the cause
         raise RuntimeError(f"ONNX export of graph {spec.name!r} failed: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc

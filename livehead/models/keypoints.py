@@ -269,9 +269,9 @@ def _angle(override: float | Tensor | None, logits: Tensor, like: Tensor) -> Ten
     """Predicted angle ``(B,)`` from logits, or the free-view override broadcast to ``(B,)``."""
     if override is None:
         return headpose_pred_to_degree(logits)
-    angle = torch.as_tensor(override, device=like.device)
-    if not angle.is_floating_point():
-        angle = angle.to(like.dtype)
+    # Cast to the keypoints' dtype: exact for the demo's int angles, and a float64 angle must not
+    # promote the rotation (then the matmul with float32 keypoints would fail).
+    angle = torch.as_tensor(override, device=like.device).to(like.dtype)
     return angle.reshape(-1).expand(like.shape[0])
 
 
