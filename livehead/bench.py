@@ -250,7 +250,8 @@ def print_result(result: dict[str, Any], console) -> None:
     console.print(
         f"Engine {eng.get('engine')} · backend {eng.get('backend')} · device {eng.get('device')} · "
         f"precision {eng.get('precision')}\nSource {result['source']['name']}{src_size} · "
-        f"avatar {result['avatar']['name']} {tuple(result['avatar']['size'])} · output {tuple(result['output_size'])} · "
+        f"avatar {result['avatar']['name']} {tuple(result['avatar']['size'])} · "
+        f"output {tuple(result['output_size'])} · "
         f"{result['frames']} frames after {result['warmup']} warm-up · mode {result['mode']}"
     )
     table = Table(title_justify="left")
@@ -303,7 +304,8 @@ def compare(path_a: str, path_b: str, console) -> dict[str, Any]:
         return f"{e.get('engine')}/{e.get('backend')}/{e.get('device')}/{e.get('precision')}"
 
     console.print(f"a = {path_a} ({label(a)}, {a['mode']})\nb = {path_b} ({label(b)}, {b['mode']})\n"
-                  "ratio = b / a: for ms and MiB below 1 means b is faster / smaller; for fps above 1 means b is faster.")
+                  "ratio = b / a: for ms and MiB below 1 means b is faster / smaller; "
+                  "for fps above 1 means b is faster.")
     table = Table()
     for col, justify in (("measure", "left"), ("a", "right"), ("b", "right"), ("b / a", "right")):
         table.add_column(col, justify=justify)

@@ -39,10 +39,11 @@ CHEEKS = (50, 280, 205, 425, 187, 411, 123, 352, 117, 346, 207, 427, 214, 434, 1
 JAW_LOWER = (172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288)
 CHIN_INNER = (18, 200, 199, 175, 83, 313, 201, 421, 208, 428, 32, 262)
 
-# Points that barely move with expression: used to fit the rigid head pose.
+# Points that barely move with expression: used to fit the rigid head pose. None lies on the face
+# outline: outline landmarks follow the silhouette, which slides over the head when it turns.
 RIGID = (
-    10, 338, 109, 67, 297, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 127, 356, 234, 454,
-    33, 133, 362, 263, 129, 358, 98, 327, 21, 251, 54, 284, 103, 332, 162, 389,
+    151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 107, 336, 108, 337, 69, 299, 104, 333,
+    33, 133, 362, 263, 129, 358, 98, 327, 116, 345, 143, 372, 34, 264,
 )
 
 LIPS = tuple(sorted(set(LIPS_UPPER_OUTER + LIPS_LOWER_OUTER + LIPS_UPPER_INNER + LIPS_LOWER_INNER)))

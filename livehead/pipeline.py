@@ -402,6 +402,8 @@ class Pipeline:
                         self.stats.frames_rendered += 1
                         self.stats.add_latency((time.monotonic() - item.frame.capture_time) * 1e3)
                 elif self.tracking.done.is_set():
+                    if self.tracking.error is not None:  # the tracker died: say so, never end as if the file ended
+                        raise self.tracking.error
                     break
                 elif self.throttle and now - last_sent >= interval and self.last_output is not None:
                     # camera gone: ease the avatar to neutral, unless the user froze the picture or

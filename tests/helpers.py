@@ -104,8 +104,8 @@ class Step:
         ``raise``: every read raises OSError for ``seconds``;
         ``hang``: one read blocks for ``seconds`` (OpenCV's V4L2 read waits up to 10 s for a
         camera that stopped sending), then frames flow again;
-        ``bad``: deliver ``frames`` malformed frames at the source's rate, cycling through empty
-        (0×0×3), grayscale (H×W), RGBA (H×W×4) and float32 arrays.
+        ``bad``: for ``seconds``, reads return malformed frames at the source's rate, cycling
+        through empty (0×0×3), grayscale (H×W), RGBA (H×W×4) and float32 arrays.
     """
 
     kind: Literal["frames", "none", "raise", "hang", "bad"]
@@ -125,7 +125,7 @@ def _malformed(frame: np.ndarray, n: int) -> np.ndarray:
 
 
 class FaultySource:
-    """A camera-like ``Source`` that plays ``frames`` (looping) at ``fps`` following ``script``.
+    """A camera-like ``Source`` that plays ``frames`` (looping) at ``rate`` fps following ``script``.
 
     Reads are paced like a real camera (a read blocks until the next frame is due). After the
     script ends the source either keeps delivering frames (``then="frames"``, it resumed for good)
@@ -181,9 +181,8 @@ class FaultySource:
     def _current(self, now: float) -> Step:
         while self._step < len(self._script):
             step = self._script[self._step]
-            counted = step.kind in ("frames", "bad")
-            done = (counted and self._step_frames >= step.frames) or (
-                not counted and now - self._step_started >= step.seconds
+            done = (step.kind == "frames" and self._step_frames >= step.frames) or (
+                step.kind != "frames" and now - self._step_started >= step.seconds
             )
             if not done:
                 return step

@@ -389,11 +389,10 @@ def pose_error(target: np.ndarray, neutral_pose, frame_size: tuple[int, int]) ->
 
 
 @pytest.fixture
-def still_driver(moving_frames: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+def still_driver(moving_frames: list[np.ndarray]) -> list[np.ndarray]:
     """Play the clip from frame 0 (whose pose is the automatic first calibration) to frame 115,
     then hold frame 115: head turned ≈ 8° yaw, 8° pitch and 14° roll from frame 0."""
-    frames = moving_frames[0:116:3] + [moving_frames[115]]
-    return frames, moving_frames[115]
+    return moving_frames[0:116:3] + [moving_frames[115]]
 
 
 @pytest.fixture
@@ -405,11 +404,10 @@ def mesh_state(avatar_640x360):
 class TestCalibrate:
     def test_still_driver_gives_neutral_pose_after_x(self, vcam_backend, mesh_state, still_driver) -> None:
         engine, state = mesh_state
-        frames, _ = still_driver
         avatar = state.avatar
         neutral, face_size = avatar.face.landmarks, avatar.face.face_size
         frame_size = avatar.image.shape[1::-1]
-        source = ScriptedCamera(frames, then="hold")
+        source = ScriptedCamera(still_driver, then="hold")
         pipeline = Pipeline(config(), source=source, animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
@@ -432,8 +430,7 @@ class TestCalibrate:
 
     def test_zoom_resets_smoothing_not_calibration(self, vcam_backend, mesh_state, still_driver) -> None:
         engine, state = mesh_state
-        frames, _ = still_driver
-        pipeline = Pipeline(config(), source=ScriptedCamera(frames), animator=engine, states=[state],
+        pipeline = Pipeline(config(), source=ScriptedCamera(still_driver), animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         resets: list[float] = []
         real_reset = pipeline.processor.reset_filters

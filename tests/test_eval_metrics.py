@@ -156,7 +156,8 @@ class TestPoseError:
         assert err == pytest.approx(6.0)
 
     def test_still_output_scores_the_driver_motion(self) -> None:
-        driver_ref, driver_now = rotation_from_euler(2, 1, 0), rotation_from_euler(2, 1, 0) @ rotation_from_euler(0, 0, 15)
+        driver_ref = rotation_from_euler(2, 1, 0)
+        driver_now = driver_ref @ rotation_from_euler(0, 0, 15)
         assert M.pose_error_deg(driver_ref, driver_now, np.eye(3), np.eye(3)) == pytest.approx(15.0)
 
     def test_axis_matters(self) -> None:

@@ -78,6 +78,21 @@ def tiny_onnx(tiny):
     return get
 
 
+@pytest.fixture(scope="module")
+def tiny_fp16(tiny_onnx):
+    """(engine, graph) -> (fp16 model, report), converted once per module."""
+    from livehead.export.precision import convert_to_fp16
+
+    cache: dict = {}
+
+    def get(engine: str, graph: str):
+        if (engine, graph) not in cache:
+            cache[(engine, graph)] = convert_to_fp16(tiny_onnx(engine, graph))
+        return cache[(engine, graph)]
+
+    return get
+
+
 TINY_GRAPHS = [("fomm", "kp_detector"), ("fomm", "source_encoder"), ("fomm", "generator"),
                ("fv2v", "kp_detector"), ("fv2v", "he_estimator"), ("fv2v", "source_encoder"), ("fv2v", "generator")]
 
@@ -336,14 +351,13 @@ class TestGridSampleForTensorRT:
 
 class TestTensorRTSupport:
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
-    def test_our_graphs_pass(self, tiny_onnx, engine, graph):
+    def test_our_graphs_pass(self, tiny_onnx, tiny_fp16, engine, graph):
         from livehead.export.passes import gridsample_modes_for_tensorrt
-        from livehead.export.precision import convert_to_fp16
         from livehead.export.trt_ops import check_tensorrt_support
 
         model = gridsample_modes_for_tensorrt(tiny_onnx(engine, graph))[0]
         assert check_tensorrt_support(model, "11.4") == []
-        fp16 = gridsample_modes_for_tensorrt(convert_to_fp16(tiny_onnx(engine, graph))[0])[0]
+        fp16 = gridsample_modes_for_tensorrt(tiny_fp16(engine, graph)[0])[0]
         assert check_tensorrt_support(fp16, "11.4") == []
 
     def test_5d_gridsample_needs_11_2(self, tiny_onnx):
@@ -396,14 +410,13 @@ class TestTensorRTSupport:
 
 class TestFloat16:
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
-    def test_islands_and_io(self, tiny, tiny_onnx, engine, graph):
+    def test_islands_and_io(self, tiny, tiny_fp16, engine, graph):
         import onnx
         from onnx import TensorProto
 
         from livehead.export.onnx_export import ort_parity
-        from livehead.export.precision import convert_to_fp16
 
-        model, report = convert_to_fp16(tiny_onnx(engine, graph))
+        model, report = tiny_fp16(engine, graph)
         onnx.checker.check_model(model, full_check=True)
         typed = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
         types = {v.name: v.type.tensor_type.elem_type for v in [*typed.graph.value_info, *typed.graph.input,
@@ -423,10 +436,8 @@ class TestFloat16:
         for name, err in ort_parity(spec, model, inputs).max_abs.items():
             assert err <= 0.05 * max(1.0, float(ref[name].abs().max())), f"{engine}/{graph}/{name}: fp16 error {err:.3g}"
 
-    def test_fomm_coordinate_math_stays_fp32(self, tiny_onnx):
-        from livehead.export.precision import convert_to_fp16
-
-        _, report = convert_to_fp16(tiny_onnx("fomm", "generator"))
+    def test_fomm_coordinate_math_stays_fp32(self, tiny_fp16):
+        _, report = tiny_fp16("fomm", "generator")
         # the Jacobian products of the sparse motions (MatMul of two computed tensors) and the
         # closed-form inverse (Gather/Neg) are part of the sampling-coordinate island
         assert report["fp32_ops"].get("MatMul") == 2 and report["fp32_ops"].get("Neg") == 2

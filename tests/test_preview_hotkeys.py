@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from _media import media
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TITLE = "LiveHead preview"
 CLIP = "dreamtalk_W011_front_neutral_level1_001.mp4"
 

@@ -157,15 +157,34 @@ class TestCameraFaults:
         """Empty, grayscale, RGBA and float frames never reach the tracker (an empty one breaks
         MediaPipe's graph for good) and the stream carries on."""
         caplog.set_level(logging.INFO, logger="livehead")
-        source = FaultySource(frames=driver_frames, script=[Step("frames", frames=25), Step("bad", frames=20)])
-        run = stream(avatar_640x360, source, vcam_backend, seconds=1.0 + 0.8 + 0.5 + 1.5)
+        source = FaultySource(frames=driver_frames, script=[Step("frames", frames=25), Step("bad", seconds=1.5)])
+        run = stream(avatar_640x360, source, vcam_backend, seconds=1.0 + 1.5 + MAX_BACKOFF_S + 1.0)
 
         assert_no_gap(run)
         assert run.pipeline.tracking.error is None
         assert "malformed frame" in caplog.text
         back_at = source.events[2][0]
-        resumed = [r for r in live_after(run.engine.records, back_at)]
+        resumed = live_after(run.engine.records, back_at)
         assert len(resumed) >= 10 and all(r.frame_size == (256, 256) for r in run.engine.records if r.live)
+
+    def test_a_dead_tracker_is_reported_not_taken_for_the_end_of_the_stream(self, avatar_640x360, driver_frames,
+                                                                            monkeypatch):
+        calls = {"n": 0}
+        track = FaceTracker.track
+
+        def failing(self, image, timestamp=0.0):
+            calls["n"] += 1
+            if calls["n"] > 10:
+                raise RuntimeError("injected tracker failure")
+            return track(self, image, timestamp)
+
+        monkeypatch.setattr(FaceTracker, "track", failing)
+        source = FaultySource(frames=driver_frames, script=[])
+        engine = MeshAnimator()
+        with Pipeline(config(), source=source, animator=engine, states=[engine.prepare(avatar_640x360)], sinks=[],
+                      throttle=True) as pipeline:
+            with pytest.raises(RuntimeError, match="injected tracker failure"):
+                pipeline.run(max_seconds=20)
 
     def test_camera_that_stops_for_good_keeps_the_virtual_camera_fed(self, avatar_640x360, driver_frames,
                                                                       vcam_backend):

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the still baseline always runs; engines that cannot run are reported")
     p.add_argument("--frames", type=int, metavar="N", help="frames per clip (default: whole clips)")
     p.add_argument("--out", default="livehead-eval", metavar="DIR", help="output folder (default livehead-eval)")
-    p.add_argument("--size", default="1280x720", metavar="WxH", help="output size; avatars fit inside it")
+    p.add_argument("--size", default="1280x720", metavar="WxH",
+                   help="output size (default 1280x720); avatars fit inside it")
     p.add_argument("--no-cross", action="store_true", help="skip cross-identity (photos × clips)")
     p.add_argument("--no-stability", action="store_true", help="skip the runs with smoothing off")
     p.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
@@ -125,7 +126,8 @@ def print_summary(data: dict[str, Any], console) -> None:
 
 def main(argv: list[str]) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from .report import write_report
     from .runner import CLIP_SUFFIXES, DEFAULT_ENGINES, PHOTO_SUFFIXES, EvalSettings, collect_media, run_eval

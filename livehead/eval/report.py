@@ -29,7 +29,10 @@ import numpy as np
 
 from .runner import NO_SMOOTHING, STILL, EvalResult, Strip
 
-__all__ = ["CROSS_COLUMNS", "JSON_NOTES", "METRICS", "SCALE", "SELF_COLUMNS", "STABILITY_COLUMNS", "json_ready", "write_json", "write_report"]
+__all__ = [
+    "CROSS_COLUMNS", "JSON_NOTES", "METRICS", "SCALE", "SELF_COLUMNS", "STABILITY_COLUMNS", "json_ready", "write_json",
+    "write_report",
+]
 
 JSON_NOTES = "null = not measurable (see reasons and n counts); \"inf\" = identical images (PSNR)"
 
@@ -224,7 +227,8 @@ def _table(rows: dict[str, dict[str, Any]], keys: tuple[str, ...], *, first: str
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222}
 h1{font-size:1.6em} h2{margin-top:2em;border-bottom:1px solid #ccc} h3{margin-top:1.4em}
-table{border-collapse:collapse;margin:8px 0;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th:first-child{text-align:left} tr:nth-child(even){background:#fafafa} td.best{font-weight:bold;background:#e8f5e9}
 td.na{color:#999} .note{color:#555;font-size:.9em} img{max-width:100%;border:1px solid #eee;margin:4px 0}
 code{background:#f3f3f3;padding:1px 4px} dl dt{font-weight:bold;margin-top:6px} dl dd{margin-left:16px}
@@ -346,7 +350,8 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     for strip in result.strips:
         stem = f"{strip.kind}_{_slug(strip.clip)}" + (f"_{_slug(strip.photo)}" if strip.photo else "")
         rel = f"frames/{stem}_{strip.frame:05d}.jpg"
-        cv2.imwrite(str(out / rel), cv2.cvtColor(_strip_image(strip), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        bgr = cv2.cvtColor(_strip_image(strip), cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(out / rel), bgr, [cv2.IMWRITE_JPEG_QUALITY, 88])
         what = "self-reenactment" if strip.kind == "self" else f"cross-identity, photo {strip.photo}"
         frames.append((rel, f"{strip.clip}, frame {strip.frame} ({what})"))
     data = {**data, "files": {"plots": [p for v in plots.values() for p in v], "frames": [f for f, _ in frames]}}

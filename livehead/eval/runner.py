@@ -411,7 +411,9 @@ def _drive(
     return run
 
 
-def _face_region(box: tuple[float, float, float, float] | None, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+def _face_region(
+    box: tuple[float, float, float, float] | None, size: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
     """A face box grown by a quarter each way: where animation shows (for pixel change)."""
     if box is None:
         return None
@@ -572,7 +574,10 @@ def run_eval(
     config = with_overrides(LiveHeadConfig(), {"output.size": tuple(settings.size)})
     methods, engines = _resolve_engines(tuple(settings.engines), config)
     embedder, identity_reason = (load_embedder() if settings.identity else (None, "switched off (--no-identity)"))
-    variants = [dataclasses.replace(m, name=m.name + NO_SMOOTHING, smoothing=False) for m in methods if m.name != STILL] if settings.stability else []
+    variants = []
+    if settings.stability:
+        variants = [dataclasses.replace(m, name=m.name + NO_SMOOTHING, smoothing=False)
+                    for m in methods if m.name != STILL]
 
     meter = _Meter()
     try:
@@ -580,6 +585,11 @@ def run_eval(
             total = _planned_frames(clips, photos, settings, len(methods), len(variants))
             progress.start(total)
         clip_data = [_prepare_clip(p, settings, meter, progress) for p in clips]
+        seen: dict[str, int] = {}
+        for clip in clip_data:  # results are keyed by clip name: keep two "talk.mp4" apart
+            seen[clip.name] = seen.get(clip.name, 0) + 1
+            if seen[clip.name] > 1:
+                clip.name = f"{clip.name}#{seen[clip.name]}"
         self_items, strips = _self_reenactment(clip_data, methods + variants, engines, config, meter, embedder,
                                                settings, progress)
         cross_items: list[dict] = []
@@ -708,7 +718,8 @@ def _frame_at(path: Path, index: int) -> np.ndarray:
 def _identity_samples(frames: int, settings: EvalSettings) -> list[int]:
     if frames <= 1 or settings.identity_samples <= 0:
         return []
-    return sorted(set(np.linspace(1, frames - 1, min(settings.identity_samples, frames - 1)).round().astype(int).tolist()))
+    picks = np.linspace(1, frames - 1, min(settings.identity_samples, frames - 1)).round().astype(int)
+    return sorted(set(picks.tolist()))
 
 
 def _truth_embeddings(embedder, clip: _ClipData, indices: list[int]) -> dict[int, np.ndarray | None]:
@@ -738,6 +749,7 @@ def _cross_identity(clips, photos, methods, engines, config, meter, embedder, se
         for clip in clips:
             if clip.calib < 0:
                 continue
+            driver_angles = _delta_angles(clip.truth, clip.truth.rotation[clip.calib])
             ident = _identity_samples(clip.frames, settings)
             keep = set(ident) | set(clip.strip_at[:1])
             scores, series, kept = {}, {}, {}
@@ -754,10 +766,11 @@ def _cross_identity(clips, photos, methods, engines, config, meter, embedder, se
                     summary.update(identity_distance=math.nan, same_person_rate=math.nan, identity_frames=0)
                 scores[method.name], series[method.name], kept[method.name] = summary, s, run.kept
             items.append({
-                "photo": photo.name, "clip": clip.name, "frames": clip.frames, "avatar_size": list(avatar.image.shape[1::-1]),
+                "photo": photo.name, "clip": clip.name, "frames": clip.frames,
+                "avatar_size": list(avatar.image.shape[1::-1]),
                 "methods": scores,
                 "series": {"driver": {"mouth": clip.truth.mouth, "eye": clip.truth.eye,
-                                      "yaw_pitch_roll_delta": _delta_angles(clip.truth, clip.truth.rotation[clip.calib])},
+                                      "yaw_pitch_roll_delta": driver_angles},
                            "methods": series},
             })
             for i in clip.strip_at[:1]:
