@@ -87,6 +87,8 @@ def assert_no_gap(run: Streamed) -> None:
     starved = np.diff(np.asarray(run.backend.waits))
     own = gaps - starved
     i = int(own.argmax())
+    print(f"worst gap {gaps.max() * 1e3:.0f} ms; worst not explained by CPU starvation {own[i] * 1e3:.0f} ms "
+          f"(limit {limit * 1e3:.0f} ms); {len(gaps) + 1} frames")
     assert own[i] <= limit, (
         f"the virtual camera went {gaps[i] * 1e3:.0f} ms without a frame, {own[i] * 1e3:.0f} ms of it not explained "
         f"by CPU starvation (limit {limit * 1e3:.0f} ms); {int((own > limit).sum())} such gaps in {len(gaps) + 1} frames"

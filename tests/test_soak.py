@@ -60,9 +60,10 @@ def test_soak_memory_and_threads_stay_flat(avatar_path, driver_clip_path):
     fps = (frames[-1] - frames[0]) / elapsed
     rendered = summary["frames_rendered"]
     report = (
-        f"soak: {frames[-1]} frames out ({rendered} rendered, {summary['dropped_frames']} capture frames dropped), "
+        f"soak: {frames[-1]} frames out ({rendered} rendered, {summary['dropped_frames']} dropped between stages), "
         f"{fps:.1f} fps after warm-up over {elapsed:.0f} s; RSS {rss[0]:.1f} MB at warm-up → {rss[-1]:.1f} MB at end "
-        f"(max {max(rss):.1f}); threads python {sorted(set(py_threads))} native {sorted(set(os_threads))}; "
+        f"(min {min(rss):.1f}, max {max(rss):.1f}); threads python {sorted(set(py_threads))} "
+        f"native {sorted(set(os_threads))}; "
         f"stage medians ms { {k: round(v['median'], 2) for k, v in summary['stages_ms'].items()} }"
     )
     print(report)
@@ -70,6 +71,8 @@ def test_soak_memory_and_threads_stay_flat(avatar_path, driver_clip_path):
     assert len(alive) == 2, "a pipeline thread died during the soak"
     assert frames[-1] >= TOTAL_FRAMES
     assert summary["engine_faults"] == 0
-    assert rss[-1] - rss[0] < MAX_GROWTH_MB, report
-    assert max(rss) - rss[0] < MAX_GROWTH_MB, report
+    # Growth is measured from the lowest sample after warm-up: allocator pools settle in the first
+    # thousands of frames (RSS dropped 12 MB between 1 000 and 2 000 frames), which would hide growth.
+    assert rss[-1] - min(rss) < MAX_GROWTH_MB, report
+    assert max(rss) - min(rss) < MAX_GROWTH_MB, report
     assert len(set(py_threads)) == 1 and len(set(os_threads)) == 1, report

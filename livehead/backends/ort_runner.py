@@ -69,7 +69,7 @@ class OrtRunner:
 
         start = time.perf_counter()
         model = export_onnx(spec)
-        if self.precision == "fp16":
+        if spec.compute_precision(self.precision) == "fp16":
             from ..export.precision import convert_to_fp16
 
             model, _ = convert_to_fp16(model)

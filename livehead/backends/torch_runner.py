@@ -72,23 +72,28 @@ class TorchRunner:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cudnn.benchmark = True  # static shapes: pick the fastest conv algorithms once
-        seen: set[int] = set()
+        halved: set[int] = set()
+        fp32_networks = {id(sub) for spec in self._specs.values() if spec.compute_precision(precision) == "fp32"
+                         for sub in spec.module.children()}
         for spec in self._specs.values():
             spec.module.to(device).eval()
-            if precision == "fp16":
+            if spec.compute_precision(precision) == "fp16":
                 for sub in spec.module.children():
-                    if id(sub) not in seen:
-                        seen.add(id(sub))
+                    if id(sub) in fp32_networks:
+                        raise LiveHeadError(f"torch backend: network {type(sub).__name__} is shared by an fp16 and "
+                                            "an fp32 graph; cannot half its weights")
+                    if id(sub) not in halved:
+                        halved.add(id(sub))
                         _half_weights_(sub)
         self._closed = False
 
-    def _autocast(self):
-        if self.precision == "fp16":
+    def _autocast(self, name: str):
+        if self._specs[name].compute_precision(self.precision) == "fp16":
             return torch.autocast("cuda", dtype=torch.float16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def _eager(self, name: str, args: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(name):
             return tuple(self._specs[name].module(*args))
 
     def _capture(self, name: str, inputs: dict[str, torch.Tensor]) -> _Captured | None:
@@ -103,7 +108,7 @@ class TorchRunner:
                     self._eager(name, args)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.inference_mode(), torch.cuda.graph(graph), self._autocast():
+            with torch.inference_mode(), torch.cuda.graph(graph), self._autocast(name):
                 outputs = tuple(spec.module(*args))
         except RuntimeError as exc:
             log.warning("torch backend: CUDA graph capture of %s failed (%s); running it eagerly", name, exc)
@@ -124,14 +129,16 @@ class TorchRunner:
                 for name, buf in cap.inputs.items():
                     buf.copy_(inputs[name], non_blocking=True)
                 cap.graph.replay()
-                return {n: o.float().clone() for n, o in zip(spec.output_names, cap.outputs)}
+                return {n: o.to(torch.float32, copy=True) for n, o in zip(spec.output_names, cap.outputs)}
         args = [inputs[n].to(self.device, torch.float32) for n in spec.input_names]
         outs = self._eager(graph, args)
         return {n: o.float() for n, o in zip(spec.output_names, outs)}  # fresh tensors; .float() is a no-op on fp32
 
     def describe(self) -> dict[str, str]:
         graphs = "CUDA graphs" if self._use_cuda_graphs else "eager"
-        mode = "fp16 autocast, half conv weights" if self.precision == "fp16" else "fp32"
+        fp32 = [n for n, s in self._specs.items() if s.compute_precision(self.precision) == "fp32"]
+        mode = (f"fp16 autocast, half conv weights (fp32: {', '.join(fp32) or 'none'})" if self.precision == "fp16"
+                else "fp32")
         return {"backend": "torch", "device": self.device, "precision": self.precision, "detail": f"{mode}, {graphs}"}
 
     def close(self) -> None:

@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--opt-level", type=int, default=3, choices=range(0, 6), help="TensorRT builder optimization level")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-weights")
     p.add_argument("--graphs", default=None, help="comma-separated subset of graphs to build (default all)")
+    p.add_argument("--fp16-keypoints", action="store_true",
+                   help="with --precision fp16, run the keypoint graphs in fp16 too (default: they stay fp32)")
     return p.parse_args(argv)
 
 
@@ -80,12 +82,14 @@ def load_graph_set(args: argparse.Namespace):
         models = build_models(config)
         log.info("random weights (seed %d), calibrating at %dx%d …", args.seed, size, size)
         randomize_(models, seed=args.seed, image_size=size)
-        sha, checkpoint = "random-weights", None
+        from .manifest import random_weights_id
+
+        sha, checkpoint = random_weights_id(args.seed, size), None
     else:
         loaded = load_checkpoint(args.checkpoint, config)
         models, sha, checkpoint = loaded.models, loaded.sha256, args.checkpoint
     return build_graphs(models, image_size=size, checkpoint=checkpoint, checkpoint_sha256=sha,
-                        config_name=config.name)
+                        config_name=config.name, fp16_keypoints=args.fp16_keypoints)
 
 
 def _tensorrt_status():
@@ -126,7 +130,7 @@ def _main(args: argparse.Namespace) -> int:
                             "runs them. Run this on the GPU machine, or pass --onnx-only.")
     trt_version = args.trt_version or (trt.__version__ if trt is not None else DEFAULT_TRT_VERSION)
     command = build_command(args.engine, args.checkpoint, args.precision, args.config, args.random_weights,
-                            engines_dir=str(out))
+                            engines_dir=str(out), size=args.size, seed=args.seed)
     start = time.perf_counter()
     graphs = load_graph_set(args)
     names = args.graphs.split(",") if args.graphs else list(graphs.graphs)
@@ -139,7 +143,8 @@ def _main(args: argparse.Namespace) -> int:
         model = export_onnx(spec)
         fp32_model = model
         report = None
-        if args.precision == "fp16":
+        compute = spec.compute_precision(args.precision)
+        if compute == "fp16":
             model, report = convert_to_fp16(model)
         trt_model, rewritten = gridsample_modes_for_tensorrt(model)
         onnx.checker.check_model(model, full_check=True)
@@ -156,7 +161,7 @@ def _main(args: argparse.Namespace) -> int:
             parity = f"fp32 max|ORT-torch| {p32.worst:.2e}"
             if p32.worst > BUILD_FP32_TOLERANCE:
                 failures.append(f"{stem}: ONNX Runtime differs from PyTorch by {p32.max_abs} (> {BUILD_FP32_TOLERANCE})")
-            if args.precision == "fp16":
+            if compute == "fp16":
                 p16 = ort_parity(spec, model, inputs, session=ort_session(model))
                 parity += f", fp16 vs torch fp32 {p16.worst:.2e}"
         entry = ManifestEntry(
@@ -166,7 +171,7 @@ def _main(args: argparse.Namespace) -> int:
             trt_onnx=f"{stem}.trt.onnx", trt_onnx_sha256=sha256_bytes(trt_bytes),
             inputs={t.name: [list(t.shape), t.dtype] for t in spec.inputs},
             outputs={t.name: [list(t.shape), t.dtype] for t in spec.outputs},
-            build_command=command,
+            build_command=command, compute_precision=compute,
         )
         plan_note = "no plan"
         if trt is not None and not problems:
@@ -175,7 +180,7 @@ def _main(args: argparse.Namespace) -> int:
             print(f"building TensorRT {trt.__version__} plan for {stem} …", flush=True)
             built = build_plan(out / f"{stem}.trt.onnx", timing_cache=out / "timing.cache",
                                workspace_gib=args.workspace_gib, optimization_level=args.opt_level,
-                               fp32_no_tf32=args.precision == "fp32")
+                               fp32_no_tf32=compute == "fp32")
             (out / f"{stem}.plan").write_bytes(built.plan)
             entry.plan, entry.plan_sha256 = f"{stem}.plan", sha256_bytes(built.plan)
             entry.tensorrt_version, entry.gpu_name = built.tensorrt_version, machine.gpu_name
@@ -185,7 +190,7 @@ def _main(args: argparse.Namespace) -> int:
         manifest.save()
         rows.append((stem, spec.stage, f"{len(onnx_bytes) / 1e6:.1f} MB", f"{rewritten} GridSample->bilinear",
                      f"{len(problems)} TRT op problems", parity,
-                     f"{report['fp32_nodes']} fp32 / {report['fp16_nodes']} fp16 nodes" if report else "fp32", plan_note))
+                     f"{report['fp32_nodes']} fp32 / {report['fp16_nodes']} fp16 nodes" if report else "all fp32", plan_note))
     print(f"\n{graphs.engine} ({graphs.config_name}, {graphs.image_size}x{graphs.image_size}, {args.precision}) "
           f"in {time.perf_counter() - start:.0f} s -> {out}/")
     for row in rows:

@@ -62,7 +62,8 @@ def time_frames(path, frames, *, warmup: int, iters: int) -> list[float]:
 
 
 def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int = 20, checkpoint: str | None = None,
-                  config: str | None = None, engines_dir: str = "engines", seed: int = 0, frames: int = 4) -> dict:
+                  config: str | None = None, engines_dir: str = "engines", seed: int = 0, frames: int = 4,
+                  fp16_keypoints: bool = False) -> dict:
     """Run every available variant; returns a JSON-able dict (see the module docstring)."""
     import torch
 
@@ -71,6 +72,7 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     from ..models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
     from .frame_path import FramePath
     from .graphs import build_graphs, random_image
+    from .manifest import random_weights_id
     from .random_init import randomize_
 
     cfg = load_model_config(config, engine=engine) if config else next(
@@ -81,7 +83,7 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     else:
         base = build_models(cfg)
         randomize_(base, seed=seed, image_size=size)
-        sha = "random-weights"
+        sha = random_weights_id(seed, size)  # matches plans from build_engines.py --random-weights --seed SEED
     gen = torch.Generator().manual_seed(seed + 1)
     source = random_image((1, 3, size, size), gen).cuda()
     driving = [random_image((1, 3, size, size), gen).cuda() for _ in range(frames)]
@@ -98,7 +100,8 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
               "tensorrt": trt_why or "available"}
     reference = None
     for label, backend, precision, cuda_graphs in variants:
-        graphs = build_graphs(copy.deepcopy(base), image_size=size, checkpoint=checkpoint, checkpoint_sha256=sha)
+        graphs = build_graphs(copy.deepcopy(base), image_size=size, checkpoint=checkpoint, checkpoint_sha256=sha,
+                              fp16_keypoints=fp16_keypoints)
         runner = create_runner(backend, graphs, "cuda", precision, cuda_graphs=cuda_graphs, engines_dir=engines_dir)
         path = FramePath(runner, engine)
         path.prepare(source, driving[0])
@@ -108,12 +111,14 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
         torch.cuda.synchronize()
         if reference is None:
             reference = preds
-        err = float((preds - reference).abs().max())
+        diff = (preds - reference).abs()
         row = {"variant": label, "median_ms": statistics.median(times), "p95_ms": _percentile(times, 0.95),
-               "max_abs_err_vs_fp32_eager": err, "describe": runner.describe()}
+               "max_abs_err_vs_fp32_eager": float(diff.max()), "mean_abs_err_vs_fp32_eager": float(diff.mean()),
+               "describe": runner.describe()}
         result["variants"].append(row)
         print(f"{label:34s} median {row['median_ms']:7.2f} ms   p95 {row['p95_ms']:7.2f} ms   "
-              f"max|pred - fp32| {err:.2e}", flush=True)
+              f"max|pred - fp32| {row['max_abs_err_vs_fp32_eager']:.2e}   mean {row['mean_abs_err_vs_fp32_eager']:.2e}",
+              flush=True)
         runner.close()
         del runner, path, graphs
         torch.cuda.empty_cache()
@@ -137,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default=None, help="YAML model_params (default: the public vox-256 config)")
     p.add_argument("--engines-dir", default="engines", help="where TensorRT plans are looked up")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--fp16-keypoints", action="store_true", help="run the keypoint graphs in fp16 too")
     args = p.parse_args(argv)
     message = no_gpu_message()
     if message:
         print(message, file=sys.stderr)
         return 2
     result = run_benchmark(args.engine, size=args.size, iters=args.iters, warmup=args.warmup,
-                           checkpoint=args.checkpoint, config=args.config, engines_dir=args.engines_dir)
+                           checkpoint=args.checkpoint, config=args.config, engines_dir=args.engines_dir,
+                           fp16_keypoints=args.fp16_keypoints)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

@@ -42,7 +42,12 @@ from ..errors import EngineMismatchError, LiveHeadError
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-RANDOM_WEIGHTS_SHA = "random-weights"  # checkpoint_sha256 of a --random-weights build
+
+
+def random_weights_id(seed: int, image_size: int) -> str:
+    """What stands in for the checkpoint sha256 of a ``--random-weights`` build: the weights are
+    a deterministic function of the seed and the calibration size."""
+    return f"random-weights-seed{seed}-size{image_size}"
 
 
 def artifact_name(engine: str, graph: str, precision: str) -> str:
@@ -63,15 +68,20 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def build_command(engine: str, checkpoint: str | None, precision: str, config: str | None = None,
-                  random_weights: bool = False, engines_dir: str | None = None) -> str:
+                  random_weights: bool = False, engines_dir: str | None = None, size: int | None = None,
+                  seed: int = 0) -> str:
     """The exact command line that (re)builds an engine set; quoted for a POSIX shell."""
     parts = ["python", "build_engines.py", "--engine", engine]
     if random_weights or checkpoint is None:
         parts.append("--random-weights")
+        if seed:
+            parts += ["--seed", str(seed)]
     else:
         parts += ["--checkpoint", checkpoint]
     if config:
         parts += ["--config", config]
+    if size:
+        parts += ["--size", str(size)]
     parts += ["--precision", precision]
     if engines_dir and Path(engines_dir) != Path("engines"):
         parts += ["--out", str(engines_dir)]
@@ -137,6 +147,7 @@ class ManifestEntry:
     gpu_name: str | None = None
     compute_capability: str | None = None
     config: str | None = None
+    compute_precision: str | None = None  # "fp16" (with fp32 islands) or "fp32": keypoint graphs stay fp32 in fp16 sets
     built_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
 
     @property

@@ -41,12 +41,13 @@ def _float_types():
     return {TensorProto.FLOAT, TensorProto.FLOAT16}
 
 
-def fp32_nodes(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS) -> set[int]:
-    """Indices of the nodes that stay fp32 (see the module docstring); ``model`` must be typed
-    (run ``onnx.shape_inference.infer_shapes`` first)."""
+def fp32_nodes(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS, elem: dict[str, int] | None = None) -> set[int]:
+    """Indices of the nodes that stay fp32 (see the module docstring). ``elem`` maps value names
+    to ONNX element types (inferred when not given)."""
     graph = model.graph
     producer = {o: i for i, node in enumerate(graph.node) for o in node.output}
-    elem = _elem_types(model)
+    if elem is None:
+        elem = _elem_types(model)
     floats = _float_types()
     constants = {init.name for init in graph.initializer} | {
         n.output[0] for n in graph.node if n.op_type == "Constant"}
@@ -86,18 +87,10 @@ def fp32_nodes(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS) -> set[int]:
     return keep
 
 
-def _elem_types(model) -> dict[str, int]:
-    types = {}
-    for vi in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
-        types[vi.name] = vi.type.tensor_type.elem_type
-    for init in model.graph.initializer:
-        types[init.name] = init.data_type
-    for node in model.graph.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    types[node.output[0]] = a.t.data_type
-    return types
+def _elem_types(model, strict: bool = False) -> dict[str, int]:
+    from .passes import infer_types
+
+    return {name: elem for name, (elem, _) in infer_types(model, strict=strict).items()}
 
 
 def _typed_slots(node, opset: int) -> tuple[set[int], set[int]]:
@@ -136,11 +129,11 @@ def convert_to_fp16(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    model = onnx.shape_inference.infer_shapes(copy.deepcopy(model), strict_mode=True)
+    model = copy.deepcopy(model)
     graph = model.graph
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    keep = fp32_nodes(model, sinks=sinks, heavy=heavy)
-    elem = _elem_types(model)
+    elem = _elem_types(model, strict=True)
+    keep = fp32_nodes(model, sinks=sinks, heavy=heavy, elem=elem)
     floats = _float_types()
     inits = {init.name: init for init in graph.initializer}
     consts = {node.output[0]: node for node in graph.node if node.op_type == "Constant"}
@@ -255,9 +248,11 @@ def convert_to_fp16(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS):
     from .passes import remove_unused_initializers
 
     remove_unused_initializers(model)
+    from .passes import typed_skeleton
+
     try:
-        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
-        onnx.checker.check_model(model)
+        _elem_types(model, strict=True)  # type-checks every node
+        onnx.checker.check_model(typed_skeleton(model))
     except Exception as exc:  # onnx raises several exception types here
         raise ValueError(f"the fp16 graph failed ONNX type checking: {exc}") from exc
     report = {"fp16_nodes": n16, "fp32_nodes": n32, "casts": len(casts), "fp32_ops": dict(sorted(fp32_ops.items()))}

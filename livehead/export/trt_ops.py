@@ -128,8 +128,6 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
     parser would map to nearest. Run it on the copy meant for TensorRT (after
     :func:`~livehead.export.passes.gridsample_modes_for_tensorrt`).
     """
-    import onnx
-
     version = parse_trt_version(trt_version)
     problems: list[OpProblem] = []
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -137,18 +135,12 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
         problems.append(OpProblem("<model>", "opset", f"opset {opset} is outside 9..{max_opset(version)} "
                                   f"accepted by TensorRT {version[0]}.{version[1]}"))
 
-    inferred = onnx.shape_inference.infer_shapes(model)
-    types: dict[str, int] = {}
-    ranks: dict[str, int] = {}
-    for vi in [*inferred.graph.input, *inferred.graph.output, *inferred.graph.value_info]:
-        tt = vi.type.tensor_type
-        types[vi.name] = tt.elem_type
-        if tt.HasField("shape"):
-            ranks[vi.name] = len(tt.shape.dim)
+    from .passes import infer_types
+
+    inferred = infer_types(model)
+    types = {name: elem for name, (elem, _) in inferred.items()}
+    ranks = {name: len(shape) for name, (_, shape) in inferred.items() if shape is not None}
     constants = {init.name for init in model.graph.initializer}
-    for init in model.graph.initializer:
-        types[init.name] = init.data_type
-        ranks[init.name] = len(init.dims)
     for node in model.graph.node:
         if node.op_type == "Constant":
             constants.update(node.output)
