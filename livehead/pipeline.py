@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 __all__ = ["Pipeline", "Tracked", "TrackingThread"]
 
 LOST_AFTER_S = 0.5  # no new camera frame for this long → treat the driver as lost
-ENGINE_FALLBACK_AFTER = 10  # consecutive engine faults before handing over to the mesh engine
+ENGINE_FALLBACK_AFTER = 10
+MAX_TRACKER_RESTARTS = 5  # a tracker that keeps failing is a real error, surfaced by run()  # consecutive engine faults before handing over to the mesh engine
 
 
 @dataclass(frozen=True)
@@ -73,35 +74,50 @@ class TrackingThread:
         self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def _new_tracker(self) -> FaceTracker:
         cfg = self.config.tracking
+        return FaceTracker(
+            max_faces=cfg.max_faces,
+            min_detection_confidence=cfg.min_detection_confidence,
+            min_tracking_confidence=cfg.min_tracking_confidence,
+        )
+
+    def _run(self) -> None:
         last = -1
+        restarts = 0
+        tracker = None
         try:
-            with FaceTracker(
-                max_faces=cfg.max_faces,
-                min_detection_confidence=cfg.min_detection_confidence,
-                min_tracking_confidence=cfg.min_tracking_confidence,
-            ) as tracker:
-                while not self._stop.is_set():
-                    frame: Frame | None = self.capture.slot.get(last, timeout=0.1)
-                    if frame is None:
-                        if self.capture.slot.closed:
-                            break
-                        continue
-                    last = frame.index
-                    frame = _zoomed(frame, self.zoom())
-                    t0 = time.perf_counter()
-                    try:
-                        obs = tracker.track(frame.image, frame.capture_time)
-                    except ValueError as exc:  # e.g. a frame of the wrong shape from a broken source
-                        log.warning("Tracking skipped a frame: %s", exc)
-                        obs = None
-                    ms = (time.perf_counter() - t0) * 1e3
-                    self.stats.add("tracking", ms)
-                    self.slot.put(Tracked(frame, obs, ms), frame.index)
+            tracker = self._new_tracker()
+            while not self._stop.is_set():
+                frame: Frame | None = self.capture.slot.get(last, timeout=0.1)
+                if frame is None:
+                    if self.capture.slot.closed:
+                        break
+                    continue
+                last = frame.index
+                frame = _zoomed(frame, self.zoom())
+                t0 = time.perf_counter()
+                try:
+                    obs = tracker.track(frame.image, frame.capture_time)
+                except ValueError as exc:  # e.g. a frame of the wrong shape from a broken source
+                    log.warning("Tracking skipped a frame: %s", exc)
+                    obs = None
+                except RuntimeError as exc:  # MediaPipe's graph failed: start a fresh one
+                    restarts += 1
+                    if restarts > MAX_TRACKER_RESTARTS:
+                        raise
+                    log.error("Face tracker failed (%s); restarting it (%d/%d).", exc, restarts, MAX_TRACKER_RESTARTS)
+                    tracker.close()
+                    tracker = self._new_tracker()
+                    obs = None
+                ms = (time.perf_counter() - t0) * 1e3
+                self.stats.add("tracking", ms)
+                self.slot.put(Tracked(frame, obs, ms), frame.index)
         except BaseException as exc:  # surfaced by the render loop, which owns error reporting
             self.error = exc
         finally:
+            if tracker is not None:
+                tracker.close()
             self.done.set()
             self.slot.close()
 
@@ -408,8 +424,9 @@ class Pipeline:
                 elif self.throttle and now - last_sent >= interval and self.last_output is not None:
                     # camera gone: ease the avatar to neutral, unless the user froze the picture or
                     # chose the real camera, where an animated avatar popping up would be a surprise
-                    if now - last_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough):
-                        output = self._render(None, None, now)
+                    settled = self.last_result is not None and self.last_result.face_lost and self.last_result.amount == 0.0
+                    if now - last_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough or settled):
+                        output = self._render(None, None, now)  # settled at neutral: repeat, don't re-render
                     else:
                         output = self.last_output
                     self.stats.repeats += 1

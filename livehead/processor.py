@@ -45,6 +45,7 @@ class ProcessResult:
     target_landmarks: np.ndarray  # (478, 3) avatar landmarks after motion transfer
     timings_ms: dict[str, float] = field(default_factory=dict)
     face_lost: bool = False
+    amount: float = 1.0  # share of the driver's motion shown (eases to 0 after the face is lost)
 
 
 class FrameProcessor:
@@ -208,4 +209,4 @@ class FrameProcessor:
         timings["animate"] = (t3 - t2) * 1e3
         output = self.compositor.compose(avatar_frame)
         timings["compose"] = (time.perf_counter() - t3) * 1e3
-        return ProcessResult(output, avatar_frame, smoothed, target, timings, lost)
+        return ProcessResult(output, avatar_frame, smoothed, target, timings, lost, amount)

@@ -239,11 +239,11 @@ def main(argv: list[str]) -> int:
             raise InputError(
                 f"No usable avatar in {folder}. Put a portrait photo (PNG or JPEG) there, or use --avatar FILE."
             )
-    library.start()
-
     cap = config.capture
     source = open_source(camera=cap.camera, source=cap.source, loop=cap.loop, width=cap.width,
                          height=cap.height, fps=cap.fps)
+    library.start()
+
     pipeline = None
     try:
         sinks = make_sinks(config, on_key=lambda key: pipeline and pipeline.handle_key(key))

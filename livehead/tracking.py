@@ -91,9 +91,12 @@ class FaceTracker:
             min_tracking_confidence=min_tracking_confidence,
         )
         self._min_detection_confidence = min_detection_confidence
+        self._previous_centre: np.ndarray | None = None
 
     def track(self, image: np.ndarray, timestamp: float = 0.0) -> FaceObservation | None:
-        """Landmarks of the largest face in ``image`` ((H, W, 3) uint8 RGB), or None.
+        """Landmarks of the driving face in ``image`` ((H, W, 3) uint8 RGB), or None.
+
+        With several faces the one nearest the previous driver wins, else the largest.
 
         Convention: MediaPipe's normalised x, y, z become pixels: x·W, y·H, z·W.
         The legacy graph gives no per-face score; a face is reported only when it passed
@@ -105,14 +108,15 @@ class FaceTracker:
         result = self._mesh.process(image)
         faces = result.multi_face_landmarks
         if not faces:
+            self._previous_centre = None
             return None
         arrays = []
         for face in faces:
             pts = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
             pts *= np.array([w, h, w], dtype=np.float32)
             arrays.append(pts)
-        areas = [np.ptp(a[:, 0]) * np.ptp(a[:, 1]) for a in arrays]
-        best = arrays[int(np.argmax(areas))]
+        best = self._choose(arrays)
+        self._previous_centre = best[:, :2].mean(0)
         return observation_from_landmarks(
             best,
             timestamp=timestamp,
@@ -120,6 +124,19 @@ class FaceTracker:
             confidence=self._min_detection_confidence,
             num_faces=len(arrays),
         )
+
+    def _choose(self, faces: list[np.ndarray]) -> np.ndarray:
+        """The face that drives: the one nearest the previous driver (so a larger face walking
+        into the picture does not take over), else the largest."""
+        if len(faces) == 1:
+            return faces[0]
+        if self._previous_centre is not None:
+            sizes = [max(np.ptp(f[:, 0]), np.ptp(f[:, 1])) for f in faces]
+            dist = [np.linalg.norm(f[:, :2].mean(0) - self._previous_centre) / s for f, s in zip(faces, sizes)]
+            nearest = int(np.argmin(dist))
+            if dist[nearest] < 0.5:  # within half a face of where the driver was
+                return faces[nearest]
+        return max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
 
     def close(self) -> None:
         self._mesh.close()

@@ -130,12 +130,12 @@ class TestCameraFaults:
         settled = lost_at + LOST_AFTER_S + cfg.lost_hold_s + cfg.lost_ease_s + 0.1
         in_outage = [r for r in run.engine.records if lost_at + LOST_AFTER_S < r.wall_time < back_at]
         assert in_outage and not any(r.live for r in in_outage)
-        still = [r.target for r in in_outage if r.wall_time > settled]
-        assert len(still) >= 5
-        spread = max(float(np.abs(t - still[0]).max()) for t in still)
-        assert spread < 1e-3, f"avatar still moving {spread:.3f} px after easing to neutral should be over"
+        # Once at neutral the pipeline repeats that frame instead of re-rendering it every tick
+        # (a neural engine would otherwise burn the GPU on an unchanging picture).
         neutral = avatar_640x360.face.landmarks
-        assert float(np.abs(still[-1] - neutral).max()) < 1e-3, "eased pose is not the avatar's neutral"
+        late = [r for r in in_outage if r.wall_time > settled]
+        assert len(late) <= 2, f"{len(late)} renders after the avatar settled at neutral"
+        assert float(np.abs(in_outage[-1].target - neutral).max()) < 1e-3, "eased pose is not the avatar's neutral"
         # ... and the picture moves again once the driver is back.
         neutral_thumb = run.thumbs[int(np.searchsorted(run.times, back_at)) - 1]
         after = [t for t, at in zip(run.thumbs, run.times) if at > resumed[0].wall_time]

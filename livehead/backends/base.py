@@ -22,9 +22,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 from ..errors import EngineMismatchError, LiveHeadError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("livehead.backends")
 
@@ -39,7 +42,7 @@ class Runner(Protocol):
     device: str  # "cpu" | "cuda"
     precision: str  # "fp32" | "fp16"
 
-    def run(self, graph: str, inputs: Mapping[str, "object"]) -> dict[str, "object"]:
+    def run(self, graph: str, inputs: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
         """Run graph ``graph`` on ``inputs`` ({name: torch.Tensor}); returns {name: float32 tensor}."""
         ...
 

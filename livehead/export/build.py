@@ -169,8 +169,8 @@ def _main(args: argparse.Namespace) -> int:
             checkpoint=graphs.checkpoint, checkpoint_sha256=graphs.checkpoint_sha256, config=args.config,
             onnx=f"{stem}.onnx", onnx_sha256=sha256_bytes(onnx_bytes),
             trt_onnx=f"{stem}.trt.onnx", trt_onnx_sha256=sha256_bytes(trt_bytes),
-            inputs={t.name: [list(t.shape), t.dtype] for t in spec.inputs},
-            outputs={t.name: [list(t.shape), t.dtype] for t in spec.outputs},
+            inputs={t.name: f"{t.dtype}[{','.join(map(str, t.shape))}]" for t in spec.inputs},
+            outputs={t.name: f"{t.dtype}[{','.join(map(str, t.shape))}]" for t in spec.outputs},
             build_command=command, compute_precision=compute,
         )
         plan_note = "no plan"
@@ -205,8 +205,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"\nONNX files exported and validated, but no TensorRT plans were built: the tensorrt module "
               f"cannot be imported ({trt_missing}).\nTo build plans, on the machine with the NVIDIA GPU that will run "
               f"them (CUDA driver installed):\n  pip install tensorrt-cu12   # TensorRT >= 11.2 for face-vid2vid's 5D "
-              f"GridSample; tensorrt-cu13 for CUDA 13 drivers\n  {command}\nUntil then use --backend torch (or "
-              f"onnxruntime, which reuses these ONNX files).", file=sys.stderr)
+              f"GridSample; tensorrt-cu13 for CUDA 13 drivers\n  {command}\nUntil then use --backend torch"
+              f"{' (or onnxruntime, which reuses these fp32 ONNX files)' if args.precision == 'fp32' else ''}.",
+              file=sys.stderr)
         return EXIT_NO_TENSORRT
     print(f"plans for {machine.describe()} recorded in {manifest.path}")
     return 0

@@ -91,13 +91,19 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     variants = [("torch fp32 eager", "torch", "fp32", False), ("torch fp16 eager", "torch", "fp16", False),
                 ("torch fp16 + CUDA graphs", "torch", "fp16", True)]
     trt_why = tensorrt_missing()
+    trt_status = {}
     for precision in ("fp16", "fp32"):
         why = trt_why or tensorrt_plans_missing(engine, precision, Path(engines_dir), sha)
+        trt_status[precision] = why or "benchmarked"
         if why is None:
             variants.append((f"tensorrt {precision} + CUDA graphs", "tensorrt", precision, True))
+        else:
+            print(f"tensorrt {precision}: skipped ({why})", flush=True)
     result = {"engine": engine, "size": size, "iters": iters, "device": torch.cuda.get_device_name(0),
-              "torch": torch.__version__, "weights": checkpoint or f"random (seed {seed})", "variants": [],
-              "tensorrt": trt_why or "available"}
+              "torch": torch.__version__, "cuda": torch.version.cuda,
+              "weights": checkpoint or f"random (seed {seed})", "variants": [], "tensorrt": trt_status}
+    print(f"{engine} {size}x{size} on {result['device']} (torch {torch.__version__}, CUDA {torch.version.cuda}), "
+          f"{iters} frames after {warmup} warm-up", flush=True)
     reference = None
     for label, backend, precision, cuda_graphs in variants:
         graphs = build_graphs(copy.deepcopy(base), image_size=size, checkpoint=checkpoint, checkpoint_sha256=sha,

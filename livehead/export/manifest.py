@@ -136,8 +136,8 @@ class ManifestEntry:
     checkpoint_sha256: str
     onnx: str
     onnx_sha256: str
-    inputs: dict[str, list[Any]]  # name -> [shape, dtype]
-    outputs: dict[str, list[Any]]
+    inputs: dict[str, str]  # name -> "float32[1,3,256,256]"
+    outputs: dict[str, str]
     build_command: str
     trt_onnx: str | None = None  # the copy given to TensorRT (GridSample modes rewritten)
     trt_onnx_sha256: str | None = None
