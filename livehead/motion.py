@@ -42,6 +42,7 @@ _EYES = (
     (lm.as_index(lm.LEFT_EYE_UPPER[1:-1]), lm.as_index(lm.LEFT_EYE_LOWER[1:-1]), lm.LEFT_EYE_CORNERS),
 )
 _OUTLINE = lm.as_index(lm.FACE_OVAL)
+_IRISES = (lm.as_index(lm.RIGHT_IRIS), lm.as_index(lm.LEFT_IRIS))  # same order as _EYES
 SCALE_RANGE = (0.8, 1.25)  # the avatar's face may grow or shrink this much with the driver's distance
 
 
@@ -101,11 +102,17 @@ def _set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.nda
 
 
 def _set_eye_openness(local: np.ndarray, neutral: np.ndarray, ratios: tuple[float, float]) -> np.ndarray:
-    """Scale each upper eyelid's gap to the avatar's neutral gap × ratio (ratio 0 = closed)."""
+    """Scale each upper eyelid's gap to the avatar's neutral gap × ratio (ratio 0 = closed).
+
+    The iris points are squeezed towards the lower lid by the same ratio: they steer the warp
+    too, and an iris held in place would keep the eye open however far the lid comes down.
+    """
     out = local.copy()
-    for (upper, lower, _), ratio in zip(_EYES, ratios):
+    for (upper, lower, _), iris, ratio in zip(_EYES, _IRISES, ratios):
         neutral_gap = neutral[lower, 1] - neutral[upper, 1]
         out[upper, 1] = out[lower, 1] - neutral_gap * ratio
+        lid = out[lower, 1].mean()
+        out[iris, 1] = lid + (out[iris, 1] - lid) * min(ratio, 1.0)
     return out
 
 

@@ -146,3 +146,26 @@ class TestEndToEnd:
         steps = [np.abs(b.target_landmarks - a.target_landmarks)[:, :2].max() for a, b in zip(lost, lost[1:])]
         assert max(steps) < 0.05 * avatar.face.face_size
         assert not rows[75][1].face_lost  # tracking resumes
+
+
+class TestBlink:
+    def test_blink_closes_the_avatar_eyes_without_folding(self):
+        """Target lids shut (driver blinks): the tracker sees the *rendered* avatar's eyes closed."""
+        from livehead.animators.base import Driving
+        from livehead.config import MotionConfig
+        from livehead.motion import Openness, eye_openness, transfer
+
+        avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        face = avatar.face
+        results = {}
+        for label, ratio in (("open", 1.0), ("closed", 0.0)):
+            target = transfer(face, face, face, MotionConfig(), openness=Openness(mouth=0.0, eyes=(ratio, ratio)))
+            image = engine.render(state, Driving(observation=face, reference=face, reference_id=1, target_landmarks=target))
+            with FaceTracker(static_image_mode=True) as tracker:
+                seen = tracker.track(image)
+            assert seen is not None
+            results[label] = np.mean(eye_openness(to_local(seen)))
+        assert results["open"] > 0.2
+        assert results["closed"] < 0.5 * results["open"], results

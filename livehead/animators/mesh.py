@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import landmarks as lm
 from ..warp import border_anchors, fit_tps, remap, remap_region, tps_field
-from . import mouth
+from . import eyes, mouth
 from .base import AvatarImage, Driving
 
 log = logging.getLogger(__name__)
@@ -108,10 +108,14 @@ class MeshAnimator:
         image = state.avatar.image
         h, w = image.shape[:2]
         target = driving.target_landmarks
-        dst = np.concatenate([target[state.control, :2].astype(np.float64), state.anchors])
+        # Eyes are warped open and closed afterwards: a TPS folds when a lid lands on the other.
+        ratios = eyes.eye_ratios(target, state.avatar.face.landmarks)
+        opened = eyes.open_lids(target, state.avatar.face.landmarks, ratios)
+        dst = np.concatenate([opened[state.control, :2].astype(np.float64), state.anchors])
         tps = fit_tps(dst, state.source_points, norm=float(max(w, h)))
         field = tps_field(tps, (w, h), self.grid_step)
         out = remap(image, field)
+        eyes.close_eyes(out, opened, ratios)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, field)
         return out
