@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["WarpField", "border_anchors", "fit_tps", "remap", "remap_region", "tps_eval", "tps_eval_grid", "tps_field"]
+__all__ = ["WarpField", "border_anchors", "fit_tps", "pixel_roi", "remap", "remap_region", "tps_eval", "tps_eval_grid", "tps_field"]
 
 # Low regularisation keeps lip and eyelid motion (1e-3 flattened them on the prototype).
 TPS_REGULARISATION = 1e-5
@@ -153,6 +153,17 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
                 block[:, idx] = view
     map1, map2 = cv2.convertMaps(block[..., 0] + px, block[..., 1] + py, cv2.CV_16SC2)
     return WarpField((int(x0), int(y0), int(x1), int(y1)), map1, map2)
+
+
+def pixel_roi(points: np.ndarray, size: tuple[int, int], *, margin: int = 2) -> tuple[int, int, int, int] | None:
+    """Integer box (x0, y0, x1 exclusive, y1 exclusive) around (N, 2) points plus ``margin``,
+    clipped to the image ``size`` (w, h); None when less than 3 px remain on a side."""
+    x0, y0 = np.floor(np.asarray(points).min(0)).astype(int) - margin
+    x1, y1 = np.ceil(np.asarray(points).max(0)).astype(int) + margin + 1
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), size[0]), min(int(y1), size[1])
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    return x0, y0, x1, y1
 
 
 def remap_region(image: np.ndarray, field: WarpField, roi: tuple[int, int, int, int]) -> np.ndarray:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .. import landmarks as lm
+from ..warp import pixel_roi
 
 __all__ = ["EYES", "close_eyes", "eye_ratios", "open_lids"]
 
@@ -107,12 +108,10 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         top_margin = SKIN_ABOVE * height
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
         corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (ut.min() - top_margin, lt.max() + 1.0)]
-        corners = np.array(corners)
-        x0, y0 = np.floor(corners.min(0)).astype(int) - 1
-        x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        roi = pixel_roi(np.array(corners), (w, h), margin=1)
+        if roi is None:
             continue
+        x0, y0, x1, y1 = roi
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         rx, ry = xs - c0[0], ys - c0[1]
         s = rx * ax[0] + ry * ax[1]

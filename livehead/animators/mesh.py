@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .. import landmarks as lm
-from ..warp import border_anchors, fit_tps, remap, remap_region, tps_field
+from ..warp import border_anchors, fit_tps, pixel_roi, remap, remap_region, tps_field
 from . import eyes, mouth
 from .base import AvatarImage, Driving
 
@@ -123,13 +123,10 @@ class MeshAnimator:
     def _fill_mouth(self, out: np.ndarray, state: MeshState, driving: Driving, field) -> None:
         h, w = out.shape[:2]
         target = driving.target_landmarks
-        poly = mouth.inner_mouth_polygon(target)
-        x0, y0 = np.floor(poly.min(0)).astype(int) - 3
-        x1, y1 = np.ceil(poly.max(0)).astype(int) + 4
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 3 or y1 - y0 < 3:
+        roi = pixel_roi(mouth.inner_mouth_polygon(target), (w, h), margin=3)
+        if roi is None:
             return
-        roi = (int(x0), int(y0), int(x1), int(y1))
+        x0, y0, x1, y1 = roi
         opening = mouth.mouth_mask(target, (h, w))[y0:y1, x0:x1]
         if int(opening.max()) == 0:
             return
