@@ -93,3 +93,16 @@ def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
     with pytest.raises(LiveHeadError, match="livehead models"):
         create_animator("fomm", device="cpu")
+
+
+def test_onnxruntime_backend_renders_like_torch():
+    """The same engine on ONNX Runtime (graphs exported in memory) gives the torch picture."""
+    frames = driver_frames(2)
+    ckpt, cfg = str(REFERENCE / "fomm_tiny.pth.tar"), str(REFERENCE / "fomm_tiny.yaml")
+    ort_engine = create_animator("fomm", checkpoint=ckpt, model_config=cfg, device="cpu", backend="onnxruntime",
+                                 crop_size=CROP["fomm"])
+    assert ort_engine.describe()["backend"] == "onnxruntime"
+    _, with_ort = render(ort_engine, frames)
+    _, with_torch = render(tiny("fomm"), frames)
+    for a, b in zip(with_ort, with_torch):
+        assert np.abs(a.avatar_frame.astype(int) - b.avatar_frame).max() <= 2

@@ -29,36 +29,13 @@ from .base import AvatarImage, Driving
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Fv2vAnimator", "FommAnimator", "face_crop_box", "paste_back", "resolve_device"]
+__all__ = ["Fv2vAnimator", "FommAnimator", "face_crop_box", "paste_back"]
 
 CROP_SCALE = 1.9  # crop side / landmark-box side: the vox datasets frame the whole head with some hair
 CROP_LIFT = 0.12  # move the crop up by this share of its side: landmarks start at the brows
 KP_SMOOTHING = SmoothingConfig(min_cutoff=1.5, beta=2.0, d_cutoff=1.0)  # keypoints live in [-1, 1]
 ANGLE_SMOOTHING = SmoothingConfig(min_cutoff=1.0, beta=0.05, d_cutoff=1.0)  # degrees
 BOX_SMOOTHING = SmoothingConfig(min_cutoff=0.5, beta=0.5, d_cutoff=1.0)
-
-
-def resolve_device(requested: str) -> str:
-    """``auto`` → cuda when available else cpu (logged with the reason); ``cuda`` without CUDA is an error."""
-    import torch
-
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise LiveHeadError(
-                "--device cuda was requested but PyTorch sees no CUDA GPU (torch.cuda.is_available() is False). "
-                "Install a CUDA build of PyTorch with a matching NVIDIA driver, or use --device cpu."
-            )
-        return "cuda"
-    if requested == "cpu":
-        return "cpu"
-    if requested != "auto":
-        raise LiveHeadError(f"Unknown device {requested!r}: use auto, cpu or cuda.")
-    if torch.cuda.is_available():
-        log.info("Device auto → cuda (%s).", torch.cuda.get_device_name(0))
-        return "cuda"
-    log.warning("Device auto → cpu: no CUDA GPU visible to PyTorch. Neural engines are slow on the CPU; "
-                "the mesh engine (--engine mesh) runs in real time.")
-    return "cpu"
 
 
 def face_crop_box(face: FaceObservation, image_size: tuple[int, int]) -> np.ndarray:
@@ -154,50 +131,41 @@ class _NeuralAnimator:
         adapt_scale: bool = True,
         expression_strength: float = 1.0,
         pose: str = "follow",
+        engines_dir: str = "engines",
         **_: object,
     ) -> None:
         import torch
 
+        from ..backends import create_runner, resolve_backend
+        from ..export.graphs import build_graphs
         from ..models.catalog import resolve_checkpoint
         from ..models.checkpoint import load_checkpoint
         from ..models.configs import load_model_config
 
-        if backend not in ("auto", "torch"):
-            raise LiveHeadError(
-                f"Backend {backend!r} for the {self.name} engine needs compiled graphs: build them with "
-                f"`python build_engines.py --engine {self.name} --checkpoint FILE`, or use --backend torch."
-            )
-        self.device = resolve_device(device)
-        if precision == "fp16" and self.device != "cuda":
-            raise LiveHeadError("--precision fp16 needs a CUDA GPU; on the CPU use --precision fp32.")
-        self.precision = precision
+        self.torch = torch
         self.crop_size = int(crop_size)
         self.adapt_scale = adapt_scale
         self.expression_strength = float(expression_strength)
+        self.pose = pose
+        self.precision = precision
         path, cfg = resolve_checkpoint(self.name, checkpoint)
         if model_config is not None:
             cfg = load_model_config(model_config, engine=self.name)
         loaded = load_checkpoint(path, cfg)
-        self.models = loaded.models
-        for _, module in self.models.items():
-            module.to(self.device)
         self.checkpoint = loaded.path
-        self.sha256 = loaded.sha256
-        self.torch = torch
-        self.pose = pose
-        log.info("%s engine: checkpoint %s (sha256 %s…), config %s, device %s, precision %s, backend torch.",
-                 self.name, path, loaded.sha256[:12], cfg.name, self.device, precision)
+        # Backend, device and precision are resolved in one place and logged with the reason.
+        self.choice = resolve_backend(backend, device, engine=self.name, precision=precision,
+                                      engines_dir=engines_dir, checkpoint_sha256=loaded.sha256)
+        self.device = self.choice.device
+        graphs = build_graphs(loaded.models, image_size=self.crop_size, checkpoint=str(path),
+                              checkpoint_sha256=loaded.sha256, config_name=cfg.name)
+        self.runner = create_runner(self.choice.backend, graphs, self.device, precision)
+        log.info("%s engine: checkpoint %s (sha256 %s…), config %s, backend %s.",
+                 self.name, path, loaded.sha256[:12], cfg.name, self.choice)
 
     def describe(self) -> dict[str, str]:
-        return {"engine": self.name, "backend": "torch", "device": self.device, "precision": self.precision,
-                "detail": f"checkpoint {self.checkpoint.name}"}
-
-    def _autocast(self):
-        if self.precision == "fp16":
-            return self.torch.autocast("cuda", dtype=self.torch.float16)
-        import contextlib
-
-        return contextlib.nullcontext()
+        return {"engine": self.name, "backend": self.choice.backend, "device": self.device,
+                "precision": self.precision, "detail": f"checkpoint {self.checkpoint.name}"}
 
     # ---- Animator ------------------------------------------------------------------------
     def prepare(self, avatar: AvatarImage) -> NeuralState:
@@ -205,7 +173,7 @@ class _NeuralAnimator:
         box = face_crop_box(avatar.face, (w, h))
         source_crop = crop(avatar.image, box, self.crop_size)
         state = NeuralState(avatar=avatar, box=box, source_crop=source_crop)
-        with self.torch.inference_mode(), self._autocast():
+        with self.torch.inference_mode():
             state.cache = self._encode(_to_tensor(source_crop, self.device))
         return state
 
@@ -216,7 +184,7 @@ class _NeuralAnimator:
 
     def render(self, state: NeuralState, driving: Driving) -> np.ndarray:
         amount = float(driving.extras.get("amount", 1.0))
-        with self.torch.inference_mode(), self._autocast():
+        with self.torch.inference_mode():
             if driving.frame is None or driving.reference_frame is None:
                 if state.last_motion is None:
                     return state.avatar.image.copy()
@@ -261,44 +229,52 @@ class _NeuralAnimator:
 
 
 class FommAnimator(_NeuralAnimator):
-    """First Order Motion Model (vox-256): 10 keypoints with Jacobians, 2D warp of encoder features."""
+    """First Order Motion Model (vox-256): 10 keypoints with Jacobians, 2D warp of encoder features.
+
+    Graphs (see ``livehead.export.graphs``): ``kp_detector``, ``source_encoder``, ``generator``.
+    """
 
     name: ClassVar[str] = "fomm"
 
+    def _keypoints(self, image):
+        out = self.runner.run("kp_detector", {"image": image})
+        return {"value": out["kp_value"], "jacobian": out.get("kp_jacobian")}
+
     def _encode(self, source):
-        kp_source = self.models.kp_detector(source)
-        return {"kp_source": kp_source, "encoding": self.models.generator.encode_source(source)}
+        return {"kp_source": self._keypoints(source), "encoding": self.runner.run("source_encoder", {"source": source})}
 
     def _reference(self, state, reference):
         from ..models.keypoints import movement_scale
 
-        kp_initial = self.models.kp_detector(reference)
+        kp_initial = self._keypoints(reference)
         scale = movement_scale(state.cache["kp_source"]["value"], kp_initial["value"]) if self.adapt_scale else 1.0
         return {"kp_initial": kp_initial, "scale": scale}
 
     def _motion(self, state, driver, t):
         from ..models.keypoints import normalize_kp
 
-        kp_driving = self.models.kp_detector(driver)
+        kp_driving = self._keypoints(driver)
         kp_driving = {"value": self._smooth(state, "value", kp_driving["value"], t, KP_SMOOTHING),
                       "jacobian": self._smooth(state, "jacobian", kp_driving.get("jacobian"), t, KP_SMOOTHING)}
         ref = state.reference
-        kp_source = state.cache["kp_source"]
-        kp_norm = normalize_kp(kp_source, kp_driving, ref["kp_initial"], use_relative_movement=True,
-                               use_relative_jacobian=kp_driving["jacobian"] is not None,
-                               scale=ref["scale"] * self.expression_strength)
-        return kp_norm
+        return normalize_kp(state.cache["kp_source"], kp_driving, ref["kp_initial"], use_relative_movement=True,
+                            use_relative_jacobian=kp_driving["jacobian"] is not None,
+                            scale=ref["scale"] * self.expression_strength)
 
     def _ease(self, state, amount):
         src = state.cache["kp_source"]
         last = state.last_motion
-        out = {"value": src["value"] + amount * (last["value"] - src["value"])}
+        out = {"value": src["value"] + amount * (last["value"] - src["value"]), "jacobian": None}
         if last.get("jacobian") is not None:
             out["jacobian"] = src["jacobian"] + amount * (last["jacobian"] - src["jacobian"])
         return out
 
     def _generate(self, state, motion):
-        return self.models.generator.decode(state.cache["encoding"], motion, state.cache["kp_source"])["prediction"]
+        src = state.cache["kp_source"]
+        inputs = {**state.cache["encoding"], "kp_source_value": src["value"], "kp_driving_value": motion["value"]}
+        if motion.get("jacobian") is not None:
+            inputs |= {"kp_source_jacobian": src["jacobian"], "kp_driving_jacobian": motion["jacobian"]}
+        return self.runner.run("generator", inputs)["prediction"]
 
 
 class Fv2vAnimator(_NeuralAnimator):
@@ -317,18 +293,18 @@ class Fv2vAnimator(_NeuralAnimator):
     def _encode(self, source):
         from ..models.keypoints import keypoint_transformation
 
-        kp_canonical = self.models.kp_detector(source)
-        he_source = self.models.he_estimator(source)
+        kp_canonical = {"value": self.runner.run("kp_detector", {"image": source})["kp_canonical"], "jacobian": None}
+        he_source = self.runner.run("he_estimator", {"image": source})
         return {
             "kp_canonical": kp_canonical,
             "kp_source": keypoint_transformation(kp_canonical, he_source),
-            "volume": self.models.generator.encode_source(source),
+            "encoding": self.runner.run("source_encoder", {"source": source}),
         }
 
     def _reference(self, state, reference):
         from ..models.keypoints import keypoint_transformation, movement_scale
 
-        he = self.models.he_estimator(reference)
+        he = self.runner.run("he_estimator", {"image": reference})
         kp_initial = keypoint_transformation(state.cache["kp_canonical"], he)
         scale = movement_scale(state.cache["kp_source"]["value"], kp_initial["value"]) if self.adapt_scale else 1.0
         return {"he": he, "kp_initial": kp_initial, "scale": scale}
@@ -336,7 +312,7 @@ class Fv2vAnimator(_NeuralAnimator):
     def _motion(self, state, driver, t):
         from ..models.keypoints import headpose_pred_to_degree, keypoint_transformation, normalize_kp
 
-        he = self.models.he_estimator(driver)
+        he = self.runner.run("he_estimator", {"image": driver})
         angles = self.torch.stack([headpose_pred_to_degree(he[k]) for k in ("yaw", "pitch", "roll")], -1)  # (1, 3)
         angles = self._smooth(state, "angles", angles, t, ANGLE_SMOOTHING)
         ref = state.reference
@@ -360,7 +336,8 @@ class Fv2vAnimator(_NeuralAnimator):
         return {"value": src["value"] + amount * (state.last_motion["value"] - src["value"]), "jacobian": None}
 
     def _generate(self, state, motion):
-        return self.models.generator.decode(state.cache["volume"], motion, state.cache["kp_source"])["prediction"]
+        inputs = {**state.cache["encoding"], "kp_source": state.cache["kp_source"]["value"], "kp_driving": motion["value"]}
+        return self.runner.run("generator", inputs)["prediction"]
 
 
 def _parse_pose(text: str) -> tuple[float, float, float] | None:
