@@ -354,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print ratios b / a of two --json files")
     p.add_argument("--realtime", action="store_true",
                    help="read the clip at its own frame rate, like a camera (default: as fast as it decodes)")
+    p.add_argument("--camera-fps", type=float, metavar="FPS",
+                   help="with --realtime: pace the clip at FPS instead of its own rate (emulate a 30 fps webcam)")
     p.add_argument("--network-only", action="store_true",
                    help="time Animator.render alone on synthetic driving (no capture, no tracker)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -410,6 +412,8 @@ def main(argv: list[str]) -> int:
         clip = None if ns.source == "scripted" else (
             Path(ns.source) if ns.source else _default_media(_CLIP_PREFERENCE, (".mp4", ".mov", ".avi", ".mkv")))
         source = VideoFileSource(path=clip, loop=True) if clip else ScriptedSource()
+        if ns.camera_fps and clip:
+            source.fps = float(ns.camera_fps)  # the capture thread paces files at source.fps
         source_info = {"kind": "clip" if clip else "scripted", "name": source.name, "size": list(source.size)}
     try:
         if ns.network_only:
@@ -423,7 +427,7 @@ def main(argv: list[str]) -> int:
     result = {
         "schema": SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result,
         "requested": {"engine": ns.engine, "backend": ns.backend, "device": ns.device, "precision": ns.precision,
-                      "realtime": ns.realtime},
+                      "realtime": ns.realtime, "camera_fps": ns.camera_fps},
         "source": source_info, "avatar": {"name": avatar.name, "size": list(avatar.image.shape[1::-1])},
         "output_size": list(size), "memory": _memory(), "machine": _machine(load_start),
     }

@@ -282,6 +282,7 @@ class Pipeline:
         return worker
 
     def _use_engine(self, animator: Animator, states: list[AvatarState]) -> None:
+        """Swap engines between frames (prepared ``states`` belong to ``animator``)."""
         self.animator = animator
         self.states = states
         self.library = None  # its states belong to the previous engine
@@ -322,13 +323,9 @@ class Pipeline:
         from .animators.mesh import MeshAnimator
 
         self._fallback_used = True
-        self.library = None  # its states belong to the failed engine
         failed = self.animator.describe()["engine"]
         mesh = MeshAnimator(grid_step=self.config.engine.grid_step, mouth_fill=self.config.engine.mouth_fill)
-        self.states = [mesh.prepare(s.avatar) for s in self.states]
-        self.animator = mesh
-        self.processor.animator = mesh
-        self.processor.set_avatar(self.states[self.avatar_index])
+        self._use_engine(mesh, [mesh.prepare(s.avatar) for s in self.states])
         log.error("Engine %s failed %d times in a row (%d in total); switched to the mesh engine.",
                   failed, ENGINE_FALLBACK_AFTER, self.stats.engine_faults)
 

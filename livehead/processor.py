@@ -70,7 +70,6 @@ class FrameProcessor:
         self._eye_history: collections.deque[tuple[float, float, float]] = collections.deque()
         self._last_seen: FaceObservation | None = None
         self._last_seen_time = 0.0
-        self._last_frame: np.ndarray | None = None
         self._last_openness: Openness | None = None
         self._last_target: np.ndarray | None = None  # the previous frame's target, for the speed limit
         self._last_target_time = 0.0
@@ -160,7 +159,7 @@ class FrameProcessor:
                 self.reference_frame = frame
                 self.reference_id += 1
                 log.info("Calibrated: this pose is now the neutral reference.")
-            self._last_seen, self._last_seen_time, self._last_frame = smoothed, now, frame
+            self._last_seen, self._last_seen_time = smoothed, now
             current = smoothed
         elif self._last_seen is not None and self.reference is not None:
             # Hold the last pose briefly, then ease back to the avatar's neutral.
