@@ -378,7 +378,7 @@ def _default_media(names: tuple[str, ...], suffixes: tuple[str, ...]) -> Path | 
 def main(argv: list[str]) -> int:
     from rich.console import Console
 
-    from .animators import create_animator
+    from .animators import animator_from_config
     from .avatar import load_avatar
     from .capture import VideoFileSource
     from .demo import demo_avatar
@@ -398,7 +398,7 @@ def main(argv: list[str]) -> int:
         "engine.engine": ns.engine, "engine.backend": ns.backend, "engine.device": ns.device,
         "engine.precision": ns.precision, "engine.checkpoint": ns.checkpoint, "capture.realtime": ns.realtime,
     })
-    animator = create_animator(ns.engine, **{k: v for k, v in vars(config.engine).items() if k != "engine"})
+    animator = animator_from_config(config)
     described = animator.describe()
     if ns.device != "auto" and described.get("device") != ns.device:
         console.print(f"[yellow]Note:[/yellow] --device {ns.device} asked, engine {ns.engine} runs on "

@@ -188,7 +188,7 @@ def _report_threads() -> None:
 
 
 def main(argv: list[str]) -> int:
-    from .animators import create_animator
+    from .animators import animator_from_config
     from .avatar import load_avatar
     from .capture import open_source
     from .library import AvatarLibrary
@@ -207,11 +207,7 @@ def main(argv: list[str]) -> int:
                 "or try `livehead demo`."
             )
 
-    engine_cfg = config.engine
-    animator = create_animator(
-        engine_cfg.engine,
-        **{k: v for k, v in vars(engine_cfg).items() if k != "engine"},
-    )
+    animator = animator_from_config(config)
     info = animator.describe()
     print(f"LiveHead: engine {info.get('engine')}, backend {info.get('backend')}, device {info.get('device')}, "
           f"precision {info.get('precision')}.")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .base import ANIMATORS, Animator, AvatarImage, Driving, create_animator, register_animator
+from .base import ANIMATORS, Animator, AvatarImage, Driving, animator_from_config, create_animator, register_animator
 
-__all__ = ["ANIMATORS", "Animator", "AvatarImage", "Driving", "create_animator", "register_animator"]
+__all__ = ["ANIMATORS", "Animator", "AvatarImage", "Driving", "animator_from_config", "create_animator",
+           "register_animator"]
 
 
 def _lazy(module: str, cls: str):

@@ -80,6 +80,14 @@ def register_animator(name: str, factory: AnimatorFactory) -> None:
     ANIMATORS[name] = factory
 
 
+def animator_from_config(config: Any) -> Animator:
+    """The engine ``config.engine.engine`` built from a ``LiveHeadConfig`` (engine section + motion strength)."""
+    import dataclasses
+
+    options = {k: v for k, v in dataclasses.asdict(config.engine).items() if k != "engine"}
+    return create_animator(config.engine.engine, expression_strength=config.motion.expression_strength, **options)
+
+
 def create_animator(name: str, **kwargs: Any) -> Animator:
     """Build a registered engine; an unknown name lists the registered ones."""
     from . import _register_builtin

@@ -310,13 +310,10 @@ class _Method:
     smoothing: bool
 
 
-def _engine_kwargs(config: LiveHeadConfig) -> dict[str, Any]:
-    return {k: v for k, v in vars(config.engine).items() if k != "engine"}
-
-
 def _resolve_engines(names: tuple[str, ...], config: LiveHeadConfig) -> tuple[list[_Method], dict[str, dict]]:
     """Build every requested engine; the ones that cannot run here are reported with the reason."""
-    from ..animators import create_animator
+    from ..animators import animator_from_config
+    from ..config import with_overrides
 
     methods = [_Method(STILL, STILL, StillAnimator(), True)]
     report: dict[str, dict] = {STILL: {"available": True, "reason": None, "describe": StillAnimator().describe()}}
@@ -324,7 +321,7 @@ def _resolve_engines(names: tuple[str, ...], config: LiveHeadConfig) -> tuple[li
         if name == STILL:
             continue
         try:
-            animator = create_animator(name, **_engine_kwargs(config))
+            animator = animator_from_config(with_overrides(config, {"engine.engine": name}))
         except Exception as exc:  # an engine that is missing or unfinished must not end the evaluation
             reason = f"{type(exc).__name__}: {exc}"
             log.warning("Engine %s unavailable: %s", name, reason)
