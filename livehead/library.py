@@ -135,7 +135,7 @@ class AvatarLibrary:
                     return
                 tracker = tracker or FaceTracker(static_image_mode=True)
                 try:
-                    state = self.animator.prepare(self._load(todo.path, tracker))
+                    state = self._prepare(self._load(todo.path, tracker))
                 except LiveHeadError as exc:
                     todo.error = str(exc)
                     log.warning("Skipping avatar %s: %s", todo.path.name, exc)
@@ -150,6 +150,32 @@ class AvatarLibrary:
         finally:
             if tracker is not None:
                 tracker.close()
+
+    def _prepare(self, avatar: AvatarImage) -> AvatarState:
+        """``animator.prepare``, reusing the engine's on-disk cache when it offers one.
+
+        Engines with costly per-avatar work (network encodings) implement ``cache_key()``,
+        ``save_state(state, path)`` and ``load_state(avatar, path)``; the mesh engine needs none.
+        """
+        key = getattr(self.animator, "cache_key", None)
+        if self.cache_dir is None or key is None:
+            return self.animator.prepare(avatar)
+        w, h = self.working_size
+        path = self.cache_dir / f"{avatar.content_hash[:32]}_{w}x{h}_{key()}.state"
+        if path.is_file():
+            try:
+                return self.animator.load_state(avatar, path)
+            except Exception as exc:  # a stale or damaged cache is only a missed shortcut
+                log.debug("Ignoring engine cache %s: %s", path, exc)
+        state = self.animator.prepare(avatar)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            self.animator.save_state(state, tmp)
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("Could not cache %s's engine state in %s: %s", avatar.name, path.parent, exc)
+        return state
 
     def _cache_path(self, content_hash: str) -> Path | None:
         if self.cache_dir is None:

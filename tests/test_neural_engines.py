@@ -106,3 +106,32 @@ def test_onnxruntime_backend_renders_like_torch():
     _, with_torch = render(tiny("fomm"), frames)
     for a, b in zip(with_ort, with_torch):
         assert np.abs(a.avatar_frame.astype(int) - b.avatar_frame).max() <= 2
+
+
+def test_avatar_library_caches_the_engine_state(tmp_path):
+    """Second start: the encodings come from the on-disk cache (tensors only) and render the same."""
+    import shutil
+
+    from livehead.library import AvatarLibrary
+
+    folder = tmp_path / "avatars"
+    folder.mkdir()
+    shutil.copy(media("aniportrait_Aragaki.png"), folder / "a.png")
+    engine = tiny("fomm")
+    first = AvatarLibrary(animator=engine, working_size=SIZE, folder=folder, cache_dir=tmp_path / "cache")
+    first.prepare_now()
+    assert len(list((tmp_path / "cache").glob("*.state"))) == 1
+
+    engine.prepare = None  # a second start must not need the networks' per-avatar pass
+    second = AvatarLibrary(animator=engine, working_size=SIZE, folder=folder, cache_dir=tmp_path / "cache")
+    second.prepare_now()
+    (a,), (b,) = first.ready(), second.ready()
+    np.testing.assert_array_equal(a.box, b.box)
+    for key in ("value", "jacobian"):
+        assert torch_equal(a.cache["kp_source"][key], b.cache["kp_source"][key])
+
+
+def torch_equal(x, y):
+    import torch
+
+    return bool(torch.equal(x.cpu(), y.cpu()))

@@ -86,6 +86,13 @@ def paste_back(avatar: np.ndarray, result: np.ndarray, box: np.ndarray, source_c
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
+def _tree(value, fn):
+    """Apply ``fn`` to every tensor in nested dicts (None and numbers pass through)."""
+    if isinstance(value, dict):
+        return {k: _tree(v, fn) for k, v in value.items()}
+    return fn(value) if hasattr(value, "detach") else value
+
+
 def _to_tensor(image: np.ndarray, device: str):
     import torch
 
@@ -153,6 +160,7 @@ class _NeuralAnimator:
             cfg = load_model_config(model_config, engine=self.name)
         loaded = load_checkpoint(path, cfg)
         self.checkpoint = loaded.path
+        self.sha256 = loaded.sha256
         # Backend, device and precision are resolved in one place and logged with the reason.
         self.choice = resolve_backend(backend, device, engine=self.name, precision=precision,
                                       engines_dir=engines_dir, checkpoint_sha256=loaded.sha256)
@@ -162,6 +170,21 @@ class _NeuralAnimator:
         self.runner = create_runner(self.choice.backend, graphs, self.device, precision)
         log.info("%s engine: checkpoint %s (sha256 %s…), config %s, backend %s.",
                  self.name, path, loaded.sha256[:12], cfg.name, self.choice)
+
+    # ---- on-disk cache of the per-avatar work (used by the avatar library) -------------------
+    def cache_key(self) -> str:
+        """Identifies what ``prepare`` depends on besides the photo: weights and input size."""
+        return f"{self.name}-{self.sha256[:16]}-{self.crop_size}"
+
+    def save_state(self, state: NeuralState, path) -> None:
+        self.torch.save({"box": self.torch.from_numpy(state.box), "cache": _tree(state.cache, lambda t: t.cpu())}, path)
+
+    def load_state(self, avatar: AvatarImage, path) -> NeuralState:
+        """Tensors only (``weights_only=True``): a cache file can never run code."""
+        data = self.torch.load(path, map_location=self.device, weights_only=True)
+        box = data["box"].numpy()
+        return NeuralState(avatar=avatar, box=box, source_crop=crop(avatar.image, box, self.crop_size),
+                           cache=data["cache"])
 
     def describe(self) -> dict[str, str]:
         return {"engine": self.name, "backend": self.choice.backend, "device": self.device,
