@@ -30,6 +30,8 @@ import copy
 
 import numpy as np
 
+from .passes import _unique
+
 FP32_SINK_OPS = frozenset({"Softmax", "LogSoftmax", "Exp", "GridSample", "InstanceNormalization"})
 HEAVY_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 FP16_MAX = 65504.0
@@ -140,12 +142,7 @@ def convert_to_fp16(model, *, sinks=FP32_SINK_OPS, heavy=HEAVY_OPS):
     taken = set(elem) | {o for n in graph.node for o in n.output} | {n.name for n in graph.node}
 
     def unique(name: str) -> str:
-        candidate, i = name, 0
-        while candidate in taken:
-            i += 1
-            candidate = f"{name}_{i}"
-        taken.add(candidate)
-        return candidate
+        return _unique(name, taken)
 
     current: dict[str, int] = {}  # value -> element type after conversion
     for vi in graph.input:

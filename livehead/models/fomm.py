@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from livehead.models.blocks import AntiAliasInterpolation2d, DownBlock, Hourglass, ResBlock, SameBlock2d, UpBlock
-from livehead.models.keypoints import KpDict, heatmap_to_keypoints, inverse_2x2, kp2gaussian, make_coordinate_grid
+from livehead.models.keypoints import (
+    KpDict, heatmap_jacobian, heatmap_to_keypoints, inverse_2x2, kp2gaussian, make_coordinate_grid, spatial_softmax,
+)
 
 __all__ = ["DenseMotionNetwork", "FommSourceEncoding", "KPDetector", "OcclusionAwareGenerator"]
 
@@ -89,12 +91,11 @@ class KPDetector(nn.Module):
         feature_map = self.predictor(x)  # (B, F, h, w), F = block_expansion + C
         prediction = self.kp(feature_map)  # (B, K, h', w'); h' = h - 6 with pad 0
         b, k, h, w = prediction.shape
-        heatmap = F.softmax(prediction.reshape(b, k, h * w) / self.temperature, dim=2).reshape(b, k, h, w)
+        heatmap = spatial_softmax(prediction, self.temperature)  # (B, K, h', w'), each sums to 1
         out = {"value": heatmap_to_keypoints(heatmap)}  # (B, K, 2)
         if self.jacobian is not None:
             jacobian_map = self.jacobian(feature_map).reshape(b, self.num_jacobian_maps, 4, h, w)
-            jacobian = (heatmap.unsqueeze(2) * jacobian_map).reshape(b, k, 4, h * w).sum(dim=-1)  # (B, K, 4)
-            out["jacobian"] = jacobian.reshape(b, k, 2, 2)  # row-major [[j0, j1], [j2, j3]]
+            out["jacobian"] = heatmap_jacobian(heatmap, jacobian_map)  # (B, K, 2, 2)
         return out
 
 

@@ -36,7 +36,9 @@ from livehead.models.blocks import (
     SPADEResnetBlock,
     UpBlock,
 )
-from livehead.models.keypoints import KpDict, heatmap_to_keypoints, inverse_3x3, kp2gaussian, make_coordinate_grid
+from livehead.models.keypoints import (
+    KpDict, heatmap_jacobian, heatmap_to_keypoints, inverse_3x3, kp2gaussian, make_coordinate_grid, spatial_softmax,
+)
 
 __all__ = [
     "DenseMotionNetwork",
@@ -154,12 +156,11 @@ class KPDetector(nn.Module):
         feature_map = self.predictor(x)  # (B, F, D, H/4, W/4)
         prediction = self.kp(feature_map)  # (B, K, D, h, w)
         b, k, d, h, w = prediction.shape
-        heatmap = F.softmax(prediction.reshape(b, k, -1) / self.temperature, dim=2).reshape(b, k, d, h, w)
+        heatmap = spatial_softmax(prediction, self.temperature)  # (B, K, D, h, w), each sums to 1
         out = {"value": heatmap_to_keypoints(heatmap)}  # (B, K, 3)
         if self.jacobian is not None:
             jacobian_map = self.jacobian(feature_map).reshape(b, self.num_jacobian_maps, 9, d, h, w)
-            jacobian = (heatmap.unsqueeze(2) * jacobian_map).reshape(b, k, 9, -1).sum(dim=-1)
-            out["jacobian"] = jacobian.reshape(b, k, 3, 3)
+            out["jacobian"] = heatmap_jacobian(heatmap, jacobian_map)  # (B, K, 3, 3)
         return out
 
 

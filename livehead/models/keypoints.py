@@ -110,6 +110,25 @@ def heatmap_to_keypoints(heatmap: Tensor) -> Tensor:
     return (heatmap.unsqueeze(-1) * grid).sum(dim=tuple(range(2, 2 + len(spatial))))
 
 
+def spatial_softmax(logits: Tensor, temperature: float) -> Tensor:
+    """Softmax of ``logits / temperature`` over all spatial positions of each map.
+
+    ``(B, K, *spatial)`` in, same shape out; each of the K maps sums to 1 (the heatmaps of Eq. 2).
+    """
+    b, k = logits.shape[:2]
+    return F.softmax(logits.reshape(b, k, -1) / temperature, dim=2).reshape(logits.shape)
+
+
+def heatmap_jacobian(heatmap: Tensor, jacobian_map: Tensor) -> Tensor:
+    """Heatmap-weighted Jacobians: ``(B, K, *spatial)`` weights times ``(B, K or 1, D·D, *spatial)``
+    maps, summed over space -> ``(B, K, D, D)`` (row-major ``[[j0, j1], [j2, j3]]`` for D = 2)."""
+    b, k = heatmap.shape[:2]
+    entries = jacobian_map.shape[2]
+    d = int(round(entries**0.5))
+    jacobian = (heatmap.unsqueeze(2) * jacobian_map).reshape(b, k, entries, -1).sum(dim=-1)  # (B, K, D·D)
+    return jacobian.reshape(b, k, d, d)
+
+
 def inverse_2x2(m: Tensor) -> Tensor:
     """Closed-form inverse of ``(..., 2, 2)`` matrices.
 
