@@ -17,3 +17,11 @@ def media(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"needs the shared media file {path} (../shared/media beside the repository)")
     return path
+
+
+def reference(name: str) -> Path:
+    """A golden fixture from ../shared/reference, or skip the test saying what is missing."""
+    path = REFERENCE / name
+    if not path.exists():
+        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
+    return path

@@ -15,14 +15,8 @@ import torch
 
 from livehead.errors import EngineMismatchError, LiveHeadError
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from _media import reference as _need
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 def _tiny(engine: str):

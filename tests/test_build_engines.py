@@ -18,14 +18,8 @@ import torch
 from livehead.errors import EngineMismatchError
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
+from _media import reference as _need
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -16,14 +16,8 @@ from livehead.models import configs
 from livehead.models.checkpoint import detect_engine, load_checkpoint, read_checkpoint, sha256_file
 from livehead.models.configs import build_models, load_model_config
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from _media import reference as _need
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 class _CreatesMarker:

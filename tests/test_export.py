@@ -12,21 +12,14 @@ computed in the test. A wrong export (align_corners, resize mode, a bad fold) gi
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from _media import reference as _need
 ATOL = 1e-4
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 def fp32_tolerance(ref: torch.Tensor, noise: float = 0.0) -> float:
@@ -282,7 +275,6 @@ class TestOnnxParityFullSize:
 
 def _bn_graph():
     """Conv -> BN, a BN with no conv before it (pre-activation), ConvTranspose -> BN."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

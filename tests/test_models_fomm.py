@@ -7,7 +7,6 @@ the stored outputs of the previous one), tolerances from its "Tolerance guidance
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from livehead.models.keypoints import (
     normalize_kp,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from _media import reference as _need
 
 # README "Tolerance guidance", FOMM, suggested float32 atol.
 ATOL_KP = 1e-5
@@ -34,12 +33,6 @@ ATOL_KP_NORM = 1e-5
 ATOL_MOTION = 1e-4  # mask / occlusion / deformation
 ATOL_PREDICTION = 2e-4
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 @pytest.fixture(scope="module", autouse=True)

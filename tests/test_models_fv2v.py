@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,7 +26,7 @@ from livehead.models.keypoints import (
     normalize_kp,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from _media import reference as _need
 
 # README "Tolerance guidance", FV2V, suggested float32 atol (teacher-forced).
 ATOL_KP_CANONICAL = 1e-5
@@ -41,12 +40,6 @@ ATOL_DECODER = 5e-5
 
 POSE = ("yaw", "pitch", "roll")
 
-
-def _need(name: str) -> Path:
-    path = REFERENCE / name
-    if not path.exists():
-        pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
-    return path
 
 
 @pytest.fixture(scope="module", autouse=True)
