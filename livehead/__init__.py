@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .animators.base import Animator, register_animator
-from .config import LiveHeadConfig
-from .types import FaceObservation
+from livehead.animators.base import Animator, register_animator
+from livehead.config import LiveHeadConfig
+from livehead.types import FaceObservation
 
 __version__ = "0.1.0"
 
@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Pipeline pulls in OpenCV and threads; keep `import livehead` light.
     if name == "Pipeline":
-        from .pipeline import Pipeline
+        from livehead.pipeline import Pipeline
 
         return Pipeline
     raise AttributeError(name)

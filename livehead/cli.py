@@ -10,18 +10,18 @@ import importlib
 import logging
 import sys
 
-from .errors import LiveHeadError
+from livehead.errors import LiveHeadError
 
 # name -> (module, function, one-line help); the run command is the default when none is given.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("livehead.run", "main", "stream an animated avatar to the virtual camera (default)"),
-    "demo": ("livehead.demo", "main", "animate a bundled portrait with scripted motion, no camera needed"),
-    "bench": ("livehead.bench", "main", "measure per-stage speed and latency"),
-    "eval": ("livehead.eval.cli", "main", "measure animation quality on clips and photos"),
+    "run": ("livehead.commands.run", "main", "stream an animated avatar to the virtual camera (default)"),
+    "demo": ("livehead.commands.demo", "main", "animate a bundled portrait with scripted motion, no camera needed"),
+    "bench": ("livehead.commands.bench", "main", "measure per-stage speed and latency"),
+    "eval": ("livehead.commands.eval", "main", "measure animation quality on clips and photos"),
     "models": ("livehead.models.catalog", "main", "list supported checkpoints and where to put them"),
-    "doctor": ("livehead.doctor", "main", "check this machine and say how to fix what is missing"),
-    "cameras": ("livehead.doctor", "cameras_main", "list cameras that open, with their resolution"),
-    "config": ("livehead.settings", "config_main", "print the effective configuration and where each value came from"),
+    "doctor": ("livehead.commands.doctor", "main", "check this machine and say how to fix what is missing"),
+    "cameras": ("livehead.commands.doctor", "cameras_main", "list cameras that open, with their resolution"),
+    "config": ("livehead.config.loading", "config_main", "print the effective configuration and where each value came from"),
 }
 
 

@@ -70,7 +70,7 @@ def moving_frames() -> list[np.ndarray]:
 @pytest.fixture(scope="session")
 def avatar_640x360(avatar_path: Path):
     """The avatar photo decoded and tracked at the working size of a 640×360 output."""
-    from livehead.avatar import load_avatar
+    from livehead.avatars.photo import load_avatar
 
     return load_avatar(avatar_path, working_size=(640, 360))
 

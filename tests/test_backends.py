@@ -20,7 +20,7 @@ from _media import reference as _need
 
 
 def _tiny(engine: str):
-    from livehead.export.graphs import build_graphs
+    from livehead.runtime.graphs import build_graphs
     from livehead.models import load_checkpoint, load_model_config
 
     ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
@@ -53,7 +53,7 @@ def fake_tensorrt(monkeypatch):
 
 def _write_plan_manifest(folder: Path, graphs, *, gpu="NVIDIA H100 80GB HBM3", cc="9.0", trt="11.4.0.106",
                          sha=None, precision="fp16"):
-    from livehead.export.manifest import ManifestEntry, build_command, read_manifest, sha256_bytes
+    from livehead.runtime.manifest import ManifestEntry, build_command, read_manifest, sha256_bytes
 
     manifest = read_manifest(folder)
     for name, spec in graphs.graphs.items():
@@ -73,17 +73,17 @@ def _write_plan_manifest(folder: Path, graphs, *, gpu="NVIDIA H100 80GB HBM3", c
 
 class TestResolveBackend:
     def test_auto_on_cpu_logs_choice_and_reason(self, caplog, tmp_path):
-        from livehead.backends import resolve_backend
+        from livehead.runtime import resolve_backend
 
-        with caplog.at_level(logging.INFO, logger="livehead.backends"):
+        with caplog.at_level(logging.INFO, logger="livehead.runtime"):
             choice = resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path)
         assert (choice.backend, choice.device) == ("torch", "cpu")
         assert "not onnxruntime because no exported fomm fp32 ONNX graphs" in choice.reason
         assert any("backend: torch on cpu (auto: no CUDA GPU" in r.getMessage() for r in caplog.records)
 
     def test_auto_on_cpu_prefers_onnxruntime_with_exported_graphs(self, caplog, tmp_path):
-        from livehead.backends import resolve_backend
-        from livehead.export.manifest import ManifestEntry, read_manifest, sha256_bytes
+        from livehead.runtime import resolve_backend
+        from livehead.runtime.manifest import ManifestEntry, read_manifest, sha256_bytes
 
         manifest = read_manifest(tmp_path)
         (tmp_path / "fomm_generator_fp32.onnx").write_bytes(b"onnx bytes")
@@ -91,7 +91,7 @@ class TestResolveBackend:
                                    checkpoint="c.pth.tar", checkpoint_sha256="a" * 64, onnx="fomm_generator_fp32.onnx",
                                    onnx_sha256=sha256_bytes(b"onnx bytes"), inputs={}, outputs={}, build_command="x"))
         manifest.save()
-        with caplog.at_level(logging.INFO, logger="livehead.backends"):
+        with caplog.at_level(logging.INFO, logger="livehead.runtime"):
             choice = resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path, checkpoint_sha256="a" * 64)
         assert choice.backend == "onnxruntime"
         assert any("backend: onnxruntime on cpu (auto" in r.getMessage() for r in caplog.records)
@@ -99,7 +99,7 @@ class TestResolveBackend:
         assert other.backend == "torch" and "checkpoint sha256" in other.reason
 
     def test_explicit_tensorrt_is_never_replaced(self, no_tensorrt, monkeypatch):
-        from livehead.backends import base, resolve_backend
+        from livehead.runtime import registry as base, resolve_backend
 
         with pytest.raises(LiveHeadError, match="needs a CUDA GPU"):
             resolve_backend("tensorrt", "cpu")
@@ -108,8 +108,8 @@ class TestResolveBackend:
             resolve_backend("tensorrt", "cuda")
 
     def test_explicit_tensorrt_with_foreign_plans(self, fake_tensorrt, monkeypatch, tmp_path):
-        from livehead.backends import base, resolve_backend
-        from livehead.export import manifest as manifest_mod
+        from livehead.runtime import registry as base, resolve_backend
+        from livehead.runtime import manifest as manifest_mod
 
         gs = types.SimpleNamespace(engine="fomm", image_size=256, checkpoint="vox-cpk.pth.tar",
                                    checkpoint_sha256="a" * 64, graphs={"generator": None})
@@ -125,14 +125,14 @@ class TestResolveBackend:
         assert auto.backend == "torch" and "RTX 4090" in auto.reason  # auto says why not tensorrt
 
     def test_device_cuda_without_gpu(self, monkeypatch):
-        from livehead.backends import base, resolve_backend
+        from livehead.runtime import registry as base, resolve_backend
 
         monkeypatch.setattr(base, "cuda_available", lambda: False)
         with pytest.raises(LiveHeadError, match="--device cpu"):
             resolve_backend("torch", "cuda")
 
     def test_fp16_on_cpu_is_an_error(self):
-        from livehead.backends import resolve_backend
+        from livehead.runtime import resolve_backend
 
         with pytest.raises(LiveHeadError, match="fp16 needs a CUDA GPU"):
             resolve_backend("torch", "cpu", precision="fp16")
@@ -140,7 +140,7 @@ class TestResolveBackend:
     def test_onnxruntime_cuda_without_provider(self, monkeypatch):
         import onnxruntime
 
-        from livehead.backends import base, resolve_backend
+        from livehead.runtime import registry as base, resolve_backend
 
         monkeypatch.setattr(base, "cuda_available", lambda: True)
         monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
@@ -148,7 +148,7 @@ class TestResolveBackend:
             resolve_backend("onnxruntime", "cuda")
 
     def test_unknown_backend_lists_registered(self):
-        from livehead.backends import resolve_backend
+        from livehead.runtime import resolve_backend
 
         with pytest.raises(LiveHeadError, match="auto, onnxruntime, tensorrt, torch"):
             resolve_backend("tvm", "cpu")
@@ -156,7 +156,7 @@ class TestResolveBackend:
 
 class TestRegistry:
     def test_register_a_fake_backend(self):
-        from livehead.backends import create_runner, register_backend, resolve_backend, unregister_backend
+        from livehead.runtime import create_runner, register_backend, resolve_backend, unregister_backend
 
         calls = []
 
@@ -181,7 +181,7 @@ class TestRegistry:
             create_runner("recording", graphs=None, device="cpu", precision="fp32")
 
     def test_auto_must_be_resolved_first(self):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         with pytest.raises(LiveHeadError, match="resolve_backend"):
             create_runner("auto", graphs=None, device="cpu", precision="fp32")
@@ -202,7 +202,7 @@ def fomm_io():
 
 def _golden_frames(runner, engine, io, frames=range(3)):
     """Run the per-avatar/per-frame path on the fixture and return max |pred - stored| per frame."""
-    from livehead.export.frame_path import FramePath
+    from livehead.runtime.frame_path import FramePath
 
     path = FramePath(runner, engine)
     driving = torch.from_numpy(io["driving"])
@@ -213,7 +213,7 @@ def _golden_frames(runner, engine, io, frames=range(3)):
 
 class TestTorchRunner:
     def test_fomm_reproduces_the_reference(self, fomm_tiny, fomm_io):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         runner = create_runner("torch", fomm_tiny, "cpu", "fp32")
         assert runner.describe() == {"backend": "torch", "device": "cpu", "precision": "fp32", "detail": "fp32, eager"}
@@ -222,7 +222,7 @@ class TestTorchRunner:
         assert max(_golden_frames(runner, "fomm", fomm_io)) <= 1e-4
 
     def test_fv2v_reproduces_the_reference(self):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         io = np.load(_need("fv2v_tiny_io.npz"))
         runner = create_runner("torch", _tiny("fv2v"), "cpu", "fp32")
@@ -231,7 +231,7 @@ class TestTorchRunner:
         assert max(errors) <= 2e-2  # README: face-vid2vid end to end from images ~2e-2
 
     def test_outputs_are_float32_and_fresh(self, fomm_tiny):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         runner = create_runner("torch", fomm_tiny, "cpu", "fp32")
         x = fomm_tiny.example_inputs("kp_detector")
@@ -242,7 +242,7 @@ class TestTorchRunner:
             runner.run("decoder", x)
 
     def test_fp16_needs_cuda(self, fomm_tiny):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         with pytest.raises(LiveHeadError, match="fp16 needs --device cuda"):
             create_runner("torch", fomm_tiny, "cpu", "fp16")
@@ -250,9 +250,9 @@ class TestTorchRunner:
 
 class TestOrtRunner:
     def test_fomm_reproduces_the_reference(self, fomm_tiny, fomm_io, caplog):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
-        with caplog.at_level(logging.INFO, logger="livehead.backends"):
+        with caplog.at_level(logging.INFO, logger="livehead.runtime"):
             runner = create_runner("onnxruntime", fomm_tiny, "cpu", "fp32", engines_dir=None)
         assert "exported kp_detector in memory" in caplog.text
         assert runner.describe()["detail"].startswith("providers CPUExecutionProvider")
@@ -261,7 +261,7 @@ class TestOrtRunner:
 
 class TestTensorRTRunner:
     def test_reports_absence_cleanly(self, no_tensorrt, fomm_tiny):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         with pytest.raises(LiveHeadError) as info:
             create_runner("tensorrt", fomm_tiny, "cuda", "fp16")
@@ -270,7 +270,7 @@ class TestTensorRTRunner:
         assert "pip install tensorrt-cu12" in message and "--backend torch" in message
 
     def test_no_plans_names_the_build_command(self, fake_tensorrt, fomm_tiny, tmp_path):
-        from livehead.backends import create_runner
+        from livehead.runtime import create_runner
 
         with pytest.raises(EngineMismatchError) as info:
             create_runner("tensorrt", fomm_tiny, "cuda", "fp16", engines_dir=tmp_path)
@@ -284,8 +284,8 @@ class TestTensorRTRunner:
         (dict(sha="f" * 64), "the checkpoint in use has sha256"),
     ])
     def test_mismatched_plans_are_refused(self, fake_tensorrt, fomm_tiny, tmp_path, where, expect):
-        from livehead.backends import create_runner
-        from livehead.export.manifest import MachineInfo
+        from livehead.runtime import create_runner
+        from livehead.runtime.manifest import MachineInfo
 
         _write_plan_manifest(tmp_path, fomm_tiny, **where)
         here = MachineInfo("NVIDIA H100 80GB HBM3", "9.0", "11.4.0.106")
@@ -296,8 +296,8 @@ class TestTensorRTRunner:
         assert "Rebuild it here with: python build_engines.py --engine fomm --checkpoint" in message
 
     def test_matching_plans_still_need_a_gpu(self, fake_tensorrt, fomm_tiny, tmp_path):
-        from livehead.backends import create_runner
-        from livehead.export.manifest import MachineInfo
+        from livehead.runtime import create_runner
+        from livehead.runtime.manifest import MachineInfo
 
         if torch.cuda.is_available():
             pytest.skip("this check is for machines without CUDA")

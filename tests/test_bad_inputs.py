@@ -188,7 +188,7 @@ class TestAvatarAccepted:
 
     @pytest.mark.parametrize("make", [rgba_png, gray_png, gray16_png, rgb16_png], ids=["rgba", "gray", "gray16", "rgb16"])
     def test_mode_decodes_to_rgb(self, make, tmp_path):
-        from livehead.avatar import decode_image
+        from livehead.avatars.photo import decode_image
 
         image, _ = decode_image(make(tmp_path))
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
@@ -199,14 +199,14 @@ class TestAvatarAccepted:
         r = run_cli(*run_args(path, short_clip, tmp_path / "o.mp4"))
         assert_clean_exit(r, 0, "2 faces", "animating the largest")
 
-        from livehead.avatar import load_avatar
+        from livehead.avatars.photo import load_avatar
 
         avatar = load_avatar(path)
         x0, _, x1, _ = avatar.face.box
         assert x1 < 590 and x1 - x0 > 200, f"the smaller face was taken: box {avatar.face.box}"
 
     def test_large_photo_is_downscaled_to_the_working_size(self, tmp_path):
-        from livehead.avatar import load_avatar
+        from livehead.avatars.photo import load_avatar
 
         path = tmp_path / "large.jpg"
         big = cv2.resize(cv2.imread(str(media("aniportrait_Aragaki.png"))), (3000, 3000), interpolation=cv2.INTER_CUBIC)
@@ -229,7 +229,7 @@ class TestSourceRefused:
         assert "--camera n" in said or "--source" in said, "the message must name the next flag to try"
 
     def test_camera_message_lists_the_cameras_that_open(self, monkeypatch):
-        from livehead import capture
+        from livehead.stages import capture
 
         monkeypatch.setattr(capture, "probe_cameras", lambda max_index=10: [(0, 1280, 720), (2, 640, 480)])
         monkeypatch.setattr(capture.CameraSource, "_open", lambda self: cv2.VideoCapture())

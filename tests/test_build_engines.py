@@ -174,10 +174,10 @@ def make_fake_tensorrt(version: str = "11.4.0.106"):
 
 class TestOnnxOnly:
     def test_fp32_export_is_reused_by_onnxruntime(self, tmp_path, caplog):
-        from livehead.backends import create_runner, resolve_backend
+        from livehead.runtime import create_runner, resolve_backend
         from livehead.export.build import main
-        from livehead.export.graphs import build_graphs
-        from livehead.export.manifest import read_manifest, sha256_file
+        from livehead.runtime.graphs import build_graphs
+        from livehead.runtime.manifest import read_manifest, sha256_file
         from livehead.models import load_checkpoint, load_model_config
 
         assert main(_args(tmp_path, "fp32", "--onnx-only")) == 0
@@ -191,7 +191,7 @@ class TestOnnxOnly:
         graphs = build_graphs(ckpt.models, image_size=128, checkpoint_sha256=ckpt.sha256)
         assert resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path,
                                checkpoint_sha256=ckpt.sha256).backend == "onnxruntime"
-        with caplog.at_level(logging.INFO, logger="livehead.backends"):
+        with caplog.at_level(logging.INFO, logger="livehead.runtime"):
             runner = create_runner("onnxruntime", graphs, "cpu", "fp32", engines_dir=tmp_path)
         assert "exported" not in caplog.text and str(tmp_path) in runner.describe()["detail"]
         x = graphs.example_inputs("kp_detector")
@@ -201,8 +201,8 @@ class TestOnnxOnly:
         import onnx
 
         from livehead.export.build import EXIT_NO_TENSORRT, main
-        from livehead.export.manifest import read_manifest
-        from livehead.export.passes import gridsample_modes
+        from livehead.runtime.manifest import read_manifest
+        from livehead.runtime.passes import gridsample_modes
 
         monkeypatch.setitem(sys.modules, "tensorrt", None)
         assert main(_args(tmp_path, "fp16", "--graphs", "generator,kp_detector")) == EXIT_NO_TENSORRT
@@ -224,10 +224,10 @@ class TestOnnxOnly:
 
 class TestTensorRTBuild:
     def test_plans_manifest_and_refusal_elsewhere(self, tmp_path, monkeypatch, capsys):
-        from livehead.backends import create_runner
-        from livehead.export import manifest as manifest_mod
+        from livehead.runtime import create_runner
+        from livehead.runtime import manifest as manifest_mod
         from livehead.export.build import main
-        from livehead.export.graphs import build_graphs
+        from livehead.runtime.graphs import build_graphs
         from livehead.models import load_checkpoint, load_model_config
 
         trt = make_fake_tensorrt()
@@ -259,7 +259,7 @@ class TestTensorRTBuild:
                 f"--config {_need('fomm_tiny.yaml')} --precision fp16 --out {tmp_path}") in message
 
     def test_5d_gridsample_needs_a_newer_tensorrt(self, tmp_path, monkeypatch, capsys):
-        from livehead.export import manifest as manifest_mod
+        from livehead.runtime import manifest as manifest_mod
         from livehead.export.build import main
 
         trt = make_fake_tensorrt("11.1.0.7")
@@ -275,7 +275,7 @@ class TestTensorRTBuild:
 
 
 def test_gpu_bench_without_gpu_says_so(capsys):
-    from livehead.export.gpu_bench import main
+    from livehead.bench.gpu import main
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

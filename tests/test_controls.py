@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from livehead.controls import (
+from livehead.ui.controls import (
     ACTIONS,
     DEFAULT_KEYMAP,
     EFFECTS,

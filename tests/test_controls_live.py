@@ -22,15 +22,15 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from livehead import landmarks as lm
-from livehead.animators.mesh import MeshAnimator
-from livehead.capture import VideoFileSource
-from livehead.compositor import Compositor
+from livehead.face import landmarks as lm
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.stages.capture import VideoFileSource
+from livehead.stages.compose import Compositor
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.library import AvatarLibrary
-from livehead.pipeline import LOST_AFTER_S, Pipeline
+from livehead.avatars.library import AvatarLibrary
+from livehead.pipeline.pipeline import LOST_AFTER_S, Pipeline
 from livehead.sinks import VirtualCameraSink
-from livehead.tracking import observation_from_landmarks
+from livehead.stages.tracking import observation_from_landmarks
 
 from _media import media
 

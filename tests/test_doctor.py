@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from livehead import doctor
-from livehead.doctor import CameraInfo, Check
+from livehead.commands import doctor
+from livehead.commands.doctor import CameraInfo, Check
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,7 +173,7 @@ class TestCheckEngines:
         assert check.status == "info" and "build_engines.py" in check.detail
 
     def test_match_mismatch_and_onnx_only(self, engines: Path) -> None:
-        mf = pytest.importorskip("livehead.export.manifest")
+        mf = pytest.importorskip("livehead.runtime.manifest")
         (engines / "a.plan").write_bytes(b"x")
         (engines / "b.plan").write_bytes(b"x")
         manifest = mf.Manifest(path=engines / "manifest.json")
@@ -192,7 +192,7 @@ class TestCheckEngines:
 
     @pytest.mark.parametrize("text", ["not json", "[]", '{"format": 99}', '{"format": 1, "entries": {"x": {"bogus": 1}}}'])
     def test_malformed_manifest_never_raises(self, engines: Path, text: str) -> None:
-        pytest.importorskip("livehead.export.manifest")
+        pytest.importorskip("livehead.runtime.manifest")
         (engines / "manifest.json").write_text(text)
         for check in doctor.check_engines(self.GPU, None):
             assert check.status in ("info", "warn")

@@ -105,7 +105,7 @@ def test_cli_writes_json_and_html_with_plots(tmp_path: Path, monkeypatch: pytest
 @needs_media
 def test_identity_metric_with_dlib() -> None:
     pytest.importorskip("dlib", reason="the optional eval extra (dlib-bin) is not installed")
-    from livehead.avatar import load_avatar
+    from livehead.avatars.photo import load_avatar
     from livehead.eval.identity import load_embedder
     from livehead.eval.metrics import identity_distance
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from livehead.eval import metrics as M
-from livehead.geometry import rotation_from_euler
+from livehead.face.geometry import rotation_from_euler
 from livehead.types import NUM_LANDMARKS
 
 

@@ -35,7 +35,7 @@ def _one_thread():
 
 
 def _tiny(engine: str):
-    from livehead.export.graphs import build_graphs
+    from livehead.runtime.graphs import build_graphs
     from livehead.models import load_checkpoint, load_model_config
 
     ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
@@ -59,7 +59,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def tiny_onnx(tiny):
     """(engine, graph) -> exported fp32 ONNX model, exported once per module."""
-    from livehead.export.onnx_export import export_onnx
+    from livehead.runtime.onnx_export import export_onnx
 
     cache: dict = {}
 
@@ -74,7 +74,7 @@ def tiny_onnx(tiny):
 @pytest.fixture(scope="module")
 def tiny_fp16(tiny_onnx):
     """(engine, graph) -> (fp16 model, report), converted once per module."""
-    from livehead.export.precision import convert_to_fp16
+    from livehead.runtime.precision import convert_to_fp16
 
     cache: dict = {}
 
@@ -135,7 +135,7 @@ class TestOnnxParityTiny:
 
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_ort_matches_torch(self, tiny, tiny_onnx, engine, graph):
-        from livehead.export.onnx_export import ort_parity
+        from livehead.runtime.onnx_export import ort_parity
 
         spec = tiny(engine)[graph]
         model = tiny_onnx(engine, graph)
@@ -167,7 +167,7 @@ class TestGoldenThroughOnnx:
     """The exported graphs reproduce the original reference code's stored outputs (ONNX Runtime)."""
 
     def _session(self, tiny_onnx, engine, graph):
-        from livehead.export.onnx_export import ort_session
+        from livehead.runtime.onnx_export import ort_session
 
         return ort_session(tiny_onnx(engine, graph))
 
@@ -205,8 +205,8 @@ class TestGoldenThroughOnnx:
 
 
 def _full(engine: str, *, generator: bool):
-    from livehead.export.graphs import build_graphs
-    from livehead.export.random_init import randomize_
+    from livehead.runtime.graphs import build_graphs
+    from livehead.models.random_init import randomize_
     from livehead.models import PUBLIC_CONFIGS, build_models
 
     models = build_models(PUBLIC_CONFIGS["fomm-vox-256" if engine == "fomm" else "fv2v-vox-256"])
@@ -234,8 +234,8 @@ def _float64_error(spec, inputs) -> float:
 
 
 def _check_full(gs, graph: str, *, noise_floor: bool) -> dict[str, float]:
-    from livehead.export.onnx_export import export_onnx, ort_parity
-    from livehead.export.passes import gridsample_modes_for_tensorrt
+    from livehead.runtime.onnx_export import export_onnx, ort_parity
+    from livehead.runtime.passes import gridsample_modes_for_tensorrt
     from livehead.export.trt_ops import check_tensorrt_support
 
     spec = gs[graph]
@@ -304,8 +304,8 @@ def _bn_graph():
 
 class TestFoldBatchnorm:
     def test_folds_and_keeps_outputs(self):
-        from livehead.export.onnx_export import ort_session
-        from livehead.export.passes import count_ops, fold_batchnorm
+        from livehead.runtime.onnx_export import ort_session
+        from livehead.runtime.passes import count_ops, fold_batchnorm
 
         model = _bn_graph()
         folded, report = fold_batchnorm(model)
@@ -320,7 +320,7 @@ class TestFoldBatchnorm:
     def test_training_mode_refused(self):
         from onnx import helper
 
-        from livehead.export.passes import fold_batchnorm
+        from livehead.runtime.passes import fold_batchnorm
 
         model = _bn_graph()
         model.graph.node[1].attribute.append(helper.make_attribute("training_mode", 1))
@@ -330,7 +330,7 @@ class TestFoldBatchnorm:
 
 class TestGridSampleForTensorRT:
     def test_trt_copy_says_bilinear(self, tiny_onnx):
-        from livehead.export.passes import gridsample_modes, gridsample_modes_for_tensorrt
+        from livehead.runtime.passes import gridsample_modes, gridsample_modes_for_tensorrt
 
         for engine in ("fomm", "fv2v"):
             model = tiny_onnx(engine, "generator")
@@ -344,7 +344,7 @@ class TestGridSampleForTensorRT:
 class TestTensorRTSupport:
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_our_graphs_pass(self, tiny_onnx, tiny_fp16, engine, graph):
-        from livehead.export.passes import gridsample_modes_for_tensorrt
+        from livehead.runtime.passes import gridsample_modes_for_tensorrt
         from livehead.export.trt_ops import check_tensorrt_support
 
         model = gridsample_modes_for_tensorrt(tiny_onnx(engine, graph))[0]
@@ -353,7 +353,7 @@ class TestTensorRTSupport:
         assert check_tensorrt_support(fp16, "11.4") == []
 
     def test_5d_gridsample_needs_11_2(self, tiny_onnx):
-        from livehead.export.passes import gridsample_modes_for_tensorrt
+        from livehead.runtime.passes import gridsample_modes_for_tensorrt
         from livehead.export.trt_ops import check_tensorrt_support
 
         fv2v = gridsample_modes_for_tensorrt(tiny_onnx("fv2v", "generator"))[0]
@@ -406,9 +406,9 @@ class TestFloat16:
         import onnx
         from onnx import TensorProto
 
-        from livehead.export.onnx_export import ort_parity
+        from livehead.runtime.onnx_export import ort_parity
 
-        from livehead.export.passes import infer_types, typed_skeleton
+        from livehead.runtime.passes import infer_types, typed_skeleton
 
         model, report = tiny_fp16(engine, graph)
         onnx.checker.check_model(typed_skeleton(model), full_check=True)
@@ -440,7 +440,7 @@ class TestFloat16:
 
 class TestManifest:
     def _entry(self, **overrides):
-        from livehead.export.manifest import ManifestEntry, build_command
+        from livehead.runtime.manifest import ManifestEntry, build_command
 
         fields = dict(engine="fomm", graph="generator", precision="fp16", image_size=256,
                       checkpoint="vox-cpk.pth.tar", checkpoint_sha256="a" * 64,
@@ -452,14 +452,14 @@ class TestManifest:
         return ManifestEntry(**fields)
 
     def _machine(self, **overrides):
-        from livehead.export.manifest import MachineInfo
+        from livehead.runtime.manifest import MachineInfo
 
         fields = dict(gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0", tensorrt_version="11.4.0.106")
         fields.update(overrides)
         return MachineInfo(**fields)
 
     def test_round_trip(self, tmp_path):
-        from livehead.export.manifest import read_manifest
+        from livehead.runtime.manifest import read_manifest
 
         manifest = read_manifest(tmp_path)
         assert manifest.entries == {}
@@ -470,7 +470,7 @@ class TestManifest:
         assert again.find("fomm", "generator", "fp32") is None
 
     def test_matching_plan_is_accepted(self, tmp_path):
-        from livehead.export.manifest import check_plan_entry, sha256_bytes
+        from livehead.runtime.manifest import check_plan_entry, sha256_bytes
 
         (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"plan")
         entry = self._entry(plan_sha256=sha256_bytes(b"plan"))
@@ -486,7 +486,7 @@ class TestManifest:
     ])
     def test_mismatch_is_refused_with_rebuild_command(self, tmp_path, machine, sha, expect):
         from livehead.errors import EngineMismatchError
-        from livehead.export.manifest import check_plan_entry
+        from livehead.runtime.manifest import check_plan_entry
 
         (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"plan")
         with pytest.raises(EngineMismatchError) as info:
@@ -497,7 +497,7 @@ class TestManifest:
 
     def test_changed_plan_file_is_refused(self, tmp_path):
         from livehead.errors import EngineMismatchError
-        from livehead.export.manifest import check_plan_entry, sha256_bytes
+        from livehead.runtime.manifest import check_plan_entry, sha256_bytes
 
         (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"truncated")
         with pytest.raises(EngineMismatchError, match="does not match the sha256"):
@@ -506,13 +506,13 @@ class TestManifest:
 
     def test_onnx_only_entry_says_build_the_plan(self, tmp_path):
         from livehead.errors import EngineMismatchError
-        from livehead.export.manifest import check_plan_entry
+        from livehead.runtime.manifest import check_plan_entry
 
         with pytest.raises(EngineMismatchError, match="only the ONNX export"):
             check_plan_entry(self._entry(plan=None), self._machine(), checkpoint_sha256=None, engines_dir=tmp_path)
 
     def test_build_command_quotes_paths(self):
-        from livehead.export.manifest import build_command
+        from livehead.runtime.manifest import build_command
 
         assert build_command("fv2v", "my ckpt.pth.tar", "fp32", config="c.yaml") == \
             "python build_engines.py --engine fv2v --checkpoint 'my ckpt.pth.tar' --config c.yaml --precision fp32"

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from livehead.geometry import euler_from_rotation, rotation_from_euler, umeyama
+from livehead.face.geometry import euler_from_rotation, rotation_from_euler, umeyama
 
 
 class TestRotationFromEuler:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import livehead.library as library_module
-from livehead.animators.mesh import MeshAnimator
+import livehead.avatars.library as library_module
+from livehead.animators.mesh.animator import MeshAnimator
 from livehead.errors import InputError
-from livehead.library import AvatarLibrary, scan_folder
+from livehead.avatars.library import AvatarLibrary, scan_folder
 
 from _media import media
 
@@ -104,7 +104,7 @@ class TestPrepare:
         write_truncated_jpeg(photos / "00_truncated.jpg")
         (photos / "03_notes.png").write_text("not a picture, only a .png name\n")
         write_faceless_png(photos / "04_no_face.png")
-        caplog.set_level(logging.WARNING, logger="livehead.library")
+        caplog.set_level(logging.WARNING, logger="livehead.avatars.library")
         lib = make_library(photos, tmp_path / "cache")
         lib.prepare_now()
 
@@ -233,7 +233,7 @@ class TestReload:
     def test_missing_folder_is_a_warning_until_created(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
-        caplog.set_level(logging.WARNING, logger="livehead.library")
+        caplog.set_level(logging.WARNING, logger="livehead.avatars.library")
         folder = tmp_path / "later"
         lib = make_library(folder, None)
         assert lib.entries == []

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from livehead import landmarks as lm
+from livehead.face import landmarks as lm
 from livehead.animators.base import AvatarImage, Driving
-from livehead.animators.mesh import MeshAnimator
-from livehead.tracking import canonical_face, observation_from_landmarks
-from livehead.warp import border_anchors, fit_tps, tps_eval, tps_field, remap
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.stages.tracking import canonical_face, observation_from_landmarks
+from livehead.animators.mesh.warp import border_anchors, fit_tps, tps_eval, tps_field, remap
 
 
 def synthetic_avatar(size=(400, 360)):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from livehead.config import MotionConfig
-from livehead import landmarks as lm
-from livehead.geometry import euler_from_rotation, rotation_from_euler, umeyama
-from livehead.motion import Openness, eye_openness, mouth_openness, to_local, transfer
-from livehead.tracking import canonical_face, observation_from_landmarks
+from livehead.face import landmarks as lm
+from livehead.face.geometry import euler_from_rotation, rotation_from_euler, umeyama
+from livehead.stages.motion import Openness, eye_openness, mouth_openness, to_local, transfer
+from livehead.stages.tracking import canonical_face, observation_from_landmarks
 
 
 FACE_RIGID = [i for i in lm.RIGID if i not in lm.FACE_OVAL]

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from livehead.animators import create_animator
-from livehead.animators.mesh import MeshAnimator
-from livehead.avatar import load_avatar
-from livehead.capture import VideoFileSource
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.avatars.photo import load_avatar
+from livehead.stages.capture import VideoFileSource
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.errors import LiveHeadError
 from livehead.pipeline import Pipeline
-from livehead.processor import FrameProcessor
+from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import NullSink
-from livehead.tracking import FaceTracker
+from livehead.stages.tracking import FaceTracker
 
 from _media import REFERENCE, media
 
@@ -112,7 +112,7 @@ def test_avatar_library_caches_the_engine_state(tmp_path):
     """Second start: the encodings come from the on-disk cache (tensors only) and render the same."""
     import shutil
 
-    from livehead.library import AvatarLibrary
+    from livehead.avatars.library import AvatarLibrary
 
     folder = tmp_path / "avatars"
     folder.mkdir()

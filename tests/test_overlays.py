@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livehead.controls import DEFAULT_KEYMAP, build_keymap
-from livehead.overlays import (
+from livehead.ui.controls import DEFAULT_KEYMAP, build_keymap
+from livehead.ui.overlays import (
     calibration_prompt_text,
     draw_calibration_prompt,
     draw_ghost,

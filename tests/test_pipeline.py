@@ -7,15 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from livehead.animators.mesh import MeshAnimator
-from livehead.avatar import load_avatar
-from livehead.capture import VideoFileSource
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.avatars.photo import load_avatar
+from livehead.stages.capture import VideoFileSource
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.motion import to_local, mouth_openness
+from livehead.stages.motion import to_local, mouth_openness
 from livehead.pipeline import Pipeline
-from livehead.processor import FrameProcessor
+from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import VirtualCameraSink
-from livehead.tracking import FaceTracker
+from livehead.stages.tracking import FaceTracker
 
 from _media import media
 
@@ -153,7 +153,7 @@ class TestBlink:
         """Target lids shut (driver blinks): the tracker sees the *rendered* avatar's eyes closed."""
         from livehead.animators.base import Driving
         from livehead.config import MotionConfig
-        from livehead.motion import Openness, eye_openness, transfer
+        from livehead.stages.motion import Openness, eye_openness, transfer
 
         avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
         engine = MeshAnimator()

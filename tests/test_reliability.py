@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 
 from helpers import FaultySource, FlakyAnimator, RenderRecord, Step
-from livehead.animators.mesh import MeshAnimator
+from livehead.animators.mesh.animator import MeshAnimator
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.pipeline import ENGINE_FALLBACK_AFTER, LOST_AFTER_S, Pipeline
-from livehead.processor import FrameProcessor
+from livehead.pipeline.pipeline import ENGINE_FALLBACK_AFTER, LOST_AFTER_S, Pipeline
+from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import VirtualCameraSink
-from livehead.tracking import FaceTracker
+from livehead.stages.tracking import FaceTracker
 
 OUTPUT = (640, 360)
 FPS = 30.0
@@ -422,7 +422,7 @@ class TestEngineFaults:
                 assert sink.crc[call] == sink.crc[call - 1]
         assert pipeline.stats.engine_faults == len(faults)
         assert pipeline.animator is engine, "isolated faults must not switch engines"
-        errors = [r for r in caplog.records if r.name == "livehead.pipeline" and r.levelno >= logging.WARNING]
+        errors = [r for r in caplog.records if r.name == "livehead.pipeline.pipeline" and r.levelno >= logging.WARNING]
         first = [r for r in errors if "repeating the last good frame" in r.getMessage()]
         assert len(first) == 1, "an engine fault is logged once, not once per frame"
         counted = [r for r in errors if f"{len(faults)} frame" in r.getMessage()]
@@ -457,7 +457,7 @@ class TestEngineFaults:
 
 
 def test_unpaced_file_uses_every_frame_and_decodes_no_extra(avatar_640x360, driver_clip_path):
-    from livehead.capture import VideoFileSource
+    from livehead.stages.capture import VideoFileSource
     from livehead.sinks import NullSink
 
     cfg = with_overrides(config(), {"capture.realtime": False})

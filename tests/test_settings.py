@@ -8,7 +8,7 @@ import pytest
 
 from livehead.config import LiveHeadConfig
 from livehead.errors import LiveHeadError
-from livehead.settings import (
+from livehead.config.loading import (
     avatars_dir,
     config_main,
     default_config_path,

@@ -160,7 +160,7 @@ def test_second_ctrl_c_forces_exit(cli_env, avatar_path, driver_clip_path, tmp_p
 
 def test_handler_stops_on_first_signal_and_exits_on_a_following_ctrl_c(monkeypatch):
     """The handler logic itself: the first signal asks the stream to stop; a Ctrl-C after it calls os._exit(130)."""
-    from livehead import run as run_module
+    from livehead.commands import run as run_module
 
     stops: list[int] = []
     exits: list[int] = []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from livehead.config import SmoothingConfig
-from livehead.smoothing import one_euro_step
+from livehead.stages.smoothing import one_euro_step
 
 from _media import media
 
@@ -60,7 +60,7 @@ class TestJitterOnRealTrackerNoise:
     def test_still_head_jitter_drops_to_a_third(self):
         """A still frame from a real clip with camera noise: the tracker's own jitter is cut ≥ 3×."""
         cv2 = pytest.importorskip("cv2")
-        from livehead.tracking import FaceTracker
+        from livehead.stages.tracking import FaceTracker
 
         cap = cv2.VideoCapture(str(media("liveportrait_d0.mp4")))
         ok, frame = cap.read()

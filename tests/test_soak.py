@@ -26,9 +26,9 @@ OUTPUT = (320, 180)  # small output keeps the run short; every stage still runs
 def test_soak_memory_and_threads_stay_flat(avatar_path, driver_clip_path):
     import psutil
 
-    from livehead.animators.mesh import MeshAnimator
-    from livehead.avatar import load_avatar
-    from livehead.capture import VideoFileSource
+    from livehead.animators.mesh.animator import MeshAnimator
+    from livehead.avatars.photo import load_avatar
+    from livehead.stages.capture import VideoFileSource
     from livehead.config import LiveHeadConfig, with_overrides
     from livehead.pipeline import Pipeline
     from livehead.sinks import NullSink

@@ -14,8 +14,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 from skimage import data
 
-from livehead import landmarks as lm
-from livehead.tracking import FaceTracker
+from livehead.face import landmarks as lm
+from livehead.stages.tracking import FaceTracker
 
 
 def frontal_frame(points: np.ndarray) -> np.ndarray:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .base import ANIMATORS, Animator, AvatarImage, Driving, animator_from_config, create_animator, register_animator
+from livehead.animators.base import (
+    ANIMATORS,
+    Animator,
+    AvatarImage,
+    Driving,
+    animator_from_config,
+    create_animator,
+    register_animator,
+)
 
 __all__ = ["ANIMATORS", "Animator", "AvatarImage", "Driving", "animator_from_config", "create_animator",
            "register_animator"]

@@ -11,7 +11,7 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from ..types import FaceObservation
+from livehead.types import FaceObservation
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,12 @@ def animator_from_config(config: Any) -> Animator:
 
 def create_animator(name: str, **kwargs: Any) -> Animator:
     """Build a registered engine; an unknown name lists the registered ones."""
-    from . import _register_builtin
+    from livehead.animators import _register_builtin
 
     _register_builtin()
     if name not in ANIMATORS:
         known = ", ".join(sorted(ANIMATORS))
-        from ..errors import LiveHeadError
+        from livehead.errors import LiveHeadError
 
         raise LiveHeadError(f"Unknown engine {name!r}. Choose one of: {known} (--engine NAME).")
     return ANIMATORS[name](**kwargs)

@@ -23,7 +23,7 @@ import math
 import cv2
 import numpy as np
 
-from .. import landmarks as lm
+from livehead.face import landmarks as lm
 
 __all__ = [
     "MOUTH",

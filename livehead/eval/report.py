@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .runner import NO_SMOOTHING, STILL, EvalResult, Strip
+from livehead.eval.runner import NO_SMOOTHING, STILL, EvalResult, Strip
 
 __all__ = [
     "CROSS_COLUMNS", "JSON_NOTES", "METRICS", "SCALE", "SELF_COLUMNS", "STABILITY_COLUMNS", "json_ready", "write_json",

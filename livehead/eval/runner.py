@@ -32,17 +32,17 @@ from typing import Any, ClassVar, Iterator, Protocol
 import cv2
 import numpy as np
 
-from ..animators.base import AvatarImage, Driving
-from ..avatar import avatar_from_array, fit_size, load_avatar
-from ..capture import VideoFileSource
-from ..config import LiveHeadConfig, with_overrides
-from ..geometry import euler_from_rotation
-from ..motion import eye_openness, mouth_openness, to_local
-from ..processor import FrameProcessor
-from ..tracking import FaceTracker
-from ..types import FaceObservation
-from . import metrics as M
-from .identity import SAME_PERSON_DISTANCE, load_embedder
+from livehead.animators.base import AvatarImage, Driving
+from livehead.avatars.photo import avatar_from_array, fit_size, load_avatar
+from livehead.stages.capture import VideoFileSource
+from livehead.config import LiveHeadConfig, with_overrides
+from livehead.face.geometry import euler_from_rotation
+from livehead.stages.motion import eye_openness, mouth_openness, to_local
+from livehead.pipeline.processor import FrameProcessor
+from livehead.stages.tracking import FaceTracker
+from livehead.types import FaceObservation
+from livehead.eval import metrics as M
+from livehead.eval.identity import SAME_PERSON_DISTANCE, load_embedder
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class StillAnimator:
 # ---- inputs ----------------------------------------------------------------------------------
 def collect_media(paths: list[str | Path], suffixes: tuple[str, ...], what: str) -> list[Path]:
     """Files with ``suffixes`` among ``paths`` (files, or folders searched one level deep), sorted."""
-    from ..errors import InputError
+    from livehead.errors import InputError
 
     out: list[Path] = []
     for raw in paths:
@@ -312,8 +312,8 @@ class _Method:
 
 def _resolve_engines(names: tuple[str, ...], config: LiveHeadConfig) -> tuple[list[_Method], dict[str, dict]]:
     """Build every requested engine; the ones that cannot run here are reported with the reason."""
-    from ..animators import animator_from_config
-    from ..config import with_overrides
+    from livehead.animators import animator_from_config
+    from livehead.config import with_overrides
 
     methods = [_Method(STILL, STILL, StillAnimator(), True)]
     report: dict[str, dict] = {STILL: {"available": True, "reason": None, "describe": StillAnimator().describe()}}
@@ -563,7 +563,7 @@ def run_eval(
     frames. Engines that cannot run and an unavailable identity metric are reported in
     ``data["engines"]`` and ``data["identity_metric"]``; neither stops the run.
     """
-    from ..errors import InputError
+    from livehead.errors import InputError
 
     if not clips:
         raise InputError("No driving clips to evaluate. Give --clips clip.mp4 (or a folder of clips).")
@@ -731,7 +731,7 @@ def _truth_embeddings(embedder, clip: _ClipData, indices: list[int]) -> dict[int
 
 
 def _cross_identity(clips, photos, methods, engines, config, meter, embedder, settings, progress):
-    from ..errors import LiveHeadError
+    from livehead.errors import LiveHeadError
 
     items, strips = [], []
     for photo in photos:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import LiveHeadError
+from livehead.errors import LiveHeadError
 
 log = logging.getLogger("livehead.build")
 
@@ -70,19 +70,19 @@ def _frame_size_from_yaml(path: str) -> int | None:
 
 def load_graph_set(args: argparse.Namespace):
     """The :class:`GraphSet` for the command line: checkpoint (or random weights) + config + size."""
-    from ..models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
-    from .graphs import build_graphs
+    from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
+    from livehead.runtime.graphs import build_graphs
 
     config = load_model_config(args.config, engine=args.engine) if args.config else next(
         c for c in PUBLIC_CONFIGS.values() if c.engine == args.engine)
     size = args.size or (_frame_size_from_yaml(args.config) if args.config else None) or 256
     if args.random_weights:
-        from .random_init import randomize_
+        from livehead.models.random_init import randomize_
 
         models = build_models(config)
         log.info("random weights (seed %d), calibrating at %dx%d …", args.seed, size, size)
         randomize_(models, seed=args.seed, image_size=size)
-        from .manifest import random_weights_id
+        from livehead.runtime.manifest import random_weights_id
 
         sha, checkpoint = random_weights_id(args.seed, size), None
     else:
@@ -114,12 +114,18 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     import onnx
 
-    from .manifest import (ManifestEntry, artifact_name, build_command, current_machine, read_manifest,
-                           sha256_bytes)
-    from .onnx_export import export_onnx, ort_parity, ort_session
-    from .passes import gridsample_modes_for_tensorrt
-    from .precision import convert_to_fp16
-    from .trt_ops import DEFAULT_TRT_VERSION, check_tensorrt_support, format_problems
+    from livehead.runtime.manifest import (
+        ManifestEntry,
+        artifact_name,
+        build_command,
+        current_machine,
+        read_manifest,
+        sha256_bytes,
+    )
+    from livehead.runtime.onnx_export import export_onnx, ort_parity, ort_session
+    from livehead.runtime.passes import gridsample_modes_for_tensorrt
+    from livehead.runtime.precision import convert_to_fp16
+    from livehead.export.trt_ops import DEFAULT_TRT_VERSION, check_tensorrt_support, format_problems
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +181,7 @@ def _main(args: argparse.Namespace) -> int:
         )
         plan_note = "no plan"
         if trt is not None and not problems:
-            from .trt_build import build_plan
+            from livehead.export.trt_build import build_plan
 
             print(f"building TensorRT {trt.__version__} plan for {stem} …", flush=True)
             built = build_plan(out / f"{stem}.trt.onnx", timing_cache=out / "timing.cache",

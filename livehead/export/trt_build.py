@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LiveHeadError
+from livehead.errors import LiveHeadError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def build_plan(onnx_path: str | Path, *, timing_cache: str | Path | None = None,
     Raises:
         LiveHeadError: TensorRT missing, parser errors (all of them, with node names), or a failed build.
     """
-    from ..backends.trt_runner import import_tensorrt
+    from livehead.runtime.trt_runner import import_tensorrt
 
     trt = import_tensorrt()
     start = time.perf_counter()

@@ -135,7 +135,7 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
         problems.append(OpProblem("<model>", "opset", f"opset {opset} is outside 9..{max_opset(version)} "
                                   f"accepted by TensorRT {version[0]}.{version[1]}"))
 
-    from .passes import infer_types
+    from livehead.runtime.passes import infer_types
 
     inferred = infer_types(model)
     types = {name: elem for name, (elem, _) in inferred.items()}

@@ -24,14 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from livehead.errors import CheckpointError
-from livehead.models.configs import (
-    Engine,
-    ModelConfig,
-    ModelSet,
-    PUBLIC_CONFIGS,
-    build_models,
-    get_public_config,
-)
+from livehead.models.configs import Engine, ModelConfig, ModelSet, PUBLIC_CONFIGS, build_models, get_public_config
 
 __all__ = [
     "CheckpointFile",

@@ -28,7 +28,13 @@ from torch import Tensor, nn
 
 from livehead.models.blocks import AntiAliasInterpolation2d, DownBlock, Hourglass, ResBlock, SameBlock2d, UpBlock
 from livehead.models.keypoints import (
-    KpDict, heatmap_jacobian, heatmap_to_keypoints, inverse_2x2, kp2gaussian, make_coordinate_grid, spatial_softmax,
+    KpDict,
+    heatmap_jacobian,
+    heatmap_to_keypoints,
+    inverse_2x2,
+    kp2gaussian,
+    make_coordinate_grid,
+    spatial_softmax,
 )
 
 __all__ = ["DenseMotionNetwork", "FommSourceEncoding", "KPDetector", "OcclusionAwareGenerator"]

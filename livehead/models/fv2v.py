@@ -37,7 +37,13 @@ from livehead.models.blocks import (
     UpBlock,
 )
 from livehead.models.keypoints import (
-    KpDict, heatmap_jacobian, heatmap_to_keypoints, inverse_3x3, kp2gaussian, make_coordinate_grid, spatial_softmax,
+    KpDict,
+    heatmap_jacobian,
+    heatmap_to_keypoints,
+    inverse_3x3,
+    kp2gaussian,
+    make_coordinate_grid,
+    spatial_softmax,
 )
 
 __all__ = [

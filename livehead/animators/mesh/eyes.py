@@ -1,0 +1,132 @@
+"""Blinks for a 2D warp: close the avatar's eyes with a fold-free vertical squeeze.
+
+A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
+points share a position but want different sources, and the fit folds (seen as black rings).
+So the TPS keeps each eye at its open shape and this module closes it afterwards, per eye, in the
+eye's own frame: along each column the eyelid skin above the lid is stretched down to the new lid
+line and the eye between the lids is squeezed under it — a monotone map, so nothing folds, and
+the lashes move down with the lid edge.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livehead.face import landmarks as lm
+from livehead.animators.mesh.warp import pixel_roi
+
+__all__ = ["EYES", "close_eyes", "eye_ratios", "open_lids"]
+
+# (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
+EYES = (
+    (lm.as_index(lm.RIGHT_EYE_UPPER), lm.as_index(lm.RIGHT_EYE_LOWER), lm.as_index(lm.RIGHT_IRIS)),
+    (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
+)
+SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's height
+MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
+
+
+def _gap(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
+    """Signed mean lid gap in pixels, perpendicular to the axis from ``upper[0]`` to ``upper[-1]``."""
+    c0, c1 = points[upper[0], :2], points[upper[-1], :2]
+    axis = (c1 - c0) / max(np.linalg.norm(c1 - c0), 1e-9)
+    normal = np.array([-axis[1], axis[0]])
+    return float(np.mean((points[lower[1:-1], :2] - points[upper[1:-1], :2]) @ normal))
+
+
+def eye_ratios(target: np.ndarray, neutral: np.ndarray) -> tuple[float, ...]:
+    """Per eye: target lid gap / neutral lid gap, after removing scale (0 = closed)."""
+    out = []
+    for upper, lower, _ in EYES:
+        scale = np.linalg.norm(target[upper[-1], :2] - target[upper[0], :2]) / max(
+            np.linalg.norm(neutral[upper[-1], :2] - neutral[upper[0], :2]), 1e-9)
+        # Both gaps use the same corner order, so their signs agree for an open eye.
+        neutral_gap = scale * _gap(neutral, upper, lower)
+        if abs(neutral_gap) < 1e-6:
+            out.append(1.0)
+            continue
+        out.append(float(np.clip(_gap(target, upper, lower) / neutral_gap, 0.0, 1.5)))
+    return tuple(out)
+
+
+def _similarity(src0, src1, dst0, dst1) -> np.ndarray:
+    """2×2 rotation·scale taking the vector src0→src1 onto dst0→dst1."""
+    a, b = src1 - src0, dst1 - dst0
+    na = max(float(a @ a), 1e-12)
+    c, s = (a @ b) / na, (a[0] * b[1] - a[1] * b[0]) / na
+    return np.array([[c, -s], [s, c]])
+
+
+def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]) -> np.ndarray:
+    """Target landmarks with each closing eye re-opened for the TPS.
+
+    The open upper lid is the avatar's own open lid shape (from ``neutral``), carried onto the
+    target's lower lid by the eye's rotation and scale. Dividing the closed gap by the ratio
+    instead would blow tracker noise up twentyfold as the eye shuts.
+    """
+    out = target.copy()
+    for (upper, lower, iris), r in zip(EYES, ratios):
+        if r >= 1.0 - MIN_CHANGE:
+            continue
+        m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], target[upper[0], :2], target[upper[-1], :2])
+        inner = upper[1:-1]
+        out[inner, :2] = target[lower[1:-1], :2] + (neutral[inner, :2] - neutral[lower[1:-1], :2]) @ m.T
+        lid_t, lid_n = target[lower[1:-1], :2].mean(0), neutral[lower[1:-1], :2].mean(0)
+        shaped = lid_t + (neutral[iris, :2] - lid_n) @ m.T
+        # Partly open: keep the driver's gaze by undoing the squeeze; nearly shut: the avatar's own.
+        unsqueezed = lid_t + (target[iris, :2] - lid_t) / max(r, 0.2)
+        weight = float(np.clip((r - 0.2) / 0.3, 0.0, 1.0))
+        out[iris, :2] = weight * unsqueezed + (1.0 - weight) * shaped
+    return out
+
+
+def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
+    """In place: squeeze each eye of ``image`` (warped with ``opened`` landmarks) to ``ratios``."""
+    h, w = image.shape[:2]
+    for (upper, lower, _), r in zip(EYES, ratios):
+        if r >= 1.0 - MIN_CHANGE:
+            continue
+        c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
+        length = np.linalg.norm(c1 - c0)
+        if length < 4:
+            continue
+        ax = (c1 - c0) / length
+        nm = np.array([-ax[1], ax[0]])  # towards the lower lid (image +y for a level eye)
+        if (opened[lower[1:-1], :2].mean(0) - opened[upper[1:-1], :2].mean(0)) @ nm < 0:
+            nm = -nm
+
+        def frame_of(idx):
+            rel = opened[idx, :2].astype(np.float64) - c0
+            s, t = rel @ ax, rel @ nm
+            order = np.argsort(s)
+            return s[order], t[order]
+
+        us, ut = frame_of(upper)
+        ls, lt = frame_of(lower)
+        height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
+        top_margin = SKIN_ABOVE * height
+        # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
+        corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (ut.min() - top_margin, lt.max() + 1.0)]
+        roi = pixel_roi(np.array(corners), (w, h), margin=1)
+        if roi is None:
+            continue
+        x0, y0, x1, y1 = roi
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        rx, ry = xs - c0[0], ys - c0[1]
+        s = rx * ax[0] + ry * ax[1]
+        t = rx * nm[0] + ry * nm[1]
+        u = np.interp(s, us, ut)  # open upper lid
+        lo = np.interp(s, ls, lt)  # lower lid
+        u_new = lo - r * (lo - u)  # closed upper lid
+        top = u - top_margin
+        src_t = t.copy()
+        skin = (t >= top) & (t <= u_new)
+        src_t[skin] = top[skin] + (t[skin] - top[skin]) * (u[skin] - top[skin]) / np.maximum(u_new[skin] - top[skin], 1e-6)
+        eye = (t > u_new) & (t <= lo)
+        src_t[eye] = u[eye] + (t[eye] - u_new[eye]) * (lo[eye] - u[eye]) / np.maximum(lo[eye] - u_new[eye], 1e-6)
+        inside = (s > 0) & (s < length)
+        src_t = np.where(inside, src_t, t)
+        map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
+        map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
+        image[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -1,0 +1,1 @@
+"""Speed measurement: the pipeline benchmark behind ``livehead bench`` and the network-only GPU benchmark."""

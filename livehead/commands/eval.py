@@ -1,0 +1,186 @@
+"""``livehead eval``: measure animation quality on real clips and photos; write JSON + HTML.
+
+Examples::
+
+    livehead eval                                   # every clip and photo in ../shared/media
+    livehead eval --clips talk.mp4 --photos me.png --engines mesh --frames 100 --out eval-me
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from livehead.errors import InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["default_media_dir", "main", "parse_size"]
+
+MEDIA_RELATIVE = Path("..") / "shared" / "media"
+
+
+def default_media_dir() -> Path | None:
+    """``../shared/media`` next to the working directory or next to this checkout, if present."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = (base / MEDIA_RELATIVE).resolve()
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+    """'1280x720' → (1280, 720); anything else is an InputError that shows the expected form."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"{flag} must look like 1280x720, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise InputError(f"{flag} must be at least 16x16, got {text!r}")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from livehead.eval.runner import DEFAULT_ENGINES
+
+    p = argparse.ArgumentParser(
+        prog="livehead eval",
+        description="Measure animation quality (L1, PSNR, SSIM, AKD, mouth AKD, pose error, expression "
+                    "correlation, identity, stability) of every engine and a still-photo baseline.",
+        epilog="Default media: ../shared/media when present. Writes eval.json and report.html into --out.",
+    )
+    p.add_argument("--clips", nargs="+", metavar="PATH", help="driving clips or folders of clips")
+    p.add_argument("--photos", nargs="+", metavar="PATH", help="avatar photos or folders (cross-identity)")
+    p.add_argument("--engines", default="all",
+                   help=f"comma-separated engines, or 'all' ({','.join(DEFAULT_ENGINES)}); "
+                        "the still baseline always runs; engines that cannot run are reported")
+    p.add_argument("--frames", type=int, metavar="N", help="frames per clip (default: whole clips)")
+    p.add_argument("--out", default="livehead-eval", metavar="DIR", help="output folder (default livehead-eval)")
+    p.add_argument("--size", default="1280x720", metavar="WxH",
+                   help="output size (default 1280x720); avatars fit inside it")
+    p.add_argument("--no-cross", action="store_true", help="skip cross-identity (photos × clips)")
+    p.add_argument("--no-stability", action="store_true", help="skip the runs with smoothing off")
+    p.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
+    p.add_argument("--identity-samples", type=int, default=8, metavar="N",
+                   help="frames per sequence given a face embedding (default 8)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+class _RichProgress:
+    """``runner.Progress`` drawn with rich."""
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+        self._task = None
+
+    def start(self, total_frames: int) -> None:
+        self._task = self._progress.add_task("evaluating", total=max(total_frames, 1))
+
+    def advance(self, frames: int, note: str) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, advance=frames, description=note[:40])
+
+
+def _fmt(value: Any, spec: str) -> str:
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "∞"
+    return spec.format(value)
+
+
+def _scaled(value: Any, key: str, scale: dict[str, float]) -> Any:
+    return value * scale.get(key, 1.0) if isinstance(value, (int, float)) else value
+
+
+def print_summary(data: dict[str, Any], console) -> None:
+    """The three summary tables (means over clips / pairs) on the terminal."""
+    from rich.table import Table
+
+    from livehead.eval.report import CROSS_COLUMNS, METRICS, SCALE, SELF_COLUMNS, STABILITY_COLUMNS
+
+    reconstruction = ("l1", "psnr", "ssim", "akd", "mouth_akd", "identity_distance")
+    motion = tuple(k for k in SELF_COLUMNS if k not in reconstruction)
+    sections = [
+        ("Self-reenactment: reconstruction (mean over clips)", data["self_reenactment"]["summary"], reconstruction),
+        ("Self-reenactment: motion (mean over clips)", data["self_reenactment"]["summary"], motion),
+        ("Cross-identity (mean over photo × clip pairs)", data["cross_identity"]["summary"], CROSS_COLUMNS),
+        ("Stability in still segments (mean over clips)", data["stability"]["summary"], STABILITY_COLUMNS),
+    ]
+    for title, rows, keys in sections:
+        if not rows:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column("method", justify="left", no_wrap=True)
+        for k in keys:
+            arrow = {"low": " ↓", "high": " ↑"}.get(METRICS[k][2] or "", "")
+            table.add_column(METRICS[k][0] + arrow, justify="right")
+        for name, row in rows.items():
+            table.add_row(name, *[_fmt(_scaled(row.get(k), k, SCALE), METRICS[k][1]) for k in keys])
+        console.print(table)
+
+
+def main(argv: list[str]) -> int:
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    from livehead.eval.report import write_report
+    from livehead.eval.runner import (
+        CLIP_SUFFIXES,
+        DEFAULT_ENGINES,
+        PHOTO_SUFFIXES,
+        EvalSettings,
+        collect_media,
+        run_eval,
+    )
+
+    ns = build_parser().parse_args(argv)
+    if not ns.verbose:
+        # Every run recalibrates on its first frame; one INFO line per run drowns the progress bar.
+        logging.getLogger("livehead.pipeline.processor").setLevel(logging.WARNING)
+    media = default_media_dir()
+    if ns.clips:
+        clips = collect_media(ns.clips, CLIP_SUFFIXES, "Clip")
+    elif media is not None:
+        clips = collect_media([media], CLIP_SUFFIXES, "Clip")
+    else:
+        raise InputError(f"No clips given and {MEDIA_RELATIVE} was not found. Use --clips talk.mp4 "
+                         "(a video of a face talking; folders work too).")
+    if not clips:
+        raise InputError(f"No video files ({', '.join(CLIP_SUFFIXES)}) among {ns.clips or [media]}.")
+    if ns.photos:
+        photos = collect_media(ns.photos, PHOTO_SUFFIXES, "Photo")
+    else:
+        photos = collect_media([media], PHOTO_SUFFIXES, "Photo") if media is not None else []
+    if ns.frames is not None and ns.frames < 2:
+        raise InputError(f"--frames must be at least 2, got {ns.frames}")
+    engines = DEFAULT_ENGINES if ns.engines.strip().lower() == "all" else tuple(
+        e.strip() for e in ns.engines.split(",") if e.strip())
+    settings = EvalSettings(
+        engines=engines, frames=ns.frames, size=parse_size(ns.size), cross_identity=not ns.no_cross,
+        stability=not ns.no_stability, identity=not ns.no_identity, identity_samples=ns.identity_samples,
+    )
+    console = Console()
+    console.print(f"Evaluating {len(clips)} clip(s) × {len(photos) if settings.cross_identity else 0} photo(s); "
+                  f"engines: still (baseline), {', '.join(engines)}.")
+    if settings.cross_identity and not photos:
+        console.print("No photos: cross-identity is skipped (give --photos me.png).")
+    columns = (TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        result = run_eval(clips, photos, settings, progress=_RichProgress(bar))
+    paths = write_report(result, ns.out)
+    for name, info in result.data["engines"].items():
+        if not info["available"]:
+            console.print(f"[yellow]Engine {name} unavailable:[/yellow] {info['reason']}")
+    ident = result.data["identity_metric"]
+    if not ident["available"]:
+        console.print(f"[yellow]Identity metric unavailable:[/yellow] {ident['reason']}")
+    print_summary(result.data, console)
+    console.print(f"Numbers: {paths['json']}\nReport:  {paths['html']}")
+    return 0

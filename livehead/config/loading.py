@@ -1,0 +1,573 @@
+"""Configuration file: loading, strict validation, and where each value came from.
+
+Precedence, lowest first: the dataclass defaults in ``livehead/config.py``, the TOML file, the
+command line. The file is ``config.toml`` in the user's config directory
+(``platformdirs.user_config_dir("livehead")``, or ``$LIVEHEAD_CONFIG_DIR``), or the one given with
+``--config FILE`` (which must exist). Its ``[section]`` tables match the dataclasses; the avatar
+keys sit at the top::
+
+    avatars = "~/Pictures/avatars"     # relative paths are relative to this file
+
+    [output]
+    size = [1280, 720]                 # or "1280x720"
+    fps = 25
+
+    [engine]
+    engine = "mesh"
+    device = "cpu"
+
+    [controls]
+    keymap = { k = "calibrate", q = "none" }   # add K, unbind Q (Esc still quits)
+
+Every field is settable, so every CLI option that maps to a field is too. Types are checked
+strictly (``fps = "fast"`` or ``mirror = 1`` are errors; an int is accepted where a float is
+expected); an unknown key or a wrong type raises :class:`LiveHeadError` naming the key, the
+file and the closest valid key. ``livehead config`` prints the effective values with their
+sources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from livehead.config import LiveHeadConfig, with_overrides
+from livehead.errors import InputError, LiveHeadError
+
+__all__ = [
+    "avatars_dir",
+    "config_dir",
+    "config_main",
+    "default_config_path",
+    "field_types",
+    "load_config",
+    "parse_value",
+    "user_data_dir",
+]
+
+APP_NAME = "livehead"
+CONFIG_DIR_ENV = "LIVEHEAD_CONFIG_DIR"
+DATA_DIR_ENV = "LIVEHEAD_DATA_DIR"
+CONFIG_FILE_NAME = "config.toml"
+
+SOURCE_DEFAULT = "default"
+SOURCE_CLI = "command line"
+
+# Fields holding file paths: from a config file, `~` is expanded and relative paths are taken
+# relative to that file, so the config works whichever directory livehead is started from.
+PATH_KEYS = frozenset({"avatar", "avatars", "capture.source", "engine.checkpoint", "output.record"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Directories
+
+
+def config_dir() -> Path:
+    """Directory of the default config file: ``$LIVEHEAD_CONFIG_DIR`` or the platform's user config dir."""
+    env = os.environ.get(CONFIG_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    """``config_dir() / "config.toml"`` (it may not exist)."""
+    return config_dir() / CONFIG_FILE_NAME
+
+
+def user_data_dir() -> Path:
+    """LiveHead's data directory: ``$LIVEHEAD_DATA_DIR`` or the platform's user data dir (not created)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def avatars_dir(*, create: bool = True) -> Path:
+    """Default avatars folder, ``user_data_dir() / "avatars"``; created on first use unless ``create=False``."""
+    path = user_data_dir() / "avatars"
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"Cannot create the avatars folder {path}: {exc.strerror}. "
+                f"Pass --avatars DIR or set {DATA_DIR_ENV} to a writable directory."
+            ) from exc
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema: dotted key -> type, read from the dataclasses so new fields need no change here
+
+
+def field_types() -> dict[str, Any]:
+    """Every settable key, dotted (``"output.fps"``) or top-level (``"avatar"``), mapped to its type."""
+    hints = typing.get_type_hints(LiveHeadConfig)
+    result: dict[str, Any] = {}
+    for f in dataclasses.fields(LiveHeadConfig):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            section_hints = typing.get_type_hints(tp)
+            for sub in dataclasses.fields(tp):
+                result[f"{f.name}.{sub.name}"] = section_hints[sub.name]
+        else:
+            result[f.name] = tp
+    return result
+
+
+def _sections(types_: Mapping[str, Any]) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    for key in types_:
+        if "." in key:
+            section, name = key.split(".", 1)
+            sections.setdefault(section, []).append(name)
+    return sections
+
+
+def _default_values() -> dict[str, Any]:
+    config = LiveHeadConfig()
+    return {key: _get(config, key) for key in field_types()}
+
+
+def _get(config: LiveHeadConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Type checking and conversion
+
+
+class _TypeMismatch(Exception):
+    """Internal: the value does not fit; ``expected`` describes what would."""
+
+    def __init__(self, expected: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "a string"
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            if typing.get_origin(args[0]) is tuple:
+                return 'a table of key = "action" strings, e.g. { k = "calibrate" }'
+            return f"a list of {_describe(args[0])}"
+        if all(a is int for a in args) and len(args) == 2:
+            return 'a list of two integers, e.g. [1280, 720], or "1280x720"'
+        return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Check ``value`` (as TOML or argparse gives it) against ``tp``; return the typed value."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _TypeMismatch(_describe(tp))
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _TypeMismatch(_describe(tp))
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _TypeMismatch(_describe(tp))
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _TypeMismatch(_describe(tp))
+    if origin is Literal:
+        if any(value == choice and type(value) is type(choice) for choice in args):
+            return value
+        raise _TypeMismatch(_describe(tp))
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg)
+            except _TypeMismatch:
+                continue
+        raise _TypeMismatch(_describe(tp))
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis and typing.get_origin(args[0]) is tuple:
+            # keymap-like: a TOML table, stored as (key, value) pairs so frozen configs stay hashable
+            if isinstance(value, Mapping):
+                value = list(value.items())
+            if not isinstance(value, (list, tuple)):
+                raise _TypeMismatch(_describe(tp))
+            pairs = []
+            for item in value:
+                if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                    raise _TypeMismatch(_describe(tp))
+                pairs.append(_coerce(tuple(item), args[0]))
+            return tuple(pairs)
+        if isinstance(value, str) and all(a is int for a in args) and len(args) == 2:
+            match = re.fullmatch(r"\s*(\d+)\s*[xX×,]\s*(\d+)\s*", value)
+            if not match:
+                raise _TypeMismatch(_describe(tp))
+            return (int(match.group(1)), int(match.group(2)))
+        if not isinstance(value, (list, tuple)):
+            raise _TypeMismatch(_describe(tp))
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0]) for v in value)
+        if len(value) != len(args):
+            raise _TypeMismatch(_describe(tp))
+        return tuple(_coerce(v, a) for v, a in zip(value, args))
+    if dataclasses.is_dataclass(tp):
+        raise _TypeMismatch("a [table]")
+    raise TypeError(f"livehead.settings cannot check values of type {tp!r}; teach _coerce about it")
+
+
+def _example(key: str, tp: Any, default: Any) -> str:
+    name = key.rsplit(".", 1)[-1]
+    if default is not None:
+        return f"{name} = {_toml_value(default)}"
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        sample = {str: '"..."', int: "0", float: "1.0", bool: "true"}.get(inner, "...")
+        return f"{name} = {sample}"
+    return f"{name} = ..."
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def parse_value(text: str, tp: Any) -> Any:
+    """Parse a command-line string (``--set output.size=1280x720``) into type ``tp``.
+
+    ``none`` gives ``None`` for optional keys; booleans accept true/false, yes/no, on/off, 1/0;
+    lists and tables are read as TOML values (``[1280, 720]``, ``{ k = "calibrate" }``).
+    """
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    stripped = text.strip()
+    if origin in (typing.Union, types.UnionType):
+        if stripped.lower() in ("none", "null") and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return parse_value(text, inner[0])
+    if tp is str or (origin is Literal and all(isinstance(a, str) for a in args)):
+        return stripped if not (stripped.startswith('"') and stripped.endswith('"')) else stripped[1:-1]
+    if tp is bool and stripped.lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[stripped.lower()]
+    if tp is int and re.fullmatch(r"[+-]?\d+", stripped):
+        return int(stripped)
+    if tp is float:
+        try:
+            return float(stripped)
+        except ValueError:
+            return stripped
+    if origin is tuple and re.fullmatch(r"\s*\d+\s*[xX×]\s*\d+\s*", stripped):
+        return stripped
+    try:
+        return tomllib.loads(f"v = {stripped}")["v"]
+    except tomllib.TOMLDecodeError:
+        return stripped
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _closest_key(word: str, candidates: list[str]) -> str | None:
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _where(origin: str) -> str:
+    return f"in {origin}" if origin != SOURCE_CLI else "on the command line"
+
+
+def _unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveHeadError:
+    sections = _sections(types_)
+    section, _, name = key.rpartition(".")
+    hint = ""
+    if section in sections:
+        close = _closest_key(name, sections[section])
+        if close:
+            hint = f" Did you mean {section}.{close}?"
+        elsewhere = [s for s, names in sections.items() if name in names and s != section]
+        if elsewhere:
+            hint = f" {name!r} belongs in [{elsewhere[0]}], not [{section}]."
+        valid = ", ".join(sections[section])
+        tail = f" Valid keys in [{section}]: {valid}."
+    else:
+        candidates = [k for k in types_ if "." not in k] + list(sections) + list(types_)
+        close = _closest_key(key, candidates)
+        owners = [s for s, names in sections.items() if key in names]
+        if owners:
+            hint = f" {key!r} belongs in a section: [{owners[0]}] {key} = ... ({owners[0]}.{key})."
+        elif close:
+            hint = f" Did you mean {close}?"
+        tail = " Valid top-level keys: " + ", ".join([k for k in types_ if "." not in k] + [f"[{s}]" for s in sections]) + "."
+    return LiveHeadError(f"Unknown config key {key!r} {_where(origin)}.{hint}{tail}")
+
+
+def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+    if key not in types_:
+        raise _unknown_key_error(key, origin, types_)
+    tp = types_[key]
+    try:
+        checked = _coerce(value, tp)
+    except _TypeMismatch as exc:
+        shown = _toml_value(value) if not isinstance(value, str) else json.dumps(value)
+        raise LiveHeadError(
+            f"Config key {key!r} {_where(origin)} has the wrong type: got {shown} "
+            f"({type(value).__name__}), expected {exc.expected}. Example: {_example(key, tp, defaults.get(key))}"
+        ) from None
+    if key == "controls.keymap":
+        from livehead.ui.controls import build_keymap
+
+        try:
+            build_keymap(checked)
+        except LiveHeadError as exc:
+            raise LiveHeadError(f"Config key 'controls.keymap' {_where(origin)}: {exc}") from None
+    if key == "controls.global_modifiers":
+        from livehead.ui.controls import _parse_modifiers
+
+        try:
+            _parse_modifiers(checked)
+        except LiveHeadError as exc:
+            raise LiveHeadError(f"{exc} ({_where(origin)})") from None
+    return checked
+
+
+def _flatten_file(data: Mapping[str, Any], origin: str, types_: Mapping[str, Any]) -> dict[str, Any]:
+    sections = _sections(types_)
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in sections:
+            if not isinstance(value, dict):
+                raise LiveHeadError(
+                    f"Config key {name!r} {_where(origin)} must be a [{name}] table, got {_toml_value(value)}. "
+                    f"Write it as:\n[{name}]\n{sections[name][0]} = ..."
+                )
+            for sub, sub_value in value.items():
+                flat[f"{name}.{sub}"] = sub_value
+        else:
+            flat[name] = value
+    return flat
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (base / path))
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise LiveHeadError(f"Config file {path} is not valid TOML: {exc}. Fix the line it names.") from None
+    except OSError as exc:
+        raise InputError(f"Cannot read config file {path}: {exc.strerror}.") from None
+
+
+def load_config(
+    cli_overrides: Mapping[str, Any],
+    config_file: str | os.PathLike[str] | None = None,
+) -> tuple[LiveHeadConfig, dict[str, str]]:
+    """Build the effective config and record where each value came from.
+
+    ``cli_overrides`` maps dotted keys (``"output.fps"``, ``"avatar"``) to values the user gave on
+    the command line; ``None`` values are skipped (argparse's "not given"). Strings are parsed
+    for non-string keys, so ``{"output.size": "1280x720"}`` works. ``config_file`` must exist
+    when given; otherwise the default file is read if present.
+
+    Returns ``(config, sources)`` where ``sources[key]`` is ``"default"``, ``"file /path"`` or
+    ``"command line"`` for every key in :func:`field_types`.
+    """
+    types_ = field_types()
+    defaults = _default_values()
+    sources = {key: SOURCE_DEFAULT for key in types_}
+    values: dict[str, Any] = {}
+
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise InputError(
+                f"Config file {path} does not exist. Check the --config path, or drop --config to use "
+                f"{default_config_path()}."
+            )
+    else:
+        path = default_config_path()
+    if path.is_file():
+        path = path.resolve()
+        origin = f"file {path}"
+        for key, value in _flatten_file(_read_file(path), origin, types_).items():
+            checked = _check(key, value, origin, types_, defaults)
+            if key in PATH_KEYS and isinstance(checked, str):
+                checked = _resolve_path(checked, path.parent)
+            values[key] = checked
+            sources[key] = origin
+
+    for key, value in cli_overrides.items():
+        if value is None:
+            continue
+        if key in types_ and isinstance(value, str) and types_[key] is not str:
+            value = parse_value(value, types_[key])
+        values[key] = _check(key, value, SOURCE_CLI, types_, defaults)
+        sources[key] = SOURCE_CLI
+
+    return with_overrides(LiveHeadConfig(), values), sources
+
+
+# ---------------------------------------------------------------------------------------------
+# `livehead config`
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return _toml_table(value.items())
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
+            return _toml_table(value)
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def _toml_table(items: Any) -> str:
+    parts = []
+    for k, v in items:
+        key = k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
+        parts.append(f"{key} = {_toml_value(v)}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+def format_config(config: LiveHeadConfig, sources: Mapping[str, str], *, config_path: Path, found: bool) -> str:
+    """The effective config as TOML (pasteable into config.toml), each line commented with its source."""
+    from livehead.ui.controls import build_keymap, help_text
+
+    types_ = field_types()
+    lines = [
+        "# LiveHead effective configuration",
+        f"# config file: {config_path}" + ("" if found else " (not found; create it to change the defaults)"),
+        "",
+    ]
+
+    def emit(key: str) -> str:
+        name = key.rsplit(".", 1)[-1]
+        value = _get(config, key)
+        source = sources.get(key, SOURCE_DEFAULT)
+        if value is None:
+            text = f"# {name} = (not set)"
+        elif isinstance(value, tuple) and not value and typing.get_origin(types_[key]) is tuple:
+            text = f"{name} = {{}}" if "keymap" in key else f"{name} = []"
+        else:
+            text = f"{name} = {_toml_value(value)}"
+        return f"{text:<36}  # {source}"
+
+    width_keys = [k for k in types_ if "." not in k]
+    lines += [emit(k) for k in width_keys]
+    for section, names in _sections(types_).items():
+        lines += ["", f"[{section}]"]
+        lines += [emit(f"{section}.{n}") for n in names]
+    keymap = build_keymap(config.controls.keymap)
+    lines += ["", "# Effective keys (defaults + [controls] keymap):"]
+    lines += ["#   " + row for row in help_text(keymap, global_modifiers=config.controls.global_modifiers).splitlines()]
+    return "\n".join(lines)
+
+
+def _parse_set(items: list[str], types_: Mapping[str, Any]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise LiveHeadError(f"--set needs KEY=VALUE, e.g. --set output.fps=25; got {item!r}.")
+        if key not in types_:
+            raise _unknown_key_error(key, SOURCE_CLI, types_)
+        overrides[key] = parse_value(text, types_[key])
+    return overrides
+
+
+def _run_overrides(rest: list[str]) -> dict[str, Any]:
+    """Map leftover run options (``--avatar me.png --fps 25``) to dotted keys via ``livehead.run``.
+
+    Uses ``livehead.run.cli_overrides(argv) -> dict[str, Any]`` when the run command provides it,
+    so ``livehead config`` shows exactly what ``livehead`` with the same options would use.
+    """
+    import importlib
+
+    try:
+        run = importlib.import_module("livehead.commands.run")
+    except ImportError:
+        run = None
+    translate = getattr(run, "cli_overrides", None)
+    if translate is None:
+        raise LiveHeadError(
+            f"livehead config does not understand {' '.join(rest)!r}. Use --config FILE and "
+            f"--set KEY=VALUE (e.g. --set output.fps=25)."
+        )
+    return dict(translate(rest))
+
+
+def config_main(argv: list[str]) -> int:
+    """``livehead config [--config FILE] [--set KEY=VALUE ...] [run options]``."""
+    parser = argparse.ArgumentParser(
+        prog="livehead config",
+        description="Print the effective configuration and where each value came from "
+        "(default < config file < command line). The output is valid TOML: save it as your config file.",
+    )
+    parser.add_argument("--config", metavar="FILE", help=f"config file to read instead of {default_config_path()}")
+    parser.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], help="override a key, e.g. --set output.fps=25"
+    )
+    parser.add_argument("--path", action="store_true", help="print only the default config file path")
+    parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args(argv)
+    if args.path:
+        print(default_config_path())
+        return 0
+    types_ = field_types()
+    overrides = _run_overrides(rest) if rest else {}
+    overrides.update(_parse_set(args.set, types_))
+    config, sources = load_config(overrides, args.config)
+    path = Path(args.config).expanduser().resolve() if args.config else default_config_path()
+    print(format_config(config, sources, config_path=path, found=path.is_file()))
+    return 0

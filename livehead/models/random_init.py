@@ -1,0 +1,176 @@
+"""Random weights that behave like trained ones, for ``--random-weights`` builds, parity tests and
+benchmarks at full size.
+
+PyTorch's default init gives degenerate networks here (zero Jacobian weights, BN statistics 0/1
+that let activations drift): heatmaps come out uniform and predictions constant, so a parity or
+fp16 test on them proves little. This follows the recipe of the golden fixtures
+(``../shared/reference/README.md`` 2.2): weights ~ N(0, 1/fan_in), BN affine near identity, BN
+running statistics measured on the network's own activations, and the output heads rescaled so
+softmaxes and sigmoids are neither saturated nor flat.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# (module path, target output std, bias) per engine; Jacobian heads get identity + noise.
+_HEADS = {
+    "fomm": {
+        "kp_detector": [("kp", 0.3, None)],
+        "generator": [("dense_motion_network.mask", 1.5, None), ("dense_motion_network.occlusion", 1.5, 0.5),
+                      ("final", 1.0, None)],
+    },
+    "fv2v": {
+        "kp_detector": [("kp", 0.3, None)],
+        "he_estimator": [("fc_roll", 1.0, None), ("fc_pitch", 1.0, None), ("fc_yaw", 1.0, None),
+                         ("fc_t", 0.1, None), ("fc_exp", 0.05, None)],
+        "generator": [("dense_motion_network.mask", 1.5, None), ("dense_motion_network.occlusion", 1.5, 0.5),
+                      ("decoder.conv_img", 1.0, None)],
+    },
+}
+
+
+def _base_init(module: nn.Module, gen: torch.Generator) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (1.0 / fan_in) ** 0.5)
+            if m.bias is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.05)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+            m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+        elif hasattr(m, "weight_orig") and hasattr(m, "weight_u"):  # spectral-normed conv (not yet folded)
+            w = m.weight_orig
+            w.copy_(torch.randn(w.shape, generator=gen) * (1.0 / w[0].numel()) ** 0.5)
+            if getattr(m, "bias", None) is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.05)
+            # Two power iterations from random vectors, like the fixtures: sigma > 0 but u, v are
+            # not converged, so folding must use the stored vectors.
+            mat = w.reshape(w.shape[0], -1)
+            u = torch.nn.functional.normalize(torch.randn(mat.shape[0], generator=gen), dim=0)
+            for _ in range(2):
+                v = torch.nn.functional.normalize(mat.t() @ u, dim=0)
+                u = torch.nn.functional.normalize(mat @ v, dim=0)
+            m.weight_u.copy_(u)
+            m.weight_v.copy_(v)
+
+
+def _calibrate(module: nn.Module, run, gen: torch.Generator) -> None:
+    """Set every BN's running statistics from its actual input during one eval forward, in
+    execution order, so later layers see what a trained network would."""
+
+    def hook(bn, args):
+        x = args[0]
+        dims = [0] + list(range(2, x.dim()))
+        mean = x.mean(dim=dims)
+        var = x.var(dim=dims, unbiased=True).clamp_min(1e-4)
+        bn.running_mean.copy_(mean + 0.1 * var.sqrt() * torch.randn(mean.shape, generator=gen))
+        bn.running_var.copy_(var * (0.5 + torch.rand(var.shape, generator=gen)))
+
+    handles = [m.register_forward_pre_hook(hook) for m in module.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _scale_heads(module: nn.Module, heads, run, gen: torch.Generator) -> None:
+    """Rescale each head so its output std hits the target, measured in one forward pass."""
+    seen: dict[str, torch.Tensor] = {}
+    handles = []
+    for path, _, _ in heads:
+        def record(mod, args, out, path=path):
+            seen.setdefault(path, out.std())  # returns None: a forward hook's return replaces the output
+
+        handles.append(module.get_submodule(path).register_forward_hook(record))
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    for path, target, bias in heads:
+        layer = module.get_submodule(path)
+        std = float(seen[path])
+        if std > 0:
+            layer.weight.mul_(target / std)
+        if layer.bias is not None:
+            layer.bias.copy_(torch.randn(layer.bias.shape, generator=gen) * 0.05 * target)
+            if bias is not None:
+                layer.bias.add_(bias)
+
+
+def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool = True) -> None:
+    """Overwrite every weight of a :class:`livehead.models.ModelSet` in place (eval mode, CPU).
+
+    ``image_size`` is the size of the calibration images: use the size the graphs will run at
+    (deep hourglass layers see very different statistics at other sizes). ``generator=False``
+    leaves the generator's weights as constructed (saves its two calibration forwards, about a
+    minute for face-vid2vid on 2 CPU cores, when only the keypoint networks are needed).
+    """
+    from livehead.runtime.graphs import random_image
+
+    gen = torch.Generator().manual_seed(seed)
+    models.eval()
+    image = random_image((1, 3, image_size, image_size), gen)
+    driving = random_image((1, 3, image_size, image_size), gen)
+    heads = _HEADS[models.engine]
+    with torch.no_grad():
+        for name, module in models.items():
+            if name != "generator" or generator:
+                _base_init(module, gen)
+        kp = models.kp_detector
+        if models.engine == "fomm" and getattr(kp, "jacobian", None) is not None:
+            n = kp.jacobian.bias.numel() // 4
+            kp.jacobian.bias.copy_(torch.tensor([1.0, 0.0, 0.0, 1.0] * n))
+
+        def run_kp():
+            return kp(image)
+
+        _calibrate(kp, run_kp, gen)
+        _scale_heads(kp, heads["kp_detector"], run_kp, gen)
+        if models.engine == "fomm" and getattr(kp, "jacobian", None) is not None:
+            seen_j: dict[str, torch.Tensor] = {}
+
+            def record_j(mod, args, out):
+                seen_j.setdefault("w", out - mod.bias.reshape(1, -1, 1, 1))
+
+            handle = kp.jacobian.register_forward_hook(record_j)
+            try:
+                run_kp()
+            finally:
+                handle.remove()
+            kp.jacobian.weight.mul_(0.1 / float(seen_j["w"].std()))  # J = I + about 0.1 noise
+        if models.he_estimator is not None:
+            he = models.he_estimator
+
+            def run_he():
+                return he(image)
+
+            _calibrate(he, run_he, gen)
+            _scale_heads(he, heads["he_estimator"], run_he, gen)
+            # Pose heads: a bump over a few bins so the angles are clearly non-zero (fixture recipe).
+            bins = torch.arange(he.fc_yaw.out_features, dtype=torch.float32)
+            for layer in (he.fc_roll, he.fc_pitch, he.fc_yaw):
+                centre = float(torch.randint(28, 38, (1,), generator=gen))
+                layer.bias.add_(3.0 * torch.exp(-0.5 * ((bins - centre) / 6.0) ** 2))
+
+        if not generator:
+            return
+        if models.engine == "fv2v":
+            from livehead.models.keypoints import keypoint_transformation
+
+            kp_canonical = kp(image)  # the source's canonical keypoints serve every frame
+            kp_s = keypoint_transformation(kp_canonical, models.he_estimator(image))
+            kp_d = keypoint_transformation(kp_canonical, models.he_estimator(driving))
+        else:
+            kp_s, kp_d = kp(image), kp(driving)
+
+        def run_gen():
+            return models.generator(image, kp_d, kp_s)
+
+        _calibrate(models.generator, run_gen, gen)
+        _scale_heads(models.generator, heads["generator"], run_gen, gen)

@@ -1,0 +1,326 @@
+"""Sources (webcam, video file) and the capture thread (latest-frame-wins).
+
+The capture thread reads as fast as the source delivers and keeps only the newest frame in a
+one-slot buffer, stamped with its index and capture time: a slow consumer skips frames (they are
+counted as dropped) instead of falling behind through a queue. A source that stops delivering is
+retried with backoff; streaming resumes by itself when frames come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from livehead.errors import InputError
+from livehead.types import Frame
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CameraSource", "CaptureThread", "FrameSlot", "Source", "VideoFileSource", "open_source", "probe_cameras"]
+
+
+class Source(Protocol):
+    """Something that yields RGB frames. ``read`` returns None on end-of-file or a failed read."""
+
+    name: str
+    fps: float | None  # nominal rate of a file (its pace when played in real time); None for cameras
+    is_file: bool
+
+    def read(self) -> np.ndarray | None: ...
+
+    def reopen(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _capture_api() -> int:
+    return cv2.CAP_V4L2 if platform.system() == "Linux" else cv2.CAP_ANY
+
+
+def probe_cameras(max_index: int = 10) -> list[tuple[int, int, int]]:
+    """(index, width, height) of each camera index in [0, max_index) that opens and gives a frame."""
+    found = []
+    for index in range(max_index):
+        cap = cv2.VideoCapture(index, _capture_api())
+        try:
+            if cap.isOpened():
+                ok, frame = cap.read()
+                if ok and frame is not None:
+                    found.append((index, frame.shape[1], frame.shape[0]))
+        finally:
+            cap.release()
+    return found
+
+
+class CameraSource:
+    """A webcam through OpenCV. Frames are converted BGR → RGB here, at the edge."""
+
+    is_file = False
+    fps = None
+
+    def __init__(self, *, index: int, width: int = 1280, height: int = 720, fps: float = 30.0) -> None:
+        self.index = index
+        self.name = f"camera {index}"
+        self._request = (width, height, fps)
+        self._cap = self._open()
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            self._cap.release()
+            raise InputError(self._unavailable_message())
+        self.size = (frame.shape[1], frame.shape[0])
+        log.info("Opened %s at %dx%d.", self.name, *self.size)
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(self.index, _capture_api())
+        w, h, fps = self._request
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
+        cap.set(cv2.CAP_PROP_FPS, fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the driver's own queue adds latency
+        return cap
+
+    def _unavailable_message(self) -> str:
+        others = [c for c in probe_cameras() if c[0] != self.index]
+        if others:
+            listing = ", ".join(f"{i} ({w}x{h})" for i, w, h in others)
+            return f"Camera {self.index} cannot be opened. Cameras that open: {listing}. Use --camera N."
+        return (
+            f"Camera {self.index} cannot be opened and no other camera was found. Check that a webcam is "
+            "connected and not used by another program, or drive from a video file with --source clip.mp4."
+        )
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            return None
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def reopen(self) -> None:
+        self._cap.release()
+        self._cap = self._open()
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class VideoFileSource:
+    """A video file; with ``loop`` it restarts at the end."""
+
+    is_file = True
+
+    def __init__(self, *, path: str | Path, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self.loop = loop
+        if not self.path.is_file():
+            raise InputError(f"Video file not found: {self.path}. Check the path given to --source.")
+        self._cap = cv2.VideoCapture(str(self.path))
+        ok, frame = (self._cap.read() if self._cap.isOpened() else (False, None))
+        if not ok or frame is None:
+            self._cap.release()
+            raise InputError(
+                f"Video file cannot be read: {self.path}. It may be truncated or use a codec OpenCV lacks; "
+                "re-encode it, e.g. ffmpeg -i in.mov -c:v libx264 out.mp4"
+            )
+        self._first: np.ndarray | None = frame
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and 1.0 <= fps <= 240.0 else 30.0
+        self.size = (frame.shape[1], frame.shape[0])
+        self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+
+    def read(self) -> np.ndarray | None:
+        if self._first is not None:
+            frame, self._first = self._first, None
+        else:
+            ok, frame = self._cap.read()
+            if (not ok or frame is None) and self.loop:
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = self._cap.read()
+            if not ok or frame is None:
+                return None
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def reopen(self) -> None:
+        self._cap.release()
+        self._cap = cv2.VideoCapture(str(self.path))
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def open_source(*, camera: int = 0, source: str | None = None, loop: bool = False,
+                width: int = 1280, height: int = 720, fps: float = 30.0) -> Source:
+    """The video file when ``source`` is given, else the webcam ``camera``."""
+    if source is not None:
+        return VideoFileSource(path=source, loop=loop)
+    return CameraSource(index=camera, width=width, height=height, fps=fps)
+
+
+def _is_rgb_frame(image: object) -> bool:
+    """(H, W, 3) uint8 with H, W > 0: the only frames capture hands on."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.shape[0] > 0 and image.shape[1] > 0)
+
+
+class FrameSlot:
+    """One-item buffer: ``put`` overwrites, ``get`` waits for an item newer than the caller's last.
+
+    Items carry an increasing ``index``; overwritten, never-read items are counted in ``dropped``.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item = None
+        self._index = -1
+        self._read_index = -1
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, item, index: int) -> None:
+        with self._cond:
+            if self._item is not None and self._index > self._read_index:
+                self.dropped += 1
+            self._item, self._index = item, index
+            self._cond.notify_all()
+
+    def get(self, after: int, timeout: float):
+        """The newest item with index > ``after``, or None after ``timeout`` seconds / on close."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._index <= after and not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            if self._index <= after:
+                return None
+            self._read_index = self._index
+            self._cond.notify_all()  # a producer may be waiting in wait_taken
+            return self._item
+
+    def wait_taken(self, timeout: float) -> bool:
+        """Wait until the newest item has been read (or the slot is closed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._index > self._read_index and not self.closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class CaptureThread:
+    """Reads ``source`` on a background thread into a ``FrameSlot`` of ``Frame``s.
+
+    Args:
+        pace: for files, play at the file's own frame rate (real time) instead of as fast as possible.
+            An unpaced file is read one frame ahead of its reader, so every frame is used and none is
+            decoded only to be dropped (decoding ahead spun a whole core on a 2-core machine).
+        max_backoff_s: longest wait between retries of a failing source.
+    """
+
+    def __init__(self, source: Source, *, pace: bool = True, max_backoff_s: float = 2.0, stats=None) -> None:
+        self.source = source
+        self.slot = FrameSlot()
+        self.pace = pace and source.is_file and source.fps is not None
+        self.every_frame = source.is_file and not pace
+        self.max_backoff_s = max_backoff_s
+        self.ended = threading.Event()
+        self.lost = threading.Event()  # set while the source delivers nothing
+        self.stats = stats  # a RunStats receiving "capture" timings, or None
+        self.failures = 0
+        self.resolution_changes = 0  # frames carry it as meta["resolution_epoch"]: readers see a mode switch
+        self._size: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="livehead-capture", daemon=True)
+        self._index = 0
+
+    def start(self) -> "CaptureThread":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        interval = 1.0 / self.source.fps if self.pace else 0.0
+        next_time = time.monotonic()
+        backoff = 0.05
+        errors_logged = 0
+        while not self._stop.is_set():
+            if self.every_frame and not self.slot.wait_taken(0.1):
+                continue
+            t0 = time.perf_counter()
+            try:
+                image = self.source.read()
+            except Exception as exc:  # a driver error must not kill capture: retry below
+                image = None
+                if errors_logged < 3:
+                    log.warning("Reading %s failed: %s", self.source.name, exc)
+                    errors_logged += 1
+            if image is not None and not _is_rgb_frame(image):
+                # An empty frame leaves MediaPipe's graph failed for good, so it never gets that far.
+                if errors_logged < 3:
+                    log.warning("%s gave a malformed frame (%s %s, expected (H, W, 3) uint8); skipping it.",
+                                self.source.name, getattr(image, "shape", None), getattr(image, "dtype", type(image)))
+                    errors_logged += 1
+                image = None
+            if image is None:
+                if self.source.is_file and not getattr(self.source, "loop", False):
+                    log.info("End of %s.", self.source.name)
+                    self.ended.set()
+                    break
+                self.failures += 1
+                if not self.lost.is_set() and self.failures >= 3:
+                    log.warning("%s delivers no frames; retrying every ≤ %.1f s.", self.source.name, self.max_backoff_s)
+                    self.lost.set()
+                if self._stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2.0, self.max_backoff_s)
+                if self.failures % 5 == 0:
+                    try:
+                        self.source.reopen()
+                    except Exception as exc:
+                        log.debug("Reopening %s failed: %s", self.source.name, exc)
+                continue
+            now = time.monotonic()
+            if self.lost.is_set():
+                log.info("%s delivers frames again.", self.source.name)
+                self.lost.clear()
+            self.failures, backoff = 0, 0.05
+            if self.stats is not None:
+                self.stats.add("capture", (time.perf_counter() - t0) * 1e3)
+            size = (image.shape[1], image.shape[0])
+            if self._size is not None and size != self._size:
+                self.resolution_changes += 1
+                log.info("%s now delivers %dx%d frames (was %dx%d).", self.source.name, *size, *self._size)
+            self._size = size
+            meta = {"resolution_epoch": self.resolution_changes}
+            self.slot.put(Frame(image=image, index=self._index, capture_time=now, meta=meta), self._index)
+            self._index += 1
+            if interval:
+                next_time = max(next_time + interval, now - interval)
+                self._stop.wait(max(0.0, next_time - time.monotonic()))
+        self.slot.close()
+
+    @property
+    def dropped(self) -> int:
+        return self.slot.dropped
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def close(self) -> None:
+        self.stop()
+        self.source.close()

@@ -1,0 +1,1 @@
+"""What the user sees and presses beside the video: keymap and controls, overlays, global hotkeys."""
