@@ -103,6 +103,13 @@ def _scale_heads(module: nn.Module, heads, run, gen: torch.Generator) -> None:
                 layer.bias.add_(bias)
 
 
+def random_image(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
+    """Smooth random image in [0, 1]: 16x-coarser uniform noise upsampled bilinearly."""
+    b, c, h, w = shape
+    coarse = torch.rand(b, c, max(2, h // 16), max(2, w // 16), generator=gen)
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
+
+
 def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool = True) -> None:
     """Overwrite every weight of a :class:`livehead.models.ModelSet` in place (eval mode, CPU).
 
@@ -111,8 +118,6 @@ def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool 
     leaves the generator's weights as constructed (saves its two calibration forwards, about a
     minute for face-vid2vid on 2 CPU cores, when only the keypoint networks are needed).
     """
-    from livehead.runtime.graphs import random_image
-
     gen = torch.Generator().manual_seed(seed)
     models.eval()
     image = random_image((1, 3, image_size, image_size), gen)
