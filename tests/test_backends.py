@@ -79,7 +79,7 @@ class TestResolveBackend:
             choice = resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path)
         assert (choice.backend, choice.device) == ("torch", "cpu")
         assert "not onnxruntime because no exported fomm fp32 ONNX graphs" in choice.reason
-        assert any("backend: torch on cpu (auto: no CUDA GPU" in r.getMessage() for r in caplog.records)
+        assert any("backend: torch on cpu (auto: PyTorch eager" in r.getMessage() for r in caplog.records)
 
     def test_auto_on_cpu_prefers_onnxruntime_with_exported_graphs(self, caplog, tmp_path):
         from livehead.runtime import resolve_backend
@@ -179,6 +179,24 @@ class TestRegistry:
             unregister_backend("recording")
         with pytest.raises(LiveHeadError, match="Unknown backend 'recording'"):
             create_runner("recording", graphs=None, device="cpu", precision="fp32")
+
+    def test_auto_tries_registered_backends_in_order_and_reports_each_reason(self, tmp_path):
+        from livehead.errors import LiveHeadError as Refusal
+        from livehead.runtime import register_backend, resolve_backend, unregister_backend
+
+        register_backend("refuses", object, probe=lambda request: Refusal("needs a quantum computer"),
+                         auto_devices=("cpu",), priority=1)
+        register_backend("accepts", object, auto_devices=("cpu",), priority=2, why="the fake that always works")
+        try:
+            choice = resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path)
+            assert choice.backend == "accepts"
+            assert "the fake that always works" in choice.reason
+            assert "not refuses because needs a quantum computer" in choice.reason
+            with pytest.raises(LiveHeadError, match="--backend refuses on cpu: needs a quantum computer"):
+                resolve_backend("refuses", "cpu")
+        finally:
+            unregister_backend("refuses")
+            unregister_backend("accepts")
 
     def test_auto_must_be_resolved_first(self):
         from livehead.runtime import create_runner
