@@ -8,16 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from livehead.ui.controls import (
+from livehead.ui.controls import EFFECTS, ControlState, apply
+from livehead.ui.hotkeys import GlobalHotkeys, _pynput_key_name
+from livehead.ui.keymap import (
     ACTIONS,
     DEFAULT_KEYMAP,
-    EFFECTS,
     Command,
-    ControlState,
     Dispatcher,
-    GlobalHotkeys,
-    _pynput_key_name,
-    apply,
     build_keymap,
     help_rows,
     help_text,
@@ -179,8 +176,12 @@ class TestHelp:
 class TestApply:
     def test_smoke_pure(self) -> None:
         state = ControlState(num_avatars=3)
-        new, effects = apply(state, Command("mirror"))
-        assert new.mirror and not state.mirror and effects == ()
+        new, effects = apply(state, Command("freeze"))
+        assert new.frozen and not state.frozen and effects == ()
+
+    def test_mirror_asks_the_pipeline_to_flip_the_output(self) -> None:
+        new, effects = apply(ControlState(), Command("mirror"))
+        assert new.mirror and effects == ("mirror",)
 
     @pytest.mark.parametrize(
         ("action", "field"),
@@ -262,7 +263,7 @@ class TestApply:
             effects += new_effects
         assert (state.avatar_index, state.calibrated, state.zoom, state.ghost_opacity) == (1, True, 1.1, 0.2)
         assert state.show_stats and state.mirror
-        assert effects == ["select_avatar", "calibrate", "reset_smoothing"]
+        assert effects == ["select_avatar", "calibrate", "reset_smoothing", "mirror"]
 
 
 def key(char: str | None = None, *, vk: int | None = None, name: str | None = None) -> SimpleNamespace:
@@ -329,10 +330,10 @@ class TestGlobalHotkeys:
         assert "livehead[hotkeys]" in caplog.text
 
 
-def test_dispatcher_from_config() -> None:
+def test_dispatcher_from_config_keymap() -> None:
     from livehead.config import ControlsConfig
 
     posted: list[Command] = []
-    dispatcher = Dispatcher.from_config(ControlsConfig(keymap=(("k", "calibrate"),)), posted.append)
+    dispatcher = Dispatcher(build_keymap(ControlsConfig(keymap=(("k", "calibrate"),)).keymap), posted.append)
     assert dispatcher.handle_key("k") and dispatcher.handle_key("x")
     assert posted == [Command("calibrate"), Command("calibrate")]

@@ -91,6 +91,7 @@ class PreviewRecorder:
     """Stands in for ``PreviewSink`` (a sink named "preview" gets the overlays) without a window."""
 
     name = "preview"
+    wants_overlays = True
     closed_by_user = False
 
     def __init__(self) -> None:
@@ -191,9 +192,9 @@ class Live:
         return before
 
 
-def vcam_sink(vcam_backend) -> VirtualCameraSink:
+def vcam_sink(vcam_backend, *, overlays: bool = False) -> VirtualCameraSink:
     name, _ = vcam_backend
-    return VirtualCameraSink(width=SIZE[0], height=SIZE[1], fps=FPS, backend=name)
+    return VirtualCameraSink(width=SIZE[0], height=SIZE[1], fps=FPS, backend=name, overlays=overlays)
 
 
 def composed(image: np.ndarray, *, mirror: bool = False) -> np.ndarray:
@@ -587,7 +588,7 @@ class TestOverlaySinks:
         preview = PreviewRecorder()
         cfg = config(**{"output.overlay_on_output": on_output})
         pipeline = Pipeline(cfg, source=ScriptedCamera([camera], then="hold"), animator=engine, states=[state],
-                            sinks=[preview, vcam_sink(vcam_backend)])
+                            sinks=[preview, vcam_sink(vcam_backend, overlays=cfg.output.overlay_on_output)])
         clean = composed(camera)
         with Live(pipeline, vcam_backend[1]) as live:
             before = live.key("0")  # passthrough: the vcam frame without overlays is known exactly

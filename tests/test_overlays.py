@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livehead.ui.controls import DEFAULT_KEYMAP, build_keymap
+from livehead.ui.keymap import DEFAULT_KEYMAP, build_keymap
 from livehead.ui.overlays import (
     calibration_prompt_text,
     draw_calibration_prompt,

@@ -381,6 +381,8 @@ class FrameLog:
     """A sink that remembers, per frame, whether it was the very array sent just before."""
 
     name = "framelog"
+    wants_overlays = False
+    closed_by_user = False
 
     def __init__(self) -> None:
         self.repeated: list[bool] = []

@@ -80,12 +80,15 @@ def register_animator(name: str, factory: AnimatorFactory) -> None:
     ANIMATORS[name] = factory
 
 
-def animator_from_config(config: Any) -> Animator:
-    """The engine ``config.engine.engine`` built from a ``LiveHeadConfig`` (engine section + motion strength)."""
+def animator_from_config(config: Any, *, engine: str | None = None) -> Animator:
+    """The engine ``config.engine.engine`` (or ``engine``) built from a ``LiveHeadConfig``
+    (engine section + motion strength): the one place the CLI, bench, eval and the pipeline's
+    fallback build an engine."""
     import dataclasses
 
     options = {k: v for k, v in dataclasses.asdict(config.engine).items() if k != "engine"}
-    return create_animator(config.engine.engine, expression_strength=config.motion.expression_strength, **options)
+    return create_animator(engine or config.engine.engine, expression_strength=config.motion.expression_strength,
+                           **options)
 
 
 def create_animator(name: str, **kwargs: Any) -> Animator:

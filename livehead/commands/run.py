@@ -18,7 +18,7 @@ from livehead.errors import InputError, LiveHeadError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_parser", "cli_overrides", "main", "make_sinks"]
+__all__ = ["build_parser", "cli_overrides", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,40 +105,6 @@ def cli_overrides(argv: list[str]) -> dict[str, Any]:
     return _overrides_from(build_parser().parse_args(argv))
 
 
-def make_sinks(config: LiveHeadConfig, *, on_key=None) -> list:
-    """Open the configured sinks. A missing virtual camera or display is reported with its fix."""
-    from livehead.sinks import PreviewSink, RecorderSink, SinkUnavailable, VirtualCameraSink
-
-    out = config.output
-    w, h = out.size
-    sinks: list = []
-    problems: list[str] = []
-    try:
-        if out.record:
-            sinks.append(RecorderSink(path=out.record, width=w, height=h, fps=out.fps))
-        if out.vcam:
-            try:
-                sinks.append(VirtualCameraSink(width=w, height=h, fps=out.fps, device=out.vcam_device))
-            except SinkUnavailable as exc:
-                problems.append(str(exc))
-                log.warning("%s", exc)
-        if out.preview:
-            try:
-                sinks.append(PreviewSink(on_key=on_key))
-            except SinkUnavailable as exc:
-                problems.append(str(exc))
-                log.warning("%s", exc)
-    except BaseException:
-        for sink in sinks:
-            sink.close()
-        raise
-    if not sinks:
-        raise LiveHeadError(
-            "Nowhere to send the video: " + " ".join(problems) + " Or record with --output out.mp4.", exit_code=1
-        )
-    return sinks
-
-
 def _install_signal_handlers(stop) -> None:
     """SIGTERM/SIGINT stop the stream cleanly; a second SIGINT forces the exit."""
     if threading.current_thread() is not threading.main_thread():
@@ -160,7 +126,7 @@ def _start_global_hotkeys(config: LiveHeadConfig, pipeline):
     """Keys that work while the meeting app has focus (optional pynput); None when unavailable."""
     if not config.controls.global_hotkeys:
         return None
-    from livehead.ui.controls import GlobalHotkeys
+    from livehead.ui.hotkeys import GlobalHotkeys
 
     hotkeys = GlobalHotkeys(pipeline.dispatcher, modifiers=config.controls.global_modifiers)
     return hotkeys if hotkeys.start() else None
@@ -193,6 +159,7 @@ def main(argv: list[str]) -> int:
     from livehead.stages.capture import open_source
     from livehead.avatars.library import AvatarLibrary
     from livehead.pipeline import Pipeline
+    from livehead.sinks import open_sinks
     from livehead.config.loading import load_config, user_data_dir
 
     ns = build_parser().parse_args(argv)
@@ -242,7 +209,7 @@ def main(argv: list[str]) -> int:
 
     pipeline = None
     try:
-        sinks = make_sinks(config, on_key=lambda key: pipeline and pipeline.handle_key(key))
+        sinks = open_sinks(config.output, on_key=lambda key: pipeline and pipeline.handle_key(key))
         pipeline = Pipeline(config, source=source, animator=animator, states=states, library=library, sinks=sinks)
         _install_signal_handlers(pipeline.stop)
         hotkeys = _start_global_hotkeys(config, pipeline)

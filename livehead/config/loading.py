@@ -354,17 +354,17 @@ def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], default
             f"({type(value).__name__}), expected {exc.expected}. Example: {_example(key, tp, defaults.get(key))}"
         ) from None
     if key == "controls.keymap":
-        from livehead.ui.controls import build_keymap
+        from livehead.ui.keymap import build_keymap
 
         try:
             build_keymap(checked)
         except LiveHeadError as exc:
             raise LiveHeadError(f"Config key 'controls.keymap' {_where(origin)}: {exc}") from None
     if key == "controls.global_modifiers":
-        from livehead.ui.controls import _parse_modifiers
+        from livehead.ui.keymap import parse_modifiers
 
         try:
-            _parse_modifiers(checked)
+            parse_modifiers(checked)
         except LiveHeadError as exc:
             raise LiveHeadError(f"{exc} ({_where(origin)})") from None
     return checked
@@ -481,7 +481,7 @@ def _toml_table(items: Any) -> str:
 
 def format_config(config: LiveHeadConfig, sources: Mapping[str, str], *, config_path: Path, found: bool) -> str:
     """The effective config as TOML (pasteable into config.toml), each line commented with its source."""
-    from livehead.ui.controls import build_keymap, help_text
+    from livehead.ui.keymap import build_keymap, help_text
 
     types_ = field_types()
     lines = [

@@ -4,19 +4,24 @@ Pure drawing functions: each takes an ``(H, W, 3) uint8`` RGB image and returns 
 the same shape; the input is never modified. Colours are RGB tuples. Text uses OpenCV's Hershey
 font, which draws ASCII only, and scales with the image height so a 1080p preview and a 480p
 test frame read alike. What the help overlay and the calibration prompt list comes from the
-keymap (see ``livehead.controls``), never from a hand-written list.
+keymap (see :mod:`livehead.ui.keymap`), never from a hand-written list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from livehead.ui.controls import help_rows, keys_for, modifiers_label
+from livehead.ui.controls import ControlState
+from livehead.ui.keymap import help_rows, keys_for, modifiers_label
 
 __all__ = [
+    "OverlayInputs",
+    "decorate",
     "draw_fps",
     "draw_calibration_prompt",
     "draw_ghost",
@@ -226,3 +231,48 @@ def draw_calibration_prompt(image: np.ndarray, keymap: Mapping[str, str]) -> np.
     """The prompt shown until the first calibration, bottom-centre."""
     _check_image(image)
     return _panel(image, [[(calibration_prompt_text(keymap), YELLOW)]], anchor="bottom-center")
+
+
+@dataclass(frozen=True)
+class OverlayInputs:
+    """What the overlays may show besides the output frame; cheap to build (nothing is drawn or composed yet).
+
+    ``compositor`` places avatar-sized images and points in the output (``compose(image)``,
+    ``to_output(points, image_size)``); ``target_landmarks`` are in avatar pixels (478, 3).
+    """
+
+    compositor: Any
+    avatar: np.ndarray
+    camera: np.ndarray | None = None
+    target_landmarks: np.ndarray | None = None
+    fps: float = 0.0
+    stage_ms: Mapping[str, float] | None = None
+    engine: Mapping[str, str] | None = None
+    dropped_frames: int = 0
+    camera_lost: bool = False
+
+
+def decorate(output: np.ndarray, control: ControlState, keymap: Mapping[str, str], inputs: OverlayInputs) -> np.ndarray:
+    """The preview's view of ``output``: the overlays that ``control`` switched on, drawn in order
+    (ghost, landmarks, stats or the fps label, help, calibration prompt)."""
+    frame = output
+    if control.ghost_opacity > 0 and inputs.camera is not None:
+        frame = draw_ghost(inputs.compositor.compose(inputs.camera), inputs.compositor.compose(inputs.avatar),
+                           control.ghost_opacity)
+    if control.show_landmarks and inputs.target_landmarks is not None:
+        image_size = inputs.avatar.shape[1::-1]
+        frame = draw_landmarks(frame, inputs.compositor.to_output(inputs.target_landmarks, image_size))
+    if control.show_stats:
+        info = inputs.engine or {}
+        frame = draw_stats(
+            frame, fps=inputs.fps, stage_ms=inputs.stage_ms or {}, engine=info.get("engine", "?"),
+            backend=info.get("backend", "?"), device=info.get("device", "?"), precision=info.get("precision", "?"),
+            dropped_frames=inputs.dropped_frames, camera_lost=inputs.camera_lost,
+        )
+    else:
+        frame = draw_fps(frame, inputs.fps)
+    if control.show_help:
+        frame = draw_help(frame, keymap)
+    if control.needs_calibration:
+        frame = draw_calibration_prompt(frame, keymap)
+    return frame
