@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("livehead.models.catalog", "main", "list supported checkpoints and where to put them"),
     "doctor": ("livehead.commands.doctor", "main", "check this machine and say how to fix what is missing"),
     "cameras": ("livehead.commands.doctor", "cameras_main", "list cameras that open, with their resolution"),
-    "config": ("livehead.config.loading", "config_main", "print the effective configuration and where each value came from"),
+    "config": ("livehead.commands.config", "main", "print the effective configuration and where each value came from"),
 }
 
 

@@ -8,15 +8,9 @@ import pytest
 
 from livehead.config import LiveHeadConfig
 from livehead.errors import LiveHeadError
-from livehead.config.loading import (
-    avatars_dir,
-    config_main,
-    default_config_path,
-    field_types,
-    load_config,
-    parse_value,
-    user_data_dir,
-)
+from livehead.commands.config import main as config_main
+from livehead.config.loading import field_types, load_config, parse_value
+from livehead.config.paths import avatars_dir, default_config_path, user_data_dir
 
 
 @pytest.fixture(autouse=True)

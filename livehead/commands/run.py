@@ -160,14 +160,13 @@ def main(argv: list[str]) -> int:
     from livehead.avatars.library import AvatarLibrary
     from livehead.pipeline import Pipeline
     from livehead.sinks import open_sinks
-    from livehead.config.loading import load_config, user_data_dir
+    from livehead.config.loading import load_config
+    from livehead.config.paths import avatars_dir, user_data_dir
 
     ns = build_parser().parse_args(argv)
     _sigterm_unwinds_startup()
     config, _sources = load_config(_overrides_from(ns), ns.config)
     if not config.avatar and not config.avatars:
-        from livehead.config.loading import avatars_dir
-
         if not any(avatars_dir().iterdir()):
             raise InputError(
                 f"No avatar given. Use --avatar me.png (a portrait photo), put photos in {avatars_dir()}, "
@@ -180,8 +179,6 @@ def main(argv: list[str]) -> int:
           f"precision {info.get('precision')}.")
     folder = config.avatars
     if folder is None and not config.avatar:
-        from livehead.config.loading import avatars_dir
-
         folder = str(avatars_dir())
     library = AvatarLibrary(
         animator=animator,

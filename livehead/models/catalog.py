@@ -16,7 +16,7 @@ from pathlib import Path
 
 from livehead.errors import CheckpointError, InputError
 from livehead.models.configs import Engine, ModelConfig, get_public_config
-from livehead.config.loading import DATA_DIR_ENV, user_data_dir
+from livehead.config.paths import DATA_DIR_ENV, user_data_dir
 
 __all__ = [
     "CATALOG",
