@@ -18,9 +18,9 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("livehead.commands.demo", "main", "animate a bundled portrait with scripted motion, no camera needed"),
     "bench": ("livehead.commands.bench", "main", "measure per-stage speed and latency"),
     "eval": ("livehead.commands.eval", "main", "measure animation quality on clips and photos"),
-    "models": ("livehead.models.catalog", "main", "list supported checkpoints and where to put them"),
+    "models": ("livehead.commands.models", "main", "list supported checkpoints and where to put them"),
     "doctor": ("livehead.commands.doctor", "main", "check this machine and say how to fix what is missing"),
-    "cameras": ("livehead.commands.doctor", "cameras_main", "list cameras that open, with their resolution"),
+    "cameras": ("livehead.commands.cameras", "main", "list cameras that open, with their resolution"),
     "config": ("livehead.commands.config", "main", "print the effective configuration and where each value came from"),
 }
 

@@ -9,13 +9,12 @@ publish them behind Google Drive / MediaFire pages.
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from livehead.errors import CheckpointError, InputError
 from livehead.models.configs import Engine, ModelConfig, get_public_config
+from livehead.checks import Check
 from livehead.config.paths import DATA_DIR_ENV, user_data_dir
 
 __all__ = [
@@ -25,8 +24,8 @@ __all__ = [
     "catalog_status",
     "checkpoints_dir",
     "find_checkpoint",
+    "doctor_checks",
     "found_checkpoints",
-    "main",
     "resolve_checkpoint",
 ]
 
@@ -171,69 +170,18 @@ def resolve_checkpoint(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="livehead models",
-        description="List the checkpoints the fomm and fv2v engines can use, where LiveHead looks for them, "
-        "and which are present.",
-    )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument("--verify", action="store_true",
-                        help="load every present checkpoint strictly and print its sha256 (slow: reads each file)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    """``livehead models``: print the catalog. Returns 0, or 1 when ``--verify`` found a bad file."""
-    args = _parser().parse_args(argv)
+def doctor_checks() -> list[Check]:
+    """One line per catalog checkpoint, saying where a missing one goes (all optional: mesh needs none)."""
     directory = checkpoints_dir()
-    statuses = catalog_status(directory)
-    verified: dict[str, str] = {}
-    failures: dict[str, str] = {}
-    if args.verify:
-        from livehead.models.checkpoint import load_checkpoint
-
-        for status in statuses:
-            if status.path is None:
-                continue
-            try:
-                verified[status.name] = load_checkpoint(status.path, status.name).sha256
-            except CheckpointError as err:
-                failures[status.name] = str(err)
-    entries = {e.name: e for e in CATALOG}
-    if args.json:
-        rows = [
-            {
-                "name": s.name, "engine": s.engine, "file_names": list(entries[s.name].file_names),
-                "description": entries[s.name].description, "download": entries[s.name].download,
-                "present": s.present, "path": str(s.path) if s.path else None,
-                **({"sha256": verified[s.name]} if s.name in verified else {}),
-                **({"error": failures[s.name]} if s.name in failures else {}),
-            }
-            for s in statuses
-        ]
-        report = {"checkpoints_dir": str(directory), "data_dir_env": DATA_DIR_ENV, "checkpoints": rows}
-        print(json.dumps(report, indent=2))
-        return 1 if failures else 0
-    width = max(len(s.name) for s in statuses)
-    file_width = max(len(s.file_name) for s in statuses)
-    print("Checkpoints for the neural engines (the mesh engine needs none):\n")
-    print(f"  {'NAME':<{width}}  ENGINE  {'FILE':<{file_width}}  STATUS")
-    for s in statuses:
-        state = f"found: {s.path}" if s.path else "missing"
-        if s.name in verified:
-            state = f"ok, sha256 {verified[s.name]}"
-        elif s.name in failures:
-            state = "BROKEN (see below)"
-        print(f"  {s.name:<{width}}  {s.engine:<6}  {s.file_name:<{file_width}}  {state}")
-        print(f"  {'':<{width}}  {'':<6}  {entries[s.name].description}")
-    print(f"\nCheckpoints folder: {directory}")
-    print(f"  (set {DATA_DIR_ENV} to move the data folder, or pass --checkpoint PATH to use a file elsewhere)")
-    print("\nDownloads (LiveHead never downloads weights itself):")
-    for download in dict.fromkeys(e.download for e in CATALOG):
-        print(f"  {download}")
-    print("\nThe architectures are built in; no YAML is needed for these files.")
-    for name, message in failures.items():
-        print(f"\n{name}: {message}")
-    return 1 if failures else 0
+    checks = []
+    for entry in catalog_status():
+        name = f"{entry.name} ({entry.engine})"
+        if entry.path is not None:
+            checks.append(Check("checkpoints", name, "ok", str(entry.path)))
+        else:
+            checks.append(Check(
+                "checkpoints", name, "warn",
+                f"not found (only needed for --engine {entry.engine}; mesh needs no weights)",
+                f"download {entry.file_name} (see `livehead models`) into {directory}, or pass --checkpoint PATH",
+            ))
+    return checks or [Check("checkpoints", "checkpoints", "info", "the catalog lists no checkpoints")]

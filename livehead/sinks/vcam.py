@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import sys
+from pathlib import Path
 
 import numpy as np
 
+from livehead.checks import Check
 from livehead.sinks.base import SinkUnavailable
+from livehead.stages import cameras
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VCAM_LABEL", "VirtualCameraSink", "virtual_camera_fix"]
+__all__ = ["VCAM_LABEL", "V4L2LOOPBACK_FIX", "VirtualCameraSink", "doctor_checks", "virtual_camera_fix"]
 
 VCAM_LABEL = "LiveHead Camera"
+V4L2LOOPBACK_FIX = f'sudo modprobe v4l2loopback devices=1 card_label="{VCAM_LABEL}" exclusive_caps=1'
+V4L2LOOPBACK_INSTALL = (
+    "if modprobe says the module is not found, install it first: Debian/Ubuntu `sudo apt install "
+    "v4l2loopback-dkms`, Fedora `sudo dnf install v4l2loopback`, Arch `sudo pacman -S v4l2loopback-dkms`"
+)
+# sysfs folder of the loaded module; a module constant so tests can point it at a fake tree
+V4L2LOOPBACK_MODULE = Path("/sys/module/v4l2loopback")
 
 
 def virtual_camera_fix(system: str | None = None) -> str:
@@ -63,3 +75,76 @@ class VirtualCameraSink:
         if not self._closed:
             self._closed = True
             self._cam.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# doctor
+
+
+def check_virtual_camera_linux() -> list[Check]:
+    module = V4L2LOOPBACK_MODULE
+    if not module.exists():
+        return [
+            Check(
+                "virtual camera", "v4l2loopback", "fail",
+                "the v4l2loopback kernel module is not loaded, so there is no virtual camera for Zoom/Meet to select",
+                f"{V4L2LOOPBACK_FIX}  ({V4L2LOOPBACK_INSTALL})",
+            )
+        ]
+    devices = cameras.loopback_devices()
+    if not devices:
+        return [
+            Check(
+                "virtual camera", "v4l2loopback", "fail", "the module is loaded but has no devices",
+                f"sudo modprobe -r v4l2loopback && {V4L2LOOPBACK_FIX}",
+            )
+        ]
+    try:
+        exclusive = (module / "parameters/exclusive_caps").read_text().strip().split(",")
+    except OSError:
+        exclusive = []
+    checks = []
+    for i, (dev, label) in enumerate(devices):
+        flag = exclusive[i] if i < len(exclusive) else "?"
+        name = f"{dev} \"{label}\""
+        if not os.access(dev, os.W_OK):
+            checks.append(
+                Check("virtual camera", name, "fail", f"{dev} is not writable by this user",
+                      "sudo usermod -a -G video $USER, then log out and in again")
+            )
+        elif flag.upper() in ("N", "0"):
+            checks.append(
+                Check("virtual camera", name, "warn",
+                      "exclusive_caps is off: Chrome, Zoom and Teams may not list this device",
+                      f"sudo modprobe -r v4l2loopback && {V4L2LOOPBACK_FIX}")
+            )
+        else:
+            checks.append(Check("virtual camera", name, "ok", f"v4l2loopback device, exclusive_caps={flag}"))
+    return checks
+
+
+def check_virtual_camera_obs() -> list[Check]:
+    fix = (
+        "install OBS Studio 30 or newer (https://obsproject.com), open it once and click Start Virtual Camera, "
+        "then Stop; on macOS also allow the OBS system extension in System Settings > Privacy & Security"
+    )
+    try:
+        import pyvirtualcam
+    except ImportError as exc:
+        return [Check("virtual camera", "OBS Virtual Camera", "fail", f"pyvirtualcam is not usable: {exc}", "pip install pyvirtualcam")]
+    try:
+        with pyvirtualcam.Camera(width=640, height=480, fps=30) as cam:
+            device = f"{cam.backend}: {cam.device}"
+    except RuntimeError as exc:
+        return [Check("virtual camera", "OBS Virtual Camera", "fail", str(exc), fix)]
+    return [Check("virtual camera", "OBS Virtual Camera", "ok", f"opened {device}")]
+
+
+def doctor_checks() -> list[Check]:
+    """A virtual camera to send to: a writable v4l2loopback device on Linux, OBS Virtual Camera elsewhere."""
+    if sys.platform.startswith("linux"):
+        return check_virtual_camera_linux()
+    if sys.platform in ("win32", "darwin"):
+        return check_virtual_camera_obs()
+    return [Check("virtual camera", "virtual camera", "fail", f"no virtual camera backend for {sys.platform}",
+                  "use --no-vcam --output out.mp4 or the preview window")]

@@ -23,7 +23,7 @@ from livehead.types import Frame
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CameraSource", "CaptureThread", "FrameSlot", "Source", "VideoFileSource", "open_source", "probe_cameras"]
+__all__ = ["CameraSource", "CaptureThread", "FrameSlot", "Source", "VideoFileSource", "open_source"]
 
 
 class Source(Protocol):
@@ -42,21 +42,6 @@ class Source(Protocol):
 
 def _capture_api() -> int:
     return cv2.CAP_V4L2 if platform.system() == "Linux" else cv2.CAP_ANY
-
-
-def probe_cameras(max_index: int = 10) -> list[tuple[int, int, int]]:
-    """(index, width, height) of each camera index in [0, max_index) that opens and gives a frame."""
-    found = []
-    for index in range(max_index):
-        cap = cv2.VideoCapture(index, _capture_api())
-        try:
-            if cap.isOpened():
-                ok, frame = cap.read()
-                if ok and frame is not None:
-                    found.append((index, frame.shape[1], frame.shape[0]))
-        finally:
-            cap.release()
-    return found
 
 
 class CameraSource:
@@ -87,9 +72,11 @@ class CameraSource:
         return cap
 
     def _unavailable_message(self) -> str:
-        others = [c for c in probe_cameras() if c[0] != self.index]
+        from livehead.stages.cameras import list_cameras
+
+        others = [c for c in list_cameras() if c.works and c.index != self.index]
         if others:
-            listing = ", ".join(f"{i} ({w}x{h})" for i, w, h in others)
+            listing = ", ".join(f"{c.index} ({c.width}x{c.height})" for c in others)
             return f"Camera {self.index} cannot be opened. Cameras that open: {listing}. Use --camera N."
         return (
             f"Camera {self.index} cannot be opened and no other camera was found. Check that a webcam is "

@@ -7,19 +7,30 @@ so tracking needs no download.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
+from livehead.checks import Check
 from livehead.face import landmarks as lm
 from livehead.face.geometry import euler_from_rotation, umeyama
 from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceTracker", "canonical_face", "estimate_pose", "observation_from_landmarks"]
+__all__ = ["FaceTracker", "MEDIAPIPE_REINSTALL", "canonical_face", "doctor_checks", "estimate_pose",
+           "observation_from_landmarks"]
+
+MEDIAPIPE_MODELS = (
+    "modules/face_landmark/face_landmark_with_attention.tflite",  # 478 points with irises (refine_landmarks)
+    "modules/face_detection/face_detection_short_range.tflite",
+)
+MEDIAPIPE_REINSTALL = ("pip install --force-reinstall mediapipe==0.10.21 'numpy<2' (0.10.21 is the last release that "
+                       "ships the face models inside the wheel; it needs numpy<2)")
 
 
 @lru_cache(maxsize=1)
@@ -146,3 +157,16 @@ class FaceTracker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def doctor_checks() -> list[Check]:
+    """The face models must be inside the installed mediapipe package (0.10.21 is the last that ships them)."""
+    spec = importlib.util.find_spec("mediapipe")
+    fix = MEDIAPIPE_REINSTALL
+    if spec is None or not spec.submodule_search_locations:
+        return [Check("mediapipe", "face models", "fail", "mediapipe is not installed", fix)]
+    root = Path(list(spec.submodule_search_locations)[0])
+    missing = [rel for rel in MEDIAPIPE_MODELS if not (root / rel).is_file()]
+    if missing:
+        return [Check("mediapipe", "face models", "fail", f"missing in {root}: {', '.join(missing)}", fix)]
+    return [Check("mediapipe", "face models", "ok", f"{', '.join(Path(m).name for m in MEDIAPIPE_MODELS)} in {root}")]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
+from livehead.checks import Check
 from livehead.ui.display import display_problem
 from livehead.ui.keymap import MODIFIER_NAMES, Dispatcher, modifiers_label, normalize_key, parse_modifiers
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GlobalHotkeys"]
+__all__ = ["GlobalHotkeys", "doctor_checks"]
 
 
 def _pynput_key_name(key: Any) -> str | None:
@@ -112,3 +114,15 @@ class GlobalHotkeys:
         name = getattr(key, "name", None)
         if isinstance(name, str) and name in MODIFIER_NAMES:
             self._held.discard(MODIFIER_NAMES[name])
+
+
+def doctor_checks() -> list[Check]:
+    """Global hotkeys need the optional pynput and an X display (optional: the preview window's keys work anyway)."""
+    fix = "pip install 'livehead[hotkeys]' (keys still work in the preview window without it)"
+    if importlib.util.find_spec("pynput") is None:
+        return [Check("controls", "global hotkeys", "warn", "pynput is not installed", fix)]
+    problem = display_problem()
+    if problem:
+        return [Check("controls", "global hotkeys", "warn", f"pynput needs an X display: {problem}",
+                      "run LiveHead inside your desktop session; keys still work in the preview window")]
+    return [Check("controls", "global hotkeys", "ok", "pynput available")]

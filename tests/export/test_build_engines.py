@@ -17,7 +17,7 @@ import torch
 
 from livehead.errors import EngineMismatchError
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 from _media import reference as _need
 
 

@@ -14,7 +14,7 @@ from livehead.cli import main as livehead_main
 from livehead.eval import runner
 from livehead.eval.runner import EvalSettings, run_eval
 
-MEDIA = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
+from _media import MEDIA
 TALKING = MEDIA / "liveportrait_d20.mp4"  # continuous speech with clear lip motion
 SECOND = MEDIA / "dreamtalk_W011_front_neutral_level1_001.mp4"
 PHOTO = MEDIA / "dreamtalk_f30.png"

@@ -13,7 +13,7 @@ import pytest
 from livehead.commands import doctor
 from livehead.commands.doctor import CameraInfo, Check
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO as ROOT
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

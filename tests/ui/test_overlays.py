@@ -18,7 +18,7 @@ from livehead.ui.overlays import (
     draw_stats,
 )
 
-MEDIA = Path(__file__).resolve().parent.parent.parent / "shared" / "media"
+from _media import MEDIA
 
 
 def frame(h: int = 480, w: int = 640, value: int = 100) -> np.ndarray:
