@@ -92,6 +92,13 @@ def short_clip(tmp_path_factory: pytest.TempPathFactory, driver_frames: list[np.
     return path
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty LiveHead data folder (``$LIVEHEAD_DATA_DIR``) for this test."""
+    monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
 # ---------------------------------------------------------------------------------------------
 # A recording virtual camera
 

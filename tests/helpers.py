@@ -29,6 +29,7 @@ __all__ = [
     "RenderRecord",
     "Step",
     "center_crop_resize",
+    "place_checkpoint",
     "read_clip",
     "runqueue_wait_s",
 ]
@@ -53,6 +54,15 @@ def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]
     if not frames:
         raise RuntimeError(f"could not decode any frame from {path}")
     return frames
+
+
+def place_checkpoint(data_dir: Path, name: str, content: bytes = b"not loaded") -> Path:
+    """Write ``content`` as checkpoint ``name`` in the data folder's ``checkpoints/``; returns its path."""
+    folder = data_dir / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(content)
+    return path
 
 
 def center_crop_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from livehead.commands import doctor
-from livehead.commands.doctor import CameraInfo, Check
+from livehead.checks import Check
 
 from helpers import REPO as ROOT
 
@@ -81,123 +81,6 @@ class TestDoctorOnThisMachine:
         assert all(c["fix"] for c in checks if c["status"] in ("fail", "warn"))
 
 
-class TestCamerasCommand:
-    @pytest.mark.skipif(has_camera_nodes(), reason="this machine has camera devices")
-    def test_says_clearly_when_none(self) -> None:
-        result = run_cli("cameras")
-        assert result.returncode == 1 and "No camera found" in result.stdout
-        assert "Traceback" not in result.stderr
-
-
-class TestCheckCameras:
-    def test_none(self) -> None:
-        [check] = doctor.check_cameras([])
-        assert check.status == "fail" and "--source clip.mp4" in check.fix
-
-    def test_working_and_broken(self) -> None:
-        cams = [CameraInfo(0, True, 1280, 720, "Integrated"), CameraInfo(1, True, note="opens but delivers no frame")]
-        [check] = doctor.check_cameras(cams)
-        assert check.status == "ok" and "0: 1280x720 Integrated" in check.detail
-
-    def test_loopback_is_not_a_camera(self) -> None:
-        [check] = doctor.check_cameras([CameraInfo(10, False, name="LiveHead Camera", note="v4l2loopback virtual camera (an output)")])
-        assert check.status == "fail"
-
-
-class TestCheckVirtualCameraLinux:
-    @pytest.fixture
-    def sysfs(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        monkeypatch.setattr(doctor, "V4L2LOOPBACK_MODULE", tmp_path / "module" / "v4l2loopback")
-        monkeypatch.setattr(doctor, "VIRTUAL_VIDEO_DIR", tmp_path / "virtual")
-        return tmp_path
-
-    def add_device(self, sysfs: Path, number: int, label: str) -> None:
-        node = sysfs / "virtual" / f"video{number}"
-        node.mkdir(parents=True)
-        (node / "name").write_text(label + "\n")
-
-    def load_module(self, sysfs: Path, exclusive: str) -> None:
-        params = sysfs / "module" / "v4l2loopback" / "parameters"
-        params.mkdir(parents=True)
-        (params / "exclusive_caps").write_text(exclusive + "\n")
-
-    def test_not_loaded(self, sysfs: Path) -> None:
-        [check] = doctor.check_virtual_camera_linux()
-        assert check.status == "fail" and check.fix.startswith("sudo modprobe v4l2loopback devices=1")
-        assert "v4l2loopback-dkms" in check.fix
-
-    def test_loaded_without_devices(self, sysfs: Path) -> None:
-        self.load_module(sysfs, "")
-        [check] = doctor.check_virtual_camera_linux()
-        assert check.status == "fail" and "modprobe -r" in check.fix
-
-    def test_devices_labels_and_exclusive_caps(self, sysfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.load_module(sysfs, "Y,N")
-        self.add_device(sysfs, 10, "LiveHead Camera")
-        self.add_device(sysfs, 2, "Dummy")
-        monkeypatch.setattr(doctor.os, "access", lambda path, mode: True)
-        checks = doctor.check_virtual_camera_linux()
-        assert [c.name for c in checks] == ['/dev/video2 "Dummy"', '/dev/video10 "LiveHead Camera"']
-        assert [c.status for c in checks] == ["ok", "warn"]
-        assert "exclusive_caps=1" in checks[1].fix
-
-    def test_not_writable(self, sysfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.load_module(sysfs, "Y")
-        self.add_device(sysfs, 10, "LiveHead Camera")
-        monkeypatch.setattr(doctor.os, "access", lambda path, mode: False)
-        [check] = doctor.check_virtual_camera_linux()
-        assert check.status == "fail" and "usermod -a -G video" in check.fix
-
-
-class TestCheckEngines:
-    GPU = {"cuda": True, "name": "NVIDIA H100", "capability": "9.0", "torch_cuda_build": "12.8"}
-
-    @pytest.fixture
-    def engines(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-        directory = tmp_path / "engines"
-        directory.mkdir()
-        monkeypatch.setattr(doctor, "_engine_dirs", lambda: [directory])
-        return directory
-
-    def entry(self, mf: object, directory: Path, graph: str, **kw: object) -> object:
-        onnx = directory / f"fomm_{graph}.onnx"
-        onnx.write_bytes(graph.encode())
-        fields = dict(engine="fomm", graph=graph, precision="fp16", image_size=256, checkpoint="vox-cpk.pth.tar",
-                      checkpoint_sha256="c0ffee", onnx=onnx.name, onnx_sha256=mf.sha256_file(onnx),  # type: ignore[attr-defined]
-                      inputs={}, outputs={}, build_command=f"python build_engines.py --engine fomm --graph {graph}")
-        fields.update(kw)
-        return mf.ManifestEntry(**fields)  # type: ignore[attr-defined]
-
-    def test_none(self, engines: Path) -> None:
-        [check] = doctor.check_engines({"cuda": False}, None)
-        assert check.status == "info" and "build_engines.py" in check.detail
-
-    def test_match_mismatch_and_onnx_only(self, engines: Path) -> None:
-        mf = pytest.importorskip("livehead.runtime.manifest")
-        (engines / "a.plan").write_bytes(b"x")
-        (engines / "b.plan").write_bytes(b"x")
-        manifest = mf.Manifest(path=engines / "manifest.json")
-        plan = dict(tensorrt_version="11.0.0", gpu_name="NVIDIA H100")
-        manifest.put(self.entry(mf, engines, "kp", plan="a.plan", compute_capability="9.0", **plan))
-        manifest.put(self.entry(mf, engines, "gen", plan="b.plan", compute_capability="8.6", **plan))
-        manifest.put(self.entry(mf, engines, "dense"))
-        manifest.save()
-        checks = {c.name: c for c in doctor.check_engines(self.GPU, "11.0.0")}
-        assert checks["fomm_kp_fp16"].status == "ok"
-        assert checks["fomm_gen_fp16"].status == "warn" and "sm_86" in checks["fomm_gen_fp16"].detail
-        assert checks["fomm_gen_fp16"].fix.startswith("python build_engines.py --engine fomm --graph gen")
-        assert checks["fomm_dense_fp16"].status == "ok" and "onnxruntime" in checks["fomm_dense_fp16"].detail
-        no_gpu = {c.name: c for c in doctor.check_engines({"cuda": False}, None)}
-        assert no_gpu["fomm_kp_fp16"].status == "warn" and "no CUDA GPU" in no_gpu["fomm_kp_fp16"].detail
-
-    @pytest.mark.parametrize("text", ["not json", "[]", '{"format": 99}', '{"format": 1, "entries": {"x": {"bogus": 1}}}'])
-    def test_malformed_manifest_never_raises(self, engines: Path, text: str) -> None:
-        pytest.importorskip("livehead.runtime.manifest")
-        (engines / "manifest.json").write_text(text)
-        for check in doctor.check_engines(self.GPU, None):
-            assert check.status in ("info", "warn")
-
-
 class TestExitCode:
     def test_zero_when_only_warnings(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         monkeypatch.setattr(doctor, "run_checks", lambda cameras=True: [
@@ -214,33 +97,3 @@ class TestExitCode:
         out = capsys.readouterr().out
         assert "NOT READY" in out and "fix: pip install --force-reinstall mediapipe==0.10.21" in out
         assert "Still possible" not in out  # demo needs MediaPipe too
-
-
-def test_pins_read_from_project() -> None:
-    pins = doctor._pins()
-    assert pins.get("mediapipe") == "0.10.21" and pins.get("opencv-contrib-python")
-
-
-def test_python_check_names_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "SUPPORTED_PYTHON", (3, 99))
-    [check] = doctor.check_python()
-    assert check.status == "fail" and "python3.99 -m venv" in check.fix
-
-
-def test_hotkeys_without_display(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor.sys, "platform", "linux")
-    monkeypatch.delenv("DISPLAY", raising=False)
-    [check] = doctor.check_hotkeys()
-    assert check.status == "warn" and check.fix
-
-
-def test_checkpoints_found_and_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog = pytest.importorskip("livehead.models.catalog")
-    monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
-    entry = catalog.CATALOG[0]
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / entry.file_names[0]).write_bytes(b"x")
-    checks = {c.name.split(" ")[0]: c for c in doctor.check_checkpoints()}
-    assert checks[entry.name].status == "ok"
-    missing = [c for c in checks.values() if c.status == "warn"]
-    assert missing and all(str(tmp_path / "checkpoints") in c.fix for c in missing)

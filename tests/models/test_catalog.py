@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import place_checkpoint
 from livehead.errors import CheckpointError, InputError
 from livehead.models import catalog, configs
 from livehead.models.catalog import (
@@ -15,23 +16,8 @@ from livehead.models.catalog import (
     checkpoints_dir,
     find_checkpoint,
     found_checkpoints,
-    main,
     resolve_checkpoint,
 )
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
-    return tmp_path
-
-
-def _place(data_dir: Path, name: str, content: bytes = b"not loaded") -> Path:
-    folder = data_dir / "checkpoints"
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_bytes(content)
-    return path
 
 
 class TestCatalog:
@@ -57,7 +43,7 @@ class TestCatalog:
 
     def test_status_and_found(self, data_dir):
         assert found_checkpoints() == {}
-        path = _place(data_dir, "vox-cpk.pth.tar")
+        path = place_checkpoint(data_dir, "vox-cpk.pth.tar")
         status = {s.name: s for s in catalog_status()}
         assert status["fomm-vox-256"].present and status["fomm-vox-256"].path == path
         assert not status["fv2v-vox-256"].present
@@ -77,8 +63,8 @@ class TestResolveCheckpoint:
         assert "LIVEHEAD_DATA_DIR" in message and "--checkpoint" in message and "mediafire" in message
 
     def test_search_order_prefers_adv(self, data_dir):
-        _place(data_dir, "vox-cpk.pth.tar")
-        adv = _place(data_dir, "vox-adv-cpk.pth.tar")
+        place_checkpoint(data_dir, "vox-cpk.pth.tar")
+        adv = place_checkpoint(data_dir, "vox-adv-cpk.pth.tar")
         path, config = resolve_checkpoint("fomm")
         assert path == adv and config.name == "fomm-vox-adv-256"
 
@@ -99,32 +85,10 @@ class TestResolveCheckpoint:
             resolve_checkpoint("mesh")
 
 
-class TestMain:
-    def test_table(self, data_dir, capsys):
-        _place(data_dir, "00000189-checkpoint.pth.tar")
-        assert main([]) == 0
-        out = capsys.readouterr().out
-        assert "vox-adv-cpk.pth.tar" in out and "missing" in out
-        assert f"found: {data_dir / 'checkpoints' / '00000189-checkpoint.pth.tar'}" in out
-        assert str(data_dir / "checkpoints") in out and "--checkpoint PATH" in out
-
-    def test_json(self, data_dir, capsys):
-        assert main(["--json"]) == 0
-        data = json.loads(capsys.readouterr().out)
-        assert data["checkpoints_dir"] == str(data_dir / "checkpoints")
-        assert {row["name"]: row["present"] for row in data["checkpoints"]} == {e.name: False for e in CATALOG}
-
-    def test_verify_reports_broken_file(self, data_dir, capsys):
-        _place(data_dir, "vox-cpk.pth.tar", b"")
-        assert main(["--verify"]) == 1
-        out = capsys.readouterr().out
-        assert "BROKEN" in out and "empty" in out
-
-    def test_dispatched_by_cli(self, data_dir, capsys):
-        from livehead.cli import main as cli_main
-
-        assert cli_main(["models", "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["checkpoints_dir"] == str(data_dir / "checkpoints")
-
-    def test_doctor_finder_name(self):
-        assert callable(getattr(catalog, "found_checkpoints"))
+def test_doctor_checks_found_and_missing(data_dir: Path) -> None:
+    entry = catalog.CATALOG[0]
+    place_checkpoint(data_dir, entry.file_names[0], b"x")
+    checks = {c.name.split(" ")[0]: c for c in catalog.doctor_checks()}
+    assert checks[entry.name].status == "ok"
+    missing = [c for c in checks.values() if c.status == "warn"]
+    assert missing and all(str(data_dir / "checkpoints") in c.fix for c in missing)
