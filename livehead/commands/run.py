@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from livehead.config import LiveHeadConfig
-from livehead.errors import InputError, LiveHeadError
+from livehead.errors import InputError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ softmaxes and sigmoids are neither saturated nor flat.
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 # (module path, target output std, bias) per engine; Jacobian heads get identity + noise.
 _HEADS = {

@@ -35,6 +35,7 @@ from livehead.runtime.backend import (
     BackendChoice,
     BackendRequest,
     Probe,
+    Runner,
     RunnerFactory,
     always_usable,
 )
