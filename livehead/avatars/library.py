@@ -187,7 +187,7 @@ class AvatarLibrary:
         import cv2
         import hashlib
 
-        from livehead.avatars.photo import fit_size
+        from livehead.stages.compose import fit_size
 
         image, raw = decode_image(path)
         digest = hashlib.sha256(raw).hexdigest()

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from livehead.animators.base import AvatarImage
+from livehead.stages.compose import fit_size
 from livehead.errors import InputError, NoFaceError
 from livehead.stages.tracking import FaceTracker, observation_from_landmarks
 
@@ -96,13 +97,6 @@ def _to_rgb(img) -> np.ndarray:
     if arr.dtype != np.uint8:
         arr = np.clip(arr / arr.max() * 255.0, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(arr)
-
-
-def fit_size(size: tuple[int, int], bounds: tuple[int, int]) -> tuple[int, int]:
-    """Largest (w, h) with ``size``'s aspect ratio inside ``bounds`` (w, h)."""
-    w, h = size
-    s = min(bounds[0] / w, bounds[1] / h)
-    return max(1, round(w * s)), max(1, round(h * s))
 
 
 def avatar_from_array(

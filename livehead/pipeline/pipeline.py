@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from livehead.animators.base import Animator, AvatarState, animator_from_config
+from livehead.animators.base import Animator, AvatarState
+from livehead.animators.registry import animator_from_config
 from livehead.config import LiveHeadConfig
 from livehead.errors import LiveHeadError
 from livehead.pipeline.avatars import AvatarSelection

@@ -229,9 +229,11 @@ class TestSourceRefused:
         assert "--camera n" in said or "--source" in said, "the message must name the next flag to try"
 
     def test_camera_message_lists_the_cameras_that_open(self, monkeypatch):
-        from livehead.stages import capture
+        from livehead.stages import cameras, capture
 
-        monkeypatch.setattr(capture, "probe_cameras", lambda max_index=10: [(0, 1280, 720), (2, 640, 480)])
+        found = [cameras.CameraInfo(0, True, 1280, 720), cameras.CameraInfo(2, True, 640, 480),
+                 cameras.CameraInfo(3, False, note="cannot open")]
+        monkeypatch.setattr(cameras, "list_cameras", lambda max_index=10: found)
         monkeypatch.setattr(capture.CameraSource, "_open", lambda self: cv2.VideoCapture())
         with pytest.raises(capture.InputError) as err:
             capture.CameraSource(index=5)
