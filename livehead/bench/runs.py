@@ -29,7 +29,8 @@ class ScriptedSource:
     """A looping video source made from the demo: the bundled avatar rendered by the mesh engine
     following ``ScriptedDriver`` (talk, nod, turn, blink). Needs no file, camera or media.
 
-    ``read()`` gives (H, W, 3) uint8 RGB frames of ``size`` = (w, h), ``seconds`` × ``fps`` of them, looped.
+    ``read()`` gives (H, W, 3) uint8 RGB frames: the avatar as rendered, fitted inside ``size`` = (w, h)
+    (``self.size`` is what came out); ``seconds`` × ``fps`` of them, then the first again.
     """
 
     is_file = True
