@@ -51,7 +51,6 @@ class Run:
     change: list[float] = field(default_factory=list)  # mean |Δ| in the face box vs the previous frame
     render_ms: list[float] = field(default_factory=list)
     kept: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> (H, W, 3) uint8 RGB output
-    error: str | None = None
 
 
 def drive(
