@@ -11,25 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 from livehead.errors import InputError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["default_media_dir", "main", "parse_size"]
-
-MEDIA_RELATIVE = Path("..") / "shared" / "media"
-
-
-def default_media_dir() -> Path | None:
-    """``../shared/media`` next to the working directory or next to this checkout, if present."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = (base / MEDIA_RELATIVE).resolve()
-        if candidate.is_dir():
-            return candidate
-    return None
+__all__ = ["main", "parse_size"]
 
 
 def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
@@ -44,7 +32,7 @@ def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from livehead.eval.runner import DEFAULT_ENGINES
+    from livehead.eval.types import DEFAULT_ENGINES
 
     p = argparse.ArgumentParser(
         prog="livehead eval",
@@ -71,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _RichProgress:
-    """``runner.Progress`` drawn with rich."""
+    """``livehead.eval.types.Progress`` drawn with rich."""
 
     def __init__(self, progress) -> None:
         self._progress = progress
@@ -129,15 +117,10 @@ def main(argv: list[str]) -> int:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    from livehead.eval.media import CLIP_SUFFIXES, MEDIA_RELATIVE, PHOTO_SUFFIXES, collect_media, default_media_dir
     from livehead.eval.report import write_report
-    from livehead.eval.runner import (
-        CLIP_SUFFIXES,
-        DEFAULT_ENGINES,
-        PHOTO_SUFFIXES,
-        EvalSettings,
-        collect_media,
-        run_eval,
-    )
+    from livehead.eval.runner import run_eval
+    from livehead.eval.types import DEFAULT_ENGINES, EvalSettings
 
     ns = build_parser().parse_args(argv)
     if not ns.verbose:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livehead.commands.bench import JSON_FIELDS, SCHEMA
+from livehead.bench.report import JSON_FIELDS, SCHEMA
 from livehead.cli import main as livehead_main
 from livehead.pipeline.stats import STAGES
 
@@ -77,7 +77,7 @@ class TestCompare:
     def test_same_file_ratio_is_one(self, pipeline_json: Path) -> None:
         from rich.console import Console
 
-        from livehead.commands.bench import compare
+        from livehead.bench.report import compare
 
         ratios = compare(str(pipeline_json), str(pipeline_json), Console(file=io.StringIO()))
         assert ratios["fps"] == pytest.approx(1.0)
