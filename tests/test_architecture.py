@@ -37,10 +37,11 @@ ALLOWED: dict[str, set[str]] = {
     "ui": FOUNDATION | {"config", "ui.keymap", "ui.display"},
     "install": FOUNDATION | {"stages"},
     "pipeline": FOUNDATION | {"face", "config", "stages", "animators", "avatars", "sinks", "ui", "ui.keymap"},
-    "bench": FOUNDATION | {"face", "config", "stages", "models", "runtime", "animators", "avatars", "sinks",
-                           "pipeline", "ui", "ui.keymap"},
     "eval": FOUNDATION | {"face", "config", "stages", "models", "runtime", "animators", "avatars", "pipeline",
                           "ui.keymap"},
+    # the bench report reuses eval's JSON writer and media discovery
+    "bench": FOUNDATION | {"face", "config", "stages", "models", "runtime", "animators", "avatars", "sinks",
+                           "pipeline", "ui", "ui.keymap", "eval"},
 }
 
 

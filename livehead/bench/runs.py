@@ -38,7 +38,7 @@ class ScriptedSource:
 
     def __init__(self, *, size: tuple[int, int] = (640, 480), seconds: float = 2.0, fps: float = 30.0) -> None:
         from livehead.animators import create_animator
-        from livehead.commands.demo import ScriptedDriver, demo_avatar
+        from livehead.avatars.demo import ScriptedDriver, demo_avatar
         from livehead.pipeline.processor import FrameProcessor
 
         self.name = "scripted (demo avatar, ScriptedDriver)"
@@ -104,7 +104,7 @@ def run_network(config: LiveHeadConfig, *, animator, avatar, frames: int, warmup
     scripted face is), so crop-based engines have real pixels to crop.
     """
     from livehead.animators.base import Driving
-    from livehead.commands.demo import ScriptedDriver
+    from livehead.avatars.demo import ScriptedDriver
     from livehead.stages.motion import transfer
 
     state = animator.prepare(avatar)

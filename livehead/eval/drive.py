@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ import numpy as np
 from livehead.animators.base import AvatarImage
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.eval import metrics as M
-from livehead.eval.measure import Measure, Meter, Series, face_region
+from livehead.eval.measure import Measure, Meter, face_region
+from livehead.eval.run import Run
 from livehead.eval.media import ClipData, iter_frames, resize
 from livehead.eval.methods import Method, prepare_state
 from livehead.eval.scoring import identity_scores, score
@@ -38,19 +39,6 @@ class Context:
     meter: Meter
     embedder: Any  # identity.FaceEmbedder, or None when the identity metric is off or unavailable
     progress: Progress | None
-
-
-@dataclass
-class Run:
-    """What one method produced on one (avatar, clip): per-frame numbers and a few kept frames."""
-
-    out: Series = field(default_factory=Series)
-    l1: list[float] = field(default_factory=list)
-    psnr: list[float] = field(default_factory=list)
-    ssim: list[float] = field(default_factory=list)
-    change: list[float] = field(default_factory=list)  # mean |Δ| in the face box vs the previous frame
-    render_ms: list[float] = field(default_factory=list)
-    kept: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> (H, W, 3) uint8 RGB output
 
 
 def drive(

@@ -18,7 +18,7 @@ from livehead.eval.measure import Series
 from livehead.face.geometry import euler_from_rotation
 
 if TYPE_CHECKING:  # drive imports this module to score its runs
-    from livehead.eval.drive import Run
+    from livehead.eval.run import Run
     from livehead.eval.media import ClipData
 
 __all__ = ["delta_angles", "identity_samples", "identity_scores", "mean_psnr", "nanmean", "score", "summary_over"]

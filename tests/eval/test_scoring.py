@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from livehead.eval.drive import Run
+from livehead.eval.run import Run
 from livehead.eval.measure import Measure, Series
 from livehead.eval.scoring import (delta_angles, identity_samples, identity_scores, mean_psnr, nanmean,
                                    summary_over)
