@@ -52,7 +52,7 @@ class MotionConfig:
 @dataclass(frozen=True)
 class EngineConfig:
     engine: str = "mesh"  # mesh | fomm | fv2v
-    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
+    backend: Literal["auto", "torch", "inductor", "onnxruntime", "tensorrt"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "fp16"] = "fp32"
     checkpoint: str | None = None  # path to a .pth.tar for fomm / fv2v

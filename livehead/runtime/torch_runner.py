@@ -92,9 +92,13 @@ class TorchRunner:
             return torch.autocast("cuda", dtype=torch.float16, cache_enabled=False)
         return contextlib.nullcontext()
 
+    def _forward(self, name: str, args: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """The graph's computation (the inductor runner swaps in the compiled module)."""
+        return tuple(self._specs[name].module(*args))
+
     def _eager(self, name: str, args: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         with torch.inference_mode(), self._autocast(name):
-            return tuple(self._specs[name].module(*args))
+            return self._forward(name, args)
 
     def _capture(self, name: str, inputs: dict[str, torch.Tensor]) -> _Captured | None:
         spec = self._specs[name]
@@ -108,19 +112,32 @@ class TorchRunner:
                     self._eager(name, args)
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.inference_mode(), torch.cuda.graph(graph), self._autocast(name):
-                outputs = tuple(spec.module(*args))
+            with torch.cuda.graph(graph):
+                outputs = self._eager(name, args)
         except RuntimeError as exc:
             log.warning("torch backend: CUDA graph capture of %s failed (%s); running it eagerly", name, exc)
             return None
         return _Captured(graph, static, outputs)
 
-    def run(self, graph: str, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _spec(self, graph: str):
         if self._closed:
-            raise LiveHeadError("torch runner is closed")
+            raise LiveHeadError(f"{self.backend} runner is closed")
         spec = self._specs.get(graph)
         if spec is None:
             raise LiveHeadError(f"graph {graph!r} is not in {self.graphs.engine}'s graphs ({', '.join(self._specs)})")
+        return spec
+
+    def call(self, graph: str, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``run`` without a CUDA graph of its own: the graph's module at the runner's precision on
+        float32 inputs already on the runner's device. It never waits for the GPU, so a caller may
+        capture several graphs and the work between them as one CUDA graph (the neural engines'
+        GPU frame path does)."""
+        spec = self._spec(graph)
+        outs = self._eager(graph, [inputs[n] for n in spec.input_names])
+        return {n: o.float() for n, o in zip(spec.output_names, outs)}
+
+    def run(self, graph: str, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        spec = self._spec(graph)
         if self._use_cuda_graphs and spec.stage == "per_frame":
             if graph not in self._captured:
                 self._captured[graph] = self._capture(graph, dict(inputs))
