@@ -70,6 +70,21 @@ def crop_tensor(frame: Tensor, box: Tensor, size: int) -> Tensor:
     return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _opencv_positions(scale: float, offset: float, index: np.ndarray, *, rows: bool) -> np.ndarray:
+    """Where ``cv2.warpAffine`` samples along one axis for destination columns or ``rows`` ``index``
+    of the map ``x -> scale * x + offset``: the per-column term and the per-row term are rounded to
+    1/1024 pixel separately, then 1/32-pixel steps are kept (AB_BITS 10, INTER_BITS 5, imgwarp.cpp).
+
+    The paste-back grid is made once per avatar, so sampling where OpenCV samples costs nothing per
+    frame; float positions differ by up to 4 levels on sharp edges of an enlarged crop.
+    """
+    if rows:
+        fixed = np.rint((scale * index + offset) * 1024.0)
+    else:
+        fixed = np.rint(scale * index * 1024.0) + np.rint(offset * 1024.0)
+    return np.floor_divide(fixed + 16, 32) / 32.0
+
+
 class PasteBack:
     """Paste a generated face crop into the avatar photo: the tensor twin of :func:`.crop.paste_back`.
 
@@ -98,8 +113,8 @@ class PasteBack:
         if x0 >= x1 or y0 >= y1:
             raise ValueError(f"the face crop {box.tolist()} lies outside the {w}x{h} photo")
         self.roi = (y0, y1, x0, x1)
-        u = m[0, 0] * np.arange(x0, x1) + m[0, 2]
-        v = m[1, 1] * np.arange(y0, y1) + m[1, 2]
+        u = _opencv_positions(m[0, 0], m[0, 2], np.arange(x0, x1), rows=False)
+        v = _opencv_positions(m[1, 1], m[1, 2], np.arange(y0, y1), rows=True)
         grid = np.stack(np.meshgrid((2 * u + 1) / size - 1, (2 * v + 1) / size - 1, indexing="xy"), -1)
         self.grid = torch.from_numpy(grid[None].astype(np.float32)).to(device)  # (1, hr, wr, 2) as (x, y)
         mask = torch.from_numpy(feather_mask(size))[None, None].to(device)
