@@ -70,7 +70,9 @@ class InductorRunner(TorchRunner):
                 self._fall_back(name, exc)
 
     def _fall_back(self, name: str, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        # Dynamo wraps the compiler's error: "backend='inductor' raised:\nRuntimeError: …\n\nSet …".
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()][:2]
+        reason = f"{type(exc).__name__}: {' '.join(lines)}"
         self.fallbacks[name] = reason
         self._compiled.pop(name, None)
         log.warning("inductor backend: compiling graph %s failed (%s); it runs eagerly as on the torch backend.",
