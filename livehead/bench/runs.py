@@ -71,8 +71,12 @@ class ScriptedSource:
         pass
 
 
-def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: int, warmup: int) -> dict[str, Any]:
-    """Full pipeline into a NullSink; numbers cover the ``frames`` after ``warmup`` frames."""
+def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: int, warmup: int,
+                 tracker_factory=None) -> dict[str, Any]:
+    """Full pipeline into a NullSink; numbers cover the ``frames`` after ``warmup`` frames.
+
+    ``tracker_factory`` replaces MediaPipe (``livehead.bench.replay`` replays recorded tracking).
+    """
     from livehead.pipeline import Pipeline
     from livehead.sinks import NullSink
 
@@ -81,7 +85,7 @@ def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: in
     sync()
     prepare_s = time.perf_counter() - t0
     with Pipeline(config, source=source, animator=animator, states=[state], sinks=[NullSink()],
-                  throttle=False) as pipeline:
+                  throttle=False, tracker_factory=tracker_factory) as pipeline:
         if warmup:
             pipeline.run(max_frames=warmup)
         stats = pipeline.stats

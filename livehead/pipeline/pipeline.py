@@ -58,6 +58,7 @@ class Pipeline:
             background (its ready avatars are used when ``states`` is empty), or None.
         sinks: where output frames go.
         throttle: keep the sinks fed at ``config.output.fps`` even without new frames.
+        tracker_factory: makes the face tracker (default MediaPipe's); benchmarks replay recorded tracking.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Pipeline:
         library=None,
         sinks: list[Sink],
         throttle: bool = True,
+        tracker_factory=None,
     ) -> None:
         states = list(states or []) or (library.ready() if library is not None else [])
         if not states:
@@ -97,7 +99,8 @@ class Pipeline:
         self._fallback_used = False
         self._consecutive_faults = 0
         self.capture = CaptureThread(source, pace=config.capture.realtime, stats=self.stats)
-        self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom)
+        self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom,
+                                       tracker_factory=tracker_factory)
         self._started = False
         log.info("Running %s.", _describe(animator))
 
