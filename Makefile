@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak sysdeps clean
+.PHONY: demo test soak sysdeps clean gpu-check gpu-check-media
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,16 @@ test: $(STAMP) sysdeps
 soak: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/test_soak.py
 
+# The GPU check (issue 11). gpu-check-media records the clip's tracking once, where MediaPipe and
+# ../shared/media are; gpu-check runs on the CUDA machine (the venv's python, else python3 with the
+# repository on PYTHONPATH) and writes gpu-check-results/summary.md and every JSON.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-check-media: $(STAMP)
+	$(BIN)/python tools/gpu_check.py prepare --out gpu-check-media
+
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) tools/gpu_check.py run --media gpu-check-media --out gpu-check-results
+
 clean:
-	rm -rf $(VENV) demo.mp4 .pytest_cache
+	rm -rf $(VENV) demo.mp4 .pytest_cache gpu-check-results

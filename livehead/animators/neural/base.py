@@ -19,6 +19,7 @@ logged once and returned by ``describe``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,6 +47,21 @@ def _tree(value, fn):
     if isinstance(value, dict):
         return {k: _tree(v, fn) for k, v in value.items()}
     return fn(value) if hasattr(value, "detach") else value
+
+
+@functools.lru_cache(maxsize=1)
+def _random_state(engine: str, model_config: str | None, seed: int, size: int) -> dict[str, dict[str, Any]]:
+    """Calibrated random weights (``random_init.randomize_``) as state dicts, made once per process:
+    calibration runs the networks on the CPU (a minute for face-vid2vid), and a benchmark builds the
+    same engine several times (``make gpu-check``: once per backend and precision)."""
+    from livehead.models.configs import PUBLIC_CONFIGS, build_models, load_model_config
+    from livehead.models.random_init import randomize_
+
+    cfg = load_model_config(model_config, engine=engine) if model_config else next(
+        c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
+    models = build_models(cfg)
+    randomize_(models, seed=seed, image_size=size)
+    return {name: {k: v.clone() for k, v in module.state_dict().items()} for name, module in models.items()}
 
 
 @dataclass
@@ -128,13 +144,13 @@ class NeuralAnimator:
         from livehead.models.configs import PUBLIC_CONFIGS, build_models, load_model_config
 
         if random_weights:
-            from livehead.models.random_init import randomize_
             from livehead.runtime.manifest import random_weights_id
 
             cfg = load_model_config(model_config, engine=self.name) if model_config else next(
                 c for c in PUBLIC_CONFIGS.values() if c.engine == self.name)
             models = build_models(cfg)
-            randomize_(models, seed=seed, image_size=self.crop_size)
+            for name, module in models.items():
+                module.load_state_dict(_random_state(self.name, model_config, seed, self.crop_size)[name])
             return models, None, f"random weights (seed {seed})", random_weights_id(seed, self.crop_size), cfg.name
         path, cfg = resolve_checkpoint(self.name, checkpoint)
         if model_config is not None:
