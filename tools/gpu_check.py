@@ -302,6 +302,18 @@ def accuracy(media: Media, engine: str) -> dict:
     return out
 
 
+def network_alone(engine: str) -> dict:
+    """The networks alone (``livehead.bench.gpu``): keypoints + keypoint math + generator per frame."""
+    from livehead.animators.neural.base import _random_state
+    from livehead.bench.gpu import run_benchmark
+    from livehead.models import PUBLIC_CONFIGS, build_models
+
+    models = build_models(next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine))
+    for name, module in models.items():
+        module.load_state_dict(_random_state(engine, None, 0, PLAN.crop)[name])
+    return run_benchmark(engine, size=PLAN.crop, iters=100, warmup=10, models=models)
+
+
 def second_start(engine: str, data_dir: str) -> dict:
     """A new process, the same data folder (so inductor's compile cache is warm)."""
     env = {**os.environ, "LIVEHEAD_DATA_DIR": data_dir, "PYTHONPATH": str(REPO)}
@@ -337,9 +349,10 @@ def summary_table(results: dict[str, Any], gpu: str) -> str:
     """The markdown table for the README: one row per engine and variant."""
     lines = [f"GPU: **{gpu}**. Calibrated random weights, {PLAN.crop}² crops, {OUTPUT[0]}×{OUTPUT[1]} output; median ms "
              "unless noted.", "",
-             "| engine | backend / precision | network ms (p95) | animate ms in pipeline | end-to-end fps | "
-             "30 fps camera: fps / dropped / latency p95 ms | GPU peak MB | first frames ms (compile) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| engine | backend / precision | networks alone ms | animate ms, network-only (p95) | "
+             "animate ms in pipeline | end-to-end fps | 30 fps camera: fps / dropped / latency p95 ms | GPU peak MB | "
+             "first frames ms (compile) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for engine in ("fomm", "fv2v"):
         for backend, precision in PLAN.variants:
             tag = f"{engine}_{backend}_{precision}"
@@ -352,8 +365,9 @@ def summary_table(results: dict[str, Any], gpu: str) -> str:
             fps = "–" if pipe is None else f"{pipe['fps']:.1f}"
             peak = max((r["memory"]["gpu_peak_mb"] or 0) for r in (net, pipe) if r)
             first = "–" if net is None else ", ".join(f"{v:.0f}" for v in net["startup"]["first_frames_ms"])
-            lines.append(f"| {engine} | {backend} {precision} | {_ms(net)} ({_ms(net, q='p95')}) | {_ms(pipe)} | "
-                         f"{fps} | {cam} | {peak:.0f} | {first} |")
+            alone = _alone(results.get(f"{engine} network alone"), backend, precision)
+            lines.append(f"| {engine} | {backend} {precision} | {alone} | {_ms(net)} ({_ms(net, q='p95')}) | "
+                         f"{_ms(pipe)} | {fps} | {cam} | {peak:.0f} | {first} |")
     lines += ["", "| check | fomm | fv2v |", "|---|---|---|"]
     for label, key, fmt in (("8 GB card (torch fp16): ran, peak MB", "memory-capped", _fmt_cap),
                             ("host syncs in 30 steady frames", "sync-debug", lambda r: str(r["sync_warnings"])),
@@ -366,6 +380,15 @@ def summary_table(results: dict[str, Any], gpu: str) -> str:
             cells.append("–" if r is None else fmt(r))
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def _alone(result: dict | None, backend: str, precision: str) -> str:
+    """The matching ``livehead.bench.gpu`` variant (with CUDA graphs where it has them): median ms."""
+    if not result:
+        return "–"
+    rows = [v for v in result["variants"] if v["variant"].startswith(f"{backend} {precision}")]
+    best = min(rows, key=lambda v: v["median_ms"]) if rows else None
+    return "–" if best is None else f"{best['median_ms']:.2f} (max err {best['max_abs_err_vs_fp32_eager']:.3f})"
 
 
 def _fmt_cap(r: dict) -> str:
@@ -411,6 +434,7 @@ def run(media_dir: Path, out: Path, budget_s: float, *, smoke: bool = False) -> 
         for backend, precision in PLAN.variants:
             bench_variant(check, media, engine, backend, precision, paced=backend == "inductor")
         if PLAN.cuda_steps:
+            check.step(f"{engine} network alone", lambda: network_alone(engine), needs_s=30)
             check.step(f"{engine} sync-debug", lambda: sync_debug(media, engine), needs_s=10)
             check.step(f"{engine} fp16 accuracy", lambda: accuracy(media, engine), needs_s=15)
     for engine in PLAN.engines if PLAN.cuda_steps else ():

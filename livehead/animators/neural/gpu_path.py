@@ -148,7 +148,8 @@ class _Step:
                     self.fn()
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self.pool):
+            # thread_local: another thread preparing an avatar for an engine switch must not break the capture
+            with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
                 self.fn()
         except RuntimeError as exc:
             log.warning("GPU frame path: capturing the %s step as a CUDA graph failed (%s); it runs eagerly.",
