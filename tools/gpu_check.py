@@ -138,27 +138,49 @@ def _finish(measured: dict, config, requested: dict, source: dict, avatar, out: 
 
 
 class Media:
-    """The clip, the tracker to use on it, the avatar: prepared media, else live MediaPipe on ../shared."""
+    """The driving source, the tracker for it and the avatar, from the first that is there: media
+    prepared by ``prepare`` (tracking replayed), ../shared/media (live MediaPipe), or the built-in
+    scripted driver and demo avatar (live MediaPipe; no real clip)."""
 
     def __init__(self, folder: Path) -> None:
         from livehead.bench.replay import ReplayTracker, load_avatar_recording
 
+        self.clip: Path | None = None
+        self.tracker = None  # None: MediaPipe, as livehead runs
+        self.fixtures = REPO.parent / "shared" / "reference"
+        shared = REPO.parent / "shared" / "media"
         if (folder / "tracking.npz").is_file():
-            self.clip = folder / CLIP
+            self.clip, self.fixtures = folder / CLIP, folder
             self.avatar = load_avatar_recording(folder / "avatar.npz")
             self.tracker = lambda: ReplayTracker(folder / "tracking.npz")
             self.note = f"{CLIP}, tracking replayed from {folder / 'tracking.npz'}"
-            self.fixtures = folder
             return
-        shared = REPO.parent / "shared" / "media"
-        if not (shared / CLIP).is_file():
-            raise SystemExit(f"gpu_check: no media: run `make gpu-check-media` where ../shared/media and MediaPipe are, "
-                             f"and bring {folder} along (it is git-ignored).")
-        from livehead.avatars.photo import load_avatar
+        import importlib.util
 
-        self.clip, self.avatar, self.tracker = shared / CLIP, load_avatar(shared / PHOTO, working_size=OUTPUT), None
-        self.note = f"{CLIP}, live MediaPipe tracking"
-        self.fixtures = REPO.parent / "shared" / "reference"
+        if importlib.util.find_spec("mediapipe") is None:
+            raise SystemExit(f"gpu_check: no prepared media in {folder} and no MediaPipe to track a clip here: run "
+                             "`make gpu-check-media` where MediaPipe and ../shared/media are, and bring that folder "
+                             "along (it is git-ignored).")
+        if (shared / CLIP).is_file():
+            from livehead.avatars.photo import load_avatar
+
+            self.clip, self.avatar = shared / CLIP, load_avatar(shared / PHOTO, working_size=OUTPUT)
+            self.note = f"{CLIP}, live MediaPipe tracking"
+        else:
+            from livehead.avatars.demo import demo_avatar
+
+            self.avatar = demo_avatar(OUTPUT)
+            self.note = "scripted driver (no real clip: run make gpu-check-media where ../shared/media is), live MediaPipe"
+
+    def open(self):
+        """A looping source for one pipeline run (``size``, ``fps`` settable, ``close``)."""
+        if self.clip is None:
+            from livehead.bench.runs import ScriptedSource
+
+            return ScriptedSource(size=(640, 480))
+        from livehead.stages.capture import VideoFileSource
+
+        return VideoFileSource(path=self.clip, loop=True)
 
 
 def _engine(engine: str, backend: str, precision: str):
@@ -176,8 +198,6 @@ def bench_variant(check: Check, media: Media, engine: str, backend: str, precisi
     import torch
 
     from livehead.bench.runs import run_network, run_pipeline
-    from livehead.stages.capture import VideoFileSource
-
     tag = f"{engine}_{backend}_{precision}"
     if PLAN.device == "cuda":
         torch.cuda.empty_cache()
@@ -197,7 +217,7 @@ def bench_variant(check: Check, media: Media, engine: str, backend: str, precisi
 
     def pipeline(realtime: bool):
         config = _config(engine, backend, precision, realtime=realtime)
-        source = VideoFileSource(path=media.clip, loop=True)
+        source = media.open()
         if realtime:
             source.fps = 30.0  # paced like a 30 fps camera
         try:
@@ -208,7 +228,8 @@ def bench_variant(check: Check, media: Media, engine: str, backend: str, precisi
             source.close()
         m["startup"] = {"engine_s": engine_s, **m.pop("startup")}
         return _finish(m, config, {**requested, "realtime": realtime, "camera_fps": 30.0 if realtime else None},
-                       {"kind": "clip", "name": f"{media.note}", "size": list(source.size)}, media.avatar, check.out,
+                       {"kind": "clip" if media.clip else "scripted", "name": media.note, "size": list(source.size)},
+                       media.avatar, check.out,
                        f"{tag}_pipeline{'_30fps' if realtime else ''}")
 
     check.step(f"{tag} network", network)

@@ -35,10 +35,22 @@ __all__ = ["CACHE_ENV", "InductorRunner", "use_cache_dir"]
 CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's own setting; Triton's cache lives under it by default
 
 
+def _torch_default(value: str) -> bool:
+    """True when ``value`` is torch's own default cache folder: torch writes its default into the
+    variable the first time it looks the folder up (importing parts of torch does), so a set
+    variable does not mean the user chose it."""
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # another torch layout: then only an unset variable is ours to set
+        return False
+    return os.path.abspath(value) == os.path.abspath(default_cache_dir())
+
+
 def use_cache_dir(path: str | Path | None) -> str | None:
     """Point inductor's on-disk cache at ``path`` unless the user set ``TORCHINDUCTOR_CACHE_DIR``;
     returns the folder in use (None: torch's default under the temp folder)."""
-    if path is not None and CACHE_ENV not in os.environ:
+    current = os.environ.get(CACHE_ENV)
+    if path is not None and (current is None or _torch_default(current)):
         Path(path).mkdir(parents=True, exist_ok=True)
         os.environ[CACHE_ENV] = str(Path(path).resolve())
     return os.environ.get(CACHE_ENV)

@@ -80,8 +80,12 @@ def test_a_failing_compile_runs_eagerly_and_says_why_once(cache, image, caplog):
 
 
 def test_use_cache_dir_respects_the_users_setting(tmp_path, monkeypatch):
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
     assert use_cache_dir(tmp_path / "ours") == str(tmp_path / "mine")
+    monkeypatch.setenv(CACHE_ENV, default_cache_dir())  # what torch writes there itself when it first looks
+    assert use_cache_dir(tmp_path / "ours") == str((tmp_path / "ours").resolve())
     monkeypatch.delenv(CACHE_ENV)
     try:
         assert use_cache_dir(tmp_path / "ours") == str((tmp_path / "ours").resolve())
