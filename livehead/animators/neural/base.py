@@ -30,6 +30,7 @@ from livehead.animators.base import AvatarImage, Driving
 from livehead.animators.neural.crop import crop, face_crop_box, paste_back, to_image, to_tensor
 from livehead.config import SmoothingConfig
 from livehead.errors import LiveHeadError
+from livehead.runtime.memory import within_budget
 from livehead.stages.smoothing import OneEuroState, one_euro_step
 from livehead.types import FaceObservation
 
@@ -84,6 +85,9 @@ class NeuralAnimator:
     """Shared orchestration; subclasses implement ``_encode``, ``_reference`` and ``_motion``."""
 
     name: ClassVar[str] = "neural"
+    # GPU memory (GiB) the engine should fit in at fp16, 256² (twice that at fp32): cuDNN's algorithm
+    # search runs under it (livehead.runtime.memory), so an 8 GB card runs the engine.
+    gpu_budget_fp16_gb: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -206,9 +210,21 @@ class NeuralAnimator:
         box = face_crop_box(avatar.face, (w, h))
         source_crop = crop(avatar.image, box, self.crop_size)
         state = NeuralState(avatar=avatar, box=box, source_crop=source_crop)
-        with self.torch.inference_mode():
-            state.cache = self._encode(to_tensor(source_crop, self.device))
+
+        def encode():
+            with self.torch.inference_mode():
+                return self._encode(to_tensor(source_crop, self.device))
+
+        state.cache = within_budget(encode, self.memory_budget_gb, f"{self.name}: encoding an avatar")
         return state
+
+    @property
+    def memory_budget_gb(self) -> float | None:
+        """The GPU memory budget at this precision and crop size (None on the CPU)."""
+        if self.device != "cuda" or self.gpu_budget_fp16_gb is None:
+            return None
+        scale = (self.crop_size / 256) ** 2 * (2.0 if self.precision == "fp32" else 1.0)
+        return self.gpu_budget_fp16_gb * max(scale, 1.0)
 
     def _driver_crop(self, state: NeuralState, frame: np.ndarray, face: FaceObservation, t: float) -> np.ndarray:
         box = face_crop_box(face, face.frame_size)

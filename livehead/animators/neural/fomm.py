@@ -16,6 +16,7 @@ class FommAnimator(NeuralAnimator):
     """
 
     name: ClassVar[str] = "fomm"
+    gpu_budget_fp16_gb: ClassVar[float | None] = 3.0  # issue 11: fits an 8 GB card with room for the rest
 
     def _keypoints(self, image):
         out = self._run("kp_detector", {"image": image})

@@ -18,6 +18,7 @@ class Fv2vAnimator(NeuralAnimator):
     """
 
     name: ClassVar[str] = "fv2v"
+    gpu_budget_fp16_gb: ClassVar[float | None] = 6.0  # issue 11: fits an 8 GB card with room for the rest
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -34,6 +34,7 @@ from livehead.animators.neural.crop import face_crop_box
 from livehead.animators.neural.tensor_filters import CLOCK_FIELDS, FilterClock, HostClock, TensorOneEuro
 from livehead.animators.neural.tensor_frame import Letterbox, PasteBack, crop_tensor, frame_to_tensor, round_pixels
 from livehead.config import SmoothingConfig
+from livehead.runtime.memory import within_budget
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ class _Step:
     """One per-frame step: eager, or (``capture``) a CUDA graph captured on its second run."""
 
     def __init__(self, fn: Callable[[], None], *, capture: bool, pool: Any, mutable: Callable[[], list[Tensor]],
-                 name: str) -> None:
+                 name: str, budget_gb: float | None = None) -> None:
         self.fn = fn
+        self.budget_gb = budget_gb
         self.capture = capture
         self.pool = pool
         self.mutable = mutable
@@ -130,9 +132,12 @@ class _Step:
     def __call__(self) -> None:
         self.runs += 1
         if self.graph is None and self.capture and self.runs > 1:
-            self.graph = self._capture()
+            # cuDNN picks its algorithms in the first runs: under the engine's memory budget
+            self.graph = within_budget(self._capture, self.budget_gb, f"capturing the {self.name} step")
         if self.graph is not None:
             self.graph.replay()
+        elif self.runs == 1:
+            within_budget(self.fn, self.budget_gb, f"the first {self.name} step")
         else:
             self.fn()
 
@@ -140,6 +145,7 @@ class _Step:
         # Warm-up and capture run the step without a new input; the state they touch (filters,
         # last motion) is put back afterwards so the replay that follows sees this frame's state.
         saved = [t.clone() for t in self.mutable()]
+        graph: torch.cuda.CUDAGraph | None = None
         try:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
@@ -151,13 +157,16 @@ class _Step:
             # thread_local: another thread preparing an avatar for an engine switch must not break the capture
             with torch.cuda.graph(graph, pool=self.pool, capture_error_mode="thread_local"):
                 self.fn()
+        except torch.cuda.OutOfMemoryError:
+            raise  # the caller retries without the memory budget
         except RuntimeError as exc:
             log.warning("GPU frame path: capturing the %s step as a CUDA graph failed (%s); it runs eagerly.",
                         self.name, exc)
             self.capture = False
             graph = None
-        for t, s in zip(self.mutable(), saved):
-            t.copy_(s)
+        finally:
+            for t, s in zip(self.mutable(), saved):
+                t.copy_(s)
         return graph
 
 
@@ -256,7 +265,7 @@ class GpuFramePath:
                 if len(view.steps) >= MAX_STEPS:
                     view.steps.pop(next(iter(view.steps)))
                 step = view.steps[key] = _Step(fn, capture=self.capture, pool=self.pool, mutable=self._mutable,
-                                               name=key[0])
+                                               name=key[0], budget_gb=self.animator.memory_budget_gb)
             step()
             return self._download(view)
 
