@@ -29,6 +29,7 @@ _BUILTIN = {
     "mesh": (".mesh", "MeshAnimator"),
     "fomm": (".neural", "FommAnimator"),
     "fv2v": (".neural", "Fv2vAnimator"),
+    "liveportrait": (".neural.liveportrait", "LivePortraitAnimator"),
 }
 
 

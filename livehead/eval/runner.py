@@ -61,7 +61,7 @@ __all__ = [
 
 CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-DEFAULT_ENGINES = ("mesh", "fomm", "fv2v")
+DEFAULT_ENGINES = ("mesh", "fomm", "fv2v", "liveportrait")
 STILL = "still"
 NO_SMOOTHING = " (no smoothing)"  # suffix of the method name of an engine run with smoothing off
 

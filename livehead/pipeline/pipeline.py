@@ -162,7 +162,8 @@ class Pipeline:
         self.processor = FrameProcessor(config, animator, self.states[0])
         self.keymap = build_keymap(config.controls.keymap)
         self.dispatcher = Dispatcher(self.keymap, self.commands_put)
-        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(self.states))
+        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(self.states),
+                                    eyes=config.engine.eyes, lips=config.engine.lips)
         self._pending_avatar: int | None = None
         self.commands: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
@@ -258,6 +259,12 @@ class Pipeline:
                     self.processor.reset_filters()
                 elif effect == "select_avatar":
                     self._switch_avatar(self.control.avatar_index)
+                elif effect == "engine_controls":
+                    self.processor.engine_controls = {"eyes": self.control.eyes, "lips": self.control.lips}
+                    used = set(getattr(self.animator, "controls", ()))
+                    log.info("Eyes %s, lips %s%s.", self.control.eyes, self.control.lips,
+                             "" if {"eyes", "lips"} <= used else f" (engine {self.animator.describe().get('engine')} "
+                             "ignores them; the liveportrait engine uses them)")
                 elif effect == "reload_avatars" and self.library is not None:
                     self.library.reload()
                 elif effect == "quit":

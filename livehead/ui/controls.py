@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livehead.config import ControlsConfig
+from livehead.config.schema import EYE_MODES, LIP_MODES
 from livehead.errors import LiveHeadError
 
 __all__ = [
@@ -77,6 +78,8 @@ ACTIONS: dict[str, Action] = {
     "zoom_out": Action("zoom the camera crop out"),
     "ghost_down": Action("avatar ghost overlay fainter"),
     "ghost_up": Action("avatar ghost overlay stronger"),
+    "eyes_mode": Action("eyes: follow / retarget / open (liveportrait, cycle)"),
+    "lips_mode": Action("lips: follow / retarget / closed (liveportrait, cycle)"),
     "landmarks": Action("landmark overlay (toggle)"),
     "stats": Action("stats overlay: fps, stage ms, engine (toggle)"),
     "help": Action("this help (toggle)"),
@@ -97,6 +100,8 @@ DEFAULT_KEYMAP: dict[str, str] = {
     "s": "zoom_out",
     "z": "ghost_down",
     "c": "ghost_up",
+    "e": "eyes_mode",
+    "t": "lips_mode",
     "o": "landmarks",
     "i": "stats",
     "h": "help",
@@ -349,6 +354,8 @@ class ControlState:
     avatar_index: int = 0
     num_avatars: int = 0
     running: bool = True
+    eyes: str = "follow"  # liveportrait eye mode (EYE_MODES); starts at the config's engine.eyes
+    lips: str = "follow"  # liveportrait lip mode (LIP_MODES)
 
     @property
     def needs_calibration(self) -> bool:
@@ -361,6 +368,7 @@ EFFECTS: dict[str, str] = {
     "calibrate": "take the current driver pose as the neutral reference and reset the smoothing filters",
     "reset_smoothing": "reset the smoothing filters (the driver crop changed, landmarks jump)",
     "select_avatar": "switch to avatar new_state.avatar_index (prepared in the background)",
+    "engine_controls": "hand new_state.eyes / new_state.lips to the engine (Driving.extras)",
     "reload_avatars": "rescan the avatars folder in the background, then update num_avatars",
     "quit": "stop the pipeline and close every sink",
 }
@@ -418,6 +426,11 @@ def apply(
     if action in ("ghost_down", "ghost_up"):
         step = ghost_step if action == "ghost_up" else -ghost_step
         return replace(state, ghost_opacity=_clamp(state.ghost_opacity + step, 0.0, 1.0)), ()
+    if action in ("eyes_mode", "lips_mode"):
+        field_name, modes = ("eyes", EYE_MODES) if action == "eyes_mode" else ("lips", LIP_MODES)
+        current = getattr(state, field_name)
+        following = modes[(modes.index(current) + 1) % len(modes)] if current in modes else modes[0]
+        return replace(state, **{field_name: following}), ("engine_controls",)
     if action == "quit":
         return replace(state, running=False), ("quit",)
     raise LiveHeadError(f"Unknown action {action!r}.{_closest(action, ACTIONS)}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -185,6 +185,7 @@ def relative_motion(
     rotation: Tensor | None = None,
     expression_strength: float | Tensor = 1.0,
     source_rotation: Tensor | None = None,
+    frozen: Sequence[int] = (),
 ) -> RelativeMotion:
     """The source moved by the driver's change since ``driving_initial`` (the calibration frame).
 
@@ -198,11 +199,17 @@ def relative_motion(
         rotation: ``(B, 3, 3)`` head rotation to use instead of the relative one (free view).
         expression_strength: scales the expression change (1 = the reference).
         source_rotation: R_s if already computed (else ``source.rotation``).
+        frozen: keypoints whose expression stays the source's (e.g. :data:`EYE_KEYPOINTS` while
+            retargeting sets the eyes; the reference's ``animation_region`` moves only such a subset).
     """
     r_s = source.rotation if source_rotation is None else source_rotation
     if rotation is None:
         rotation = (driving.rotation @ driving_initial.rotation.transpose(1, 2)) @ r_s
     exp = source.exp + (driving.exp - driving_initial.exp) * expression_strength
+    if frozen:
+        keep = torch.zeros(exp.shape[1], 1, dtype=torch.bool, device=exp.device)
+        keep[list(frozen)] = True
+        exp = torch.where(keep, source.exp, exp)  # (B, K, 3)
     scale = source.scale * (driving.scale / driving_initial.scale)
     t = source.t + (driving.t - driving_initial.t)
     t = torch.cat([t[:, :2], torch.zeros_like(t[:, 2:])], dim=1)
