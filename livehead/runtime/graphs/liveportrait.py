@@ -22,6 +22,8 @@ the MLPs are negligible); F and the generator run in fp16 with fp32 islands.
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from livehead.models.liveportrait import keypoints as lpk
@@ -89,7 +91,17 @@ class LpGenerator(nn.Module):
 
 
 def liveportrait_graphs(models, b: GraphBuilder) -> None:
-    """Add LivePortrait's graphs for ``models`` (a liveportrait :class:`~livehead.models.ModelSet`) to ``b``."""
+    """Add LivePortrait's graphs for ``models`` (a liveportrait :class:`~livehead.models.ModelSet`) to ``b``.
+
+    Raises:
+        ValueError: the image size does not divide by M's stride (32) and by what W's hourglass
+            halves (4 * 2**num_blocks: 128 for the public model).
+    """
+    blocks = len(models.warping_module.dense_motion_network.hourglass.encoder.down_blocks)
+    multiple = math.lcm(32, 4 * 2**blocks)
+    if b.image_size % multiple:
+        raise ValueError(f"LivePortrait ({blocks} hourglass blocks) needs a crop size divisible by {multiple}; "
+                         f"got {b.image_size} (engine.crop_size / --size)")
     enc = b.add("appearance_feature_extractor", "per_avatar", LpAppearance(models.appearance_feature_extractor),
                 [b.image("source")], ["feature_3d"], ["feature"], "per-avatar appearance feature volume f_s",
                 produced_by="appearance_feature_extractor")
