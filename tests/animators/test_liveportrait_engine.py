@@ -200,3 +200,62 @@ class TestFaceMeasurements:
         opened = landmarks.copy()
         opened[14, 1] += 0.3 * np.linalg.norm(landmarks[61, :2] - landmarks[291, :2])
         assert face.lip_ratio(opened) > face.lip_ratio(landmarks) + 0.2
+
+
+class TestSettingsAndHotkeys:
+    def test_cli_flags_reach_the_engine_config(self):
+        from livehead.commands.run import cli_overrides
+
+        assert cli_overrides(["--engine", "liveportrait", "--eyes", "retarget", "--lips", "closed"]) == {
+            "engine.engine": "liveportrait", "engine.eyes": "retarget", "engine.lips": "closed"}
+        with pytest.raises(SystemExit):
+            cli_overrides(["--eyes", "wide"])
+
+    def test_config_builds_the_engine_with_its_modes(self):
+        from livehead.animators import animator_from_config
+
+        cfg = with_overrides(LiveHeadConfig(), {
+            "engine.engine": "liveportrait", "engine.checkpoint": str(reference("liveportrait_tiny.pth")),
+            "engine.model_config": str(reference("liveportrait_tiny.yaml")), "engine.device": "cpu",
+            "engine.crop_size": smallest_crop(), "engine.eyes": "open", "engine.lips": "retarget",
+            "engine.pose": "frontal"})
+        animator = animator_from_config(cfg)
+        assert (animator.eyes, animator.lips, animator.fixed_pose) == ("open", "retarget", (0.0, 0.0, 0.0))
+        assert "eyes open, lips retarget" in animator.describe()["detail"]
+
+    def test_keys_cycle_the_modes_and_reach_the_engine(self, avatar, clip):
+        from livehead.ui.controls import ControlState, Dispatcher, apply, build_keymap
+
+        posted = []
+        Dispatcher(build_keymap(), posted.append).handle_key("e")
+        state, effects = apply(ControlState(eyes="follow", lips="follow"), posted[0])
+        assert (state.eyes, effects) == ("retarget", ("engine_controls",))
+        for expected in ("open", "follow"):
+            state, _ = apply(state, posted[0])
+            assert state.eyes == expected
+        Dispatcher(build_keymap(), posted.append).handle_key("T")
+        state, _ = apply(state, posted[1])
+        assert state.lips == "retarget"
+
+        seen = []
+
+        class Recorder:
+            name = "recorder"
+
+            def prepare(self, avatar):
+                from livehead.animators.mesh.animator import MeshAnimator
+
+                return MeshAnimator().prepare(avatar)
+
+            def render(self, st, driving):
+                seen.append(dict(driving.extras))
+                return st.avatar.image.copy()
+
+            def describe(self):
+                return {"engine": "recorder"}
+
+        recorder = Recorder()
+        proc = FrameProcessor(with_overrides(LiveHeadConfig(), {"output.size": SIZE}), recorder, recorder.prepare(avatar))
+        proc.engine_controls = {"eyes": state.eyes, "lips": state.lips}
+        proc.process(*clip[0][:2], now=clip[0][2])
+        assert seen[-1]["eyes"] == "follow" and seen[-1]["lips"] == "retarget"

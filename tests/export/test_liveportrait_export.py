@@ -109,7 +109,9 @@ class TestGraphs:
         from livehead.runtime.graphs import build_graphs
 
         ckpt = load_checkpoint(reference("liveportrait_tiny.pth"), load_model_config(reference("liveportrait_tiny.yaml")))
-        with pytest.raises(ValueError, match="crop_size"):
+        from livehead.errors import LiveHeadError
+
+        with pytest.raises(LiveHeadError, match="crop_size"):
             build_graphs(ckpt.models, image_size=96)
 
 

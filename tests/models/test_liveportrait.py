@@ -481,3 +481,38 @@ class TestRandomModels:
 
         models = random_models("liveportrait", image_size=128)
         assert sum(p.numel() for p in models.warping_module.parameters()) > 4e7
+
+
+class TestCatalog:
+    """``livehead models`` knows the five files and where each goes."""
+
+    def test_found_only_when_complete(self, tmp_path, monkeypatch):
+        from livehead.models.catalog import CATALOG, catalog_status, find_checkpoint, resolve_checkpoint
+
+        entry = next(e for e in CATALOG if e.engine == "liveportrait")
+        checkpoints = tmp_path / "checkpoints"
+        _official_files(checkpoints / entry.file_names[0])
+        assert find_checkpoint(entry, checkpoints) == checkpoints / entry.file_names[0]
+        path, config = resolve_checkpoint("liveportrait", directory=checkpoints)
+        assert path == checkpoints / entry.file_names[0] and config.engine == "liveportrait"
+        (checkpoints / entry.file_names[0] / LIVEPORTRAIT_FILES["motion_extractor"]).unlink()
+        assert find_checkpoint(entry, checkpoints) is None
+        status = next(s for s in catalog_status(checkpoints) if s.name == entry.name)
+        assert status.missing == (str(checkpoints / entry.file_names[0] / LIVEPORTRAIT_FILES["motion_extractor"]),)
+
+    def test_missing_weights_name_each_file_the_folder_and_the_download(self, tmp_path):
+        from livehead.models.catalog import resolve_checkpoint
+
+        with pytest.raises(CheckpointError) as info:
+            resolve_checkpoint("liveportrait", directory=tmp_path)
+        message = str(info.value)
+        for rel in LIVEPORTRAIT_FILES.values():
+            assert str(tmp_path / "liveportrait" / rel) in message
+        assert "huggingface-cli download KwaiVGI/LivePortrait" in message and f"--local-dir {tmp_path}" in message
+
+    def test_engine_without_weights_says_where_to_put_them(self, tmp_path, monkeypatch):
+        from livehead.animators import create_animator
+
+        monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
+        with pytest.raises(CheckpointError, match="base_models/motion_extractor.pth"):
+            create_animator("liveportrait", device="cpu")

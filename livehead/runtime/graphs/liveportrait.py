@@ -26,6 +26,7 @@ import math
 
 from torch import Tensor, nn
 
+from livehead.errors import InputError
 from livehead.models.liveportrait import keypoints as lpk
 from livehead.runtime.graphs.contract import GraphBuilder, TensorSpec
 
@@ -94,14 +95,14 @@ def liveportrait_graphs(models, b: GraphBuilder) -> None:
     """Add LivePortrait's graphs for ``models`` (a liveportrait :class:`~livehead.models.ModelSet`) to ``b``.
 
     Raises:
-        ValueError: the image size does not divide by M's stride (32) and by what W's hourglass
+        InputError: the image size does not divide by M's stride (32) and by what W's hourglass
             halves (4 * 2**num_blocks: 128 for the public model).
     """
     blocks = len(models.warping_module.dense_motion_network.hourglass.encoder.down_blocks)
     multiple = math.lcm(32, 4 * 2**blocks)
     if b.image_size % multiple:
-        raise ValueError(f"LivePortrait ({blocks} hourglass blocks) needs a crop size divisible by {multiple}; "
-                         f"got {b.image_size} (engine.crop_size / --size)")
+        raise InputError(f"LivePortrait ({blocks} hourglass blocks) needs a crop size divisible by {multiple}; "
+                         f"got {b.image_size}: set engine.crop_size (or build_engines.py --size) to a multiple of it.")
     enc = b.add("appearance_feature_extractor", "per_avatar", LpAppearance(models.appearance_feature_extractor),
                 [b.image("source")], ["feature_3d"], ["feature"], "per-avatar appearance feature volume f_s",
                 produced_by="appearance_feature_extractor")
