@@ -98,7 +98,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         name="liveportrait",
         engine="liveportrait",
         file_names=("liveportrait",),
-        description="LivePortrait (KwaiVGI, humans): appearance, motion, warping, SPADE generator, stitching/retargeting",
+        description="LivePortrait (KwaiVGI, humans): appearance, motion, warping, SPADE generator, stitching",
         download=LIVEPORTRAIT_DOWNLOAD,
         parts=tuple(LIVEPORTRAIT_FILES.values()),
     ),
@@ -147,7 +147,8 @@ def find_checkpoint(entry: CatalogEntry, directory: Path | None = None) -> Path 
 
 def catalog_status(directory: Path | None = None) -> list[CheckpointStatus]:
     """Every catalog entry with the file found for it (or None)."""
-    return [CheckpointStatus(e.name, e.engine, e.file_names[0] + ("/" if e.parts else ""), find_checkpoint(e, directory),
+    return [CheckpointStatus(e.name, e.engine, e.file_names[0] + ("/" if e.parts else ""),
+                             find_checkpoint(e, directory),
                              tuple(str(p) for p in missing_parts(e, directory)) if e.parts else ())
             for e in CATALOG]
 
@@ -222,8 +223,8 @@ def resolve_checkpoint(
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livehead models",
-        description="List the checkpoints the fomm, fv2v and liveportrait engines can use, where LiveHead looks for them, "
-        "and which are present.",
+        description="List the checkpoints the fomm, fv2v and liveportrait engines can use, where LiveHead looks "
+                    "for them, and which are present.",
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--verify", action="store_true",

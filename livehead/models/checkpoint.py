@@ -80,7 +80,7 @@ class CheckpointFile:
     path: Path
     sha256: str
     size: int  # bytes
-    entries: dict[str, dict[str, Tensor]]  # network state dicts present (generator, kp_detector … or LivePortrait's five)
+    entries: dict[str, dict[str, Tensor]]  # network state dicts present (generator, kp_detector …; LivePortrait's 5)
     ignored: tuple[str, ...]  # other top-level keys (discriminator, optimizers, epoch …), unused
     engine: Engine | None  # guessed from the key names, None if unrecognised
 
@@ -292,7 +292,8 @@ def read_liveportrait_folder(path: str | Path) -> CheckpointFile:
     digests = []
     for name, file in files.items():
         if file.stat().st_size == 0:
-            raise CheckpointError(f"Checkpoint {file} is empty (0 bytes): the download or copy failed. Download it again.")
+            raise CheckpointError(f"Checkpoint {file} is empty (0 bytes): the download or copy failed. "
+                                  "Download it again.")
         entries[name] = _liveportrait_entry(file, name, _torch_load(file))
         digests.append(f"{LIVEPORTRAIT_FILES[name]}:{sha256_file(file)}\n")
     digest = hashlib.sha256("".join(digests).encode()).hexdigest()

@@ -255,7 +255,8 @@ class TestSettingsAndHotkeys:
                 return {"engine": "recorder"}
 
         recorder = Recorder()
-        proc = FrameProcessor(with_overrides(LiveHeadConfig(), {"output.size": SIZE}), recorder, recorder.prepare(avatar))
+        cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE})
+        proc = FrameProcessor(cfg, recorder, recorder.prepare(avatar))
         proc.engine_controls = {"eyes": state.eyes, "lips": state.lips}
         proc.process(*clip[0][:2], now=clip[0][2])
         assert seen[-1]["eyes"] == "follow" and seen[-1]["lips"] == "retarget"

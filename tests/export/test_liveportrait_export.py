@@ -108,7 +108,8 @@ class TestGraphs:
         from livehead.models import load_checkpoint, load_model_config
         from livehead.runtime.graphs import build_graphs
 
-        ckpt = load_checkpoint(reference("liveportrait_tiny.pth"), load_model_config(reference("liveportrait_tiny.yaml")))
+        config = load_model_config(reference("liveportrait_tiny.yaml"))
+        ckpt = load_checkpoint(reference("liveportrait_tiny.pth"), config)
         from livehead.errors import LiveHeadError
 
         with pytest.raises(LiveHeadError, match="crop_size"):

@@ -130,7 +130,8 @@ def _ratio(points: np.ndarray, a: int, b: int, c: int, d: int) -> float:
 def eye_ratios(landmarks: np.ndarray) -> tuple[float, float]:
     """(image-left eye, image-right eye) opening ratios: lid gap / eye width (about 0.3 open, 0 shut)."""
     points = np.asarray(landmarks, dtype=np.float64)[:, :2]
-    return tuple(_ratio(points, lids[0], lids[1], corners[0], corners[1]) for corners, lids in _EYES)  # type: ignore[return-value]
+    (left_corners, left_lids), (right_corners, right_lids) = _EYES
+    return (_ratio(points, *left_lids, *left_corners), _ratio(points, *right_lids, *right_corners))
 
 
 def lip_ratio(landmarks: np.ndarray) -> float:

@@ -100,7 +100,9 @@ class ConvNeXtV2(nn.Module):
             + [nn.Sequential(LayerNorm2d(dims[i]), nn.Conv2d(dims[i], dims[i + 1], kernel_size=2, stride=2))
                for i in range(len(dims) - 1)]
         )
-        self.stages = nn.ModuleList(nn.Sequential(*[_Block(dim) for _ in range(depth)]) for depth, dim in zip(depths, dims))
+        self.stages = nn.ModuleList(
+            nn.Sequential(*[_Block(dim) for _ in range(depth)]) for depth, dim in zip(depths, dims)
+        )
         self.norm = nn.LayerNorm(dims[-1], eps=_EPS)
         self.fc_kp = nn.Linear(dims[-1], 3 * num_kp)
         self.fc_scale = nn.Linear(dims[-1], 1)

@@ -38,7 +38,8 @@ class SPADEDecoder(_Fv2vSPADEDecoder):
             # The reference takes the width from its loop's last iteration, which never runs for 0.
             raise ValueError(f"num_down_blocks must be >= 1 (it sets the input width); got {num_down_blocks}")
         if upscale not in (1, 2):
-            raise ValueError(f"upscale must be 1 or 2 (the reference's PixelShuffle factor is fixed at 2); got {upscale}")
+            raise ValueError(f"upscale must be 1 or 2 (the reference's PixelShuffle factor is fixed at 2); "
+                             f"got {upscale}")
         in_channels = min(max_features, block_expansion * 2**num_down_blocks)
         super().__init__(in_channels=in_channels, out_channels=out_channels, image_channels=3)
         if upscale == 2:

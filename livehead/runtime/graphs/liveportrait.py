@@ -68,7 +68,7 @@ class LpStitching(nn.Module):
 
 
 class LpRetarget(nn.Module):
-    """Eye or lip retargeting MLP: offsets for the keypoints (:func:`~livehead.models.liveportrait.keypoints.retarget`)."""
+    """Eye or lip retargeting MLP: keypoint offsets (:func:`~livehead.models.liveportrait.keypoints.retarget`)."""
 
     def __init__(self, mlp: nn.Module) -> None:
         super().__init__()
