@@ -104,6 +104,9 @@ class LivePortraitAnimator(_NeuralAnimator):
             "feature_3d": self.runner.run("appearance_feature_extractor", {"source": source})["feature_3d"],
             "motion": motion,
             "x_s": x_s,
+            # What a driver at its calibration pose renders (stitching is not the identity on x_s):
+            # the rest pose the face eases back to when it is lost.
+            "x_rest": self.runner.run("stitching", {"kp_source": x_s, "kp_driving": x_s})["kp_stitched"],
             "eyes": self.torch.tensor([[left, right]], dtype=self.torch.float32, device=x_s.device),
             "lip": self.torch.tensor([[face.lip_ratio(avatar_face.landmarks)]], dtype=self.torch.float32,
                                      device=x_s.device),
@@ -119,8 +122,8 @@ class LivePortraitAnimator(_NeuralAnimator):
             if driving.frame is None or driving.reference_frame is None:
                 if state.last_motion is None:
                     return state.avatar.image.copy()
-                # Face or camera lost: ease from the last keypoints back to the avatar's own.
-                x_d = lpk.apply_multiplier(x_s, state.last_motion, amount)
+                # Face or camera lost: ease from the last keypoints back to the rest pose.
+                x_d = lpk.apply_multiplier(state.cache["x_rest"], state.last_motion, amount)
             else:
                 if driving.reference_id != state.reference_id:
                     self._calibrate(state, driving)
