@@ -50,6 +50,7 @@ _BUILTIN = {
     "mesh": ("livehead.animators.mesh", "MeshAnimator"),
     "fomm": ("livehead.animators.neural", "FommAnimator"),
     "fv2v": ("livehead.animators.neural", "Fv2vAnimator"),
+    "liveportrait": ("livehead.animators.neural.liveportrait", "LivePortraitAnimator"),
 }
 
 

@@ -50,12 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "(default: a clip from ../shared/media, else scripted)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: a photo from ../shared/media, else "
                                                      "the demo's astronaut)")
-    p.add_argument("--engine", default="mesh", help="mesh (default) | fomm | fv2v")
+    p.add_argument("--engine", default="mesh", help="mesh (default) | fomm | fv2v | liveportrait")
     p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], default="auto",
                    help="network runtime for neural engines")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where neural engines run")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="neural engine precision on CUDA")
-    p.add_argument("--checkpoint", metavar="FILE", help="checkpoint for fomm / fv2v")
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint for fomm / fv2v, weights folder for liveportrait")
     p.add_argument("--frames", type=int, default=300, metavar="N", help="frames to measure (default 300)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="frames run first, not measured (default 10)")
     p.add_argument("--size", default="1280x720", metavar="WxH", help="output size (default 1280x720)")

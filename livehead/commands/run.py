@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from livehead.config import LiveHeadConfig
+from livehead.config.schema import EYE_MODES, LIP_MODES
 from livehead.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mirror", action="store_true", default=None, help="flip the output left-right")
     g.add_argument("--overlay-on-output", action="store_true", default=None, help="draw overlays on the virtual camera too")
     g = p.add_argument_group("engine")
-    g.add_argument("--engine", help="mesh (default, no weights) | fomm | fv2v")
+    g.add_argument("--engine", help="mesh (default, no weights) | fomm | fv2v | liveportrait")
     g.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], help="network runtime (neural engines)")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where neural engines run")
     g.add_argument("--precision", choices=["fp32", "fp16"], help="neural engine precision on CUDA")
-    g.add_argument("--checkpoint", metavar="FILE", help="checkpoint for fomm / fv2v (see livehead models)")
-    g.add_argument("--pose", help="fv2v head pose: follow | frontal | yaw,pitch,roll (degrees)")
+    g.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint for fomm / fv2v, weights folder for liveportrait (see livehead models)")
+    g.add_argument("--pose", help="fv2v / liveportrait head pose: follow | frontal | yaw,pitch,roll (degrees)")
+    g.add_argument("--eyes", choices=EYE_MODES,
+                   help="liveportrait eyes: follow the driver's expression (default) | retarget to its eye opening | open")
+    g.add_argument("--lips", choices=LIP_MODES,
+                   help="liveportrait lips: follow the driver's expression (default) | retarget to its lip opening | closed")
     g.add_argument("--expression-strength", type=float, help="scale of the transferred expression (default 1)")
     g.add_argument("--relative", dest="motion_mode", action="store_const", const="relative", help="motion relative to calibration (default)")
     g.add_argument("--absolute", dest="motion_mode", action="store_const", const="absolute", help="copy the driver's head rotation")
@@ -84,6 +90,8 @@ _DEST_TO_KEY = {
     "precision": "engine.precision",
     "checkpoint": "engine.checkpoint",
     "pose": "engine.pose",
+    "eyes": "engine.eyes",
+    "lips": "engine.lips",
     "expression_strength": "motion.expression_strength",
     "motion_mode": "motion.mode",
 }

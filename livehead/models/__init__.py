@@ -1,6 +1,7 @@
-"""Neural face-animation networks (FOMM, face-vid2vid), their keypoint math and checkpoints.
+"""Neural face-animation networks (FOMM, face-vid2vid, LivePortrait), their keypoint math and checkpoints.
 
-Submodules: :mod:`~livehead.models.fomm`, :mod:`~livehead.models.fv2v` (networks),
+Submodules: :mod:`~livehead.models.fomm`, :mod:`~livehead.models.fv2v`, :mod:`~livehead.models.liveportrait`
+(networks, LivePortrait's keypoint math in :mod:`~livehead.models.liveportrait.keypoints`),
 :mod:`~livehead.models.keypoints` (pure math), :mod:`~livehead.models.configs` (architectures as
 data), :mod:`~livehead.models.checkpoint` (safe, strict loading), :mod:`~livehead.models.catalog`
 (known checkpoint files, ``livehead models``).

@@ -88,7 +88,8 @@ class Pipeline:
         self.keymap = build_keymap(config.controls.keymap)
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self.dispatcher = Dispatcher(self.keymap, self.commands.put)
-        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(states))
+        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(states), eyes=config.engine.eyes,
+                                    lips=config.engine.lips)
         self._engine_swaps: queue.SimpleQueue[tuple[Animator, list[AvatarState]]] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.last_output: np.ndarray | None = None
@@ -152,6 +153,13 @@ class Pipeline:
     def reload_avatars(self, state: ControlState) -> None:
         if self.avatars.library is not None:
             self.avatars.library.reload()
+
+    def engine_controls(self, state: ControlState) -> None:
+        self.processor.engine_controls = {"eyes": state.eyes, "lips": state.lips}
+        used = set(getattr(self.animator, "controls", ()))
+        log.info("Eyes %s, lips %s%s.", state.eyes, state.lips,
+                 "" if {"eyes", "lips"} <= used else f" (engine {self.animator.describe().get('engine')} "
+                 "ignores them; the liveportrait engine uses them)")
 
     def mirror(self, state: ControlState) -> None:
         self.processor.compositor.mirror = state.mirror

@@ -18,12 +18,13 @@ import numpy as np
 from livehead.animators.base import AvatarImage, Driving
 from livehead.animators.neural.crop import crop, face_crop_box, paste_back, to_image, to_tensor
 from livehead.config import SmoothingConfig
+from livehead.errors import LiveHeadError
 from livehead.stages.smoothing import OneEuroState, one_euro_step
 from livehead.types import FaceObservation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANGLE_SMOOTHING", "BOX_SMOOTHING", "KP_SMOOTHING", "NeuralAnimator", "NeuralState"]
+__all__ = ["ANGLE_SMOOTHING", "BOX_SMOOTHING", "KP_SMOOTHING", "NeuralAnimator", "NeuralState", "parse_pose"]
 
 KP_SMOOTHING = SmoothingConfig(min_cutoff=1.5, beta=2.0, d_cutoff=1.0)  # keypoints live in [-1, 1]
 ANGLE_SMOOTHING = SmoothingConfig(min_cutoff=1.0, beta=0.05, d_cutoff=1.0)  # degrees
@@ -182,3 +183,14 @@ class NeuralAnimator:
         raise NotImplementedError
 
 
+def parse_pose(text: str) -> tuple[float, float, float] | None:
+    """``follow`` → None; ``frontal`` → (0, 0, 0); ``"yaw,pitch,roll"`` → degrees."""
+    if text == "follow":
+        return None
+    if text == "frontal":
+        return (0.0, 0.0, 0.0)
+    try:
+        yaw, pitch, roll = (float(v) for v in text.split(","))
+    except ValueError:
+        raise LiveHeadError(f"--pose must be follow, frontal or yaw,pitch,roll in degrees (e.g. 20,-5,0); got {text!r}.") from None
+    return yaw, pitch, roll
