@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from livehead.animators.neural.base import ANGLE_SMOOTHING, KP_SMOOTHING, NeuralAnimator, parse_pose
-from livehead.errors import LiveHeadError
 
 __all__ = ["Fv2vAnimator"]
 
