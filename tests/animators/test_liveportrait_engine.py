@@ -216,7 +216,8 @@ class TestSettingsAndHotkeys:
         assert "eyes open, lips retarget" in animator.describe()["detail"]
 
     def test_keys_cycle_the_modes_and_reach_the_engine(self, avatar, clip):
-        from livehead.ui.controls import ControlState, Dispatcher, apply, build_keymap
+        from livehead.ui.controls import ControlState, apply
+        from livehead.ui.keymap import Dispatcher, build_keymap
 
         posted = []
         Dispatcher(build_keymap(), posted.append).handle_key("e")
