@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -216,15 +217,43 @@ class TestExitCode:
         assert "Still possible" not in out  # demo needs MediaPipe too
 
 
-def test_pins_read_from_project() -> None:
-    pins = doctor._pins()
-    assert pins.get("mediapipe") == "0.10.21" and pins.get("opencv-contrib-python")
+def test_ranges_read_from_project() -> None:
+    from packaging.specifiers import SpecifierSet
+
+    ranges = doctor._ranges()
+    assert "0.10.21" in SpecifierSet(ranges["mediapipe"]) and "0.10.22" not in SpecifierSet(ranges["mediapipe"])
+    assert "1.26.4" in SpecifierSet(ranges["numpy"]) and "2.0.0" not in SpecifierSet(ranges["numpy"])
+    assert "torch" in ranges  # the neural extra's requirements are read too
 
 
-def test_python_check_names_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "SUPPORTED_PYTHON", (3, 99))
+def test_version_outside_range_warns_with_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "_ranges", lambda: {"numpy": "<2,>=1.26", "mediapipe": "<0.10.22,>=0.10.21"})
+    monkeypatch.setattr(doctor, "_version", lambda dist: {"numpy": "1.25.2"}.get(dist, doctor.importlib.metadata.version(dist)))
+    checks = {c.name: c for c in doctor.check_packages()}
+    assert checks["numpy"].status == "warn" and "1.25.2 installed, LiveHead needs numpy<2,>=1.26" in checks["numpy"].detail
+    assert checks["numpy"].fix == 'pip install "numpy<2,>=1.26"'
+    assert checks["mediapipe"].status == "ok"
+
+
+def test_missing_torch_names_the_neural_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(doctor, "_version", lambda dist: None if dist == "torch" else doctor.importlib.metadata.version(dist))
+    checks = {c.name: c for c in doctor.check_packages()}
+    assert checks["torch"].status == "warn" and checks["torch"].fix.endswith('-m pip install "livehead[neural]"')
+    [cuda] = [c for c in doctor.check_gpu({"cuda": False}) if c.name == "CUDA"]
+    assert "livehead[neural]" in cuda.fix and "--index-url https://download.pytorch.org/whl/cu" in cuda.fix
+
+
+@pytest.mark.parametrize("version", [(3, 9), (3, 13)])
+def test_python_outside_range_names_fix(monkeypatch: pytest.MonkeyPatch, version: tuple[int, int]) -> None:
+    monkeypatch.setattr(doctor.sys, "version_info", SimpleNamespace(major=version[0], minor=version[1], micro=0))
     [check] = doctor.check_python()
-    assert check.status == "fail" and "python3.99 -m venv" in check.fix
+    assert check.status == "fail" and "3.10–3.12" in check.detail and "python3.12 -m venv" in check.fix
+
+
+@pytest.mark.parametrize("version", [(3, 10), (3, 11), (3, 12)])
+def test_supported_pythons_pass(monkeypatch: pytest.MonkeyPatch, version: tuple[int, int]) -> None:
+    monkeypatch.setattr(doctor.sys, "version_info", SimpleNamespace(major=version[0], minor=version[1], micro=0))
+    assert [c.status for c in doctor.check_python()] == ["ok"]
 
 
 def test_hotkeys_without_display(monkeypatch: pytest.MonkeyPatch) -> None:

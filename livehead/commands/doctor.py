@@ -3,7 +3,7 @@
 Exit code of ``doctor``: **0 when the main job can run** — ``livehead --avatar me.png``, i.e. a
 camera → MediaPipe → mesh engine → virtual camera — and 1 otherwise. The main job needs:
 
-- a supported Python (3.11) and the required packages importing (numpy, OpenCV with
+- a supported Python (3.10–3.12) and the required packages importing (numpy, OpenCV with
   ``opencv-contrib-python`` as the only OpenCV distribution, mediapipe with its legacy
   ``solutions.face_mesh``, pyvirtualcam, platformdirs);
 - the MediaPipe face models inside the installed mediapipe package;
@@ -11,7 +11,7 @@ camera → MediaPipe → mesh engine → virtual camera — and 1 otherwise. The
 - a virtual camera to send to (a v4l2loopback device we can write on Linux; OBS Virtual Camera
   on Windows/macOS).
 
-Anything else — pinned versions, GPU/CUDA, TensorRT, built engines, checkpoints, global
+Anything else — versions outside LiveHead's ranges, GPU/CUDA, TensorRT, built engines, checkpoints, global
 hotkeys — is reported as a warning: it limits the neural engines or extras, not the main job.
 Each FAIL and WARN line carries the command or step that fixes it. When the camera or virtual
 camera is what fails, the summary also names what still works (``livehead demo``,
@@ -54,7 +54,7 @@ MEDIAPIPE_MODELS = (
     "modules/face_landmark/face_landmark_with_attention.tflite",  # 478 points with irises (refine_landmarks)
     "modules/face_detection/face_detection_short_range.tflite",
 )
-SUPPORTED_PYTHON = (3, 11)
+SUPPORTED_PYTHON = ((3, 10), (3, 12))  # oldest and newest minor version LiveHead is tested on
 
 
 @dataclass(frozen=True)
@@ -72,26 +72,33 @@ class Check:
 # Python and packages
 
 
-def _pins() -> dict[str, str]:
-    """``{distribution: version}`` pinned with ``==`` by LiveHead (installed metadata, else pyproject.toml)."""
+def _ranges() -> dict[str, str]:
+    """``{distribution: version range}`` LiveHead declares, extras included (``{"numpy": "<2,>=1.26"}``).
+
+    From the installed metadata, else pyproject.toml. Exact tested versions live in the source
+    tree's requirements.lock, which an installed wheel does not carry.
+    """
+    from packaging.requirements import Requirement
+
     requirements: list[str] = []
     try:
         requirements = importlib.metadata.requires("livehead") or []
     except importlib.metadata.PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        pyproject = Path(__file__).resolve().parent.parent.parent / "pyproject.toml"
         if pyproject.is_file():
-            import tomllib
+            from livehead.config.loading import tomllib
 
             project = tomllib.loads(pyproject.read_text()).get("project", {})
             requirements = list(project.get("dependencies", []))
             for extra in project.get("optional-dependencies", {}).values():
                 requirements += list(extra)
-    pins: dict[str, str] = {}
-    for req in requirements:
-        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)", req)
-        if match:
-            pins[_norm(match.group(1))] = match.group(2)
-    return pins
+    ranges: dict[str, str] = {}
+    for text in requirements:
+        req = Requirement(text)
+        # keep base and extra requirements that apply to this Python (tomli only below 3.11)
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in ("", "neural", "test", "hotkeys", "eval")):
+            ranges[_norm(req.name)] = str(req.specifier)
+    return ranges
 
 
 def _norm(name: str) -> str:
@@ -108,13 +115,15 @@ def _version(dist: str) -> str | None:
 def check_python() -> list[Check]:
     v = sys.version_info
     text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
-    if (v.major, v.minor) == SUPPORTED_PYTHON:
+    oldest, newest = SUPPORTED_PYTHON
+    if oldest <= (v.major, v.minor) <= newest:
         return [Check("python", "Python", "ok", text)]
-    want = ".".join(map(str, SUPPORTED_PYTHON))
+    want = ".".join(map(str, newest))
     return [
         Check(
-            "python", "Python", "fail", f"{text}; LiveHead's pinned packages (mediapipe 0.10.21) need Python {want}",
-            f"create a Python {want} environment: python{want} -m venv .venv && .venv/bin/pip install -e .",
+            "python", "Python", "fail",
+            f"{text}; LiveHead needs Python {'.'.join(map(str, oldest))}–{want} (mediapipe 0.10.21 has no wheels beyond)",
+            f"create a Python {want} environment: python{want} -m venv .venv && .venv/bin/pip install livehead",
         )
     ]
 
@@ -133,11 +142,17 @@ PACKAGES: tuple[tuple[str, str, bool, str], ...] = (
 
 
 def check_packages() -> list[Check]:
-    pins = _pins()
+    from packaging.version import InvalidVersion, Version
+    from packaging.specifiers import SpecifierSet
+
+    from livehead.extras import extra_providing, install_line
+
+    ranges = _ranges()
     checks: list[Check] = []
     for module, dist, required, purpose in PACKAGES:
-        pin = pins.get(_norm(dist))
-        install = f"pip install {dist}=={pin}" if pin else f"pip install {dist}"
+        wanted = ranges.get(_norm(dist), "")
+        extra = extra_providing(module)
+        install = install_line(extra) if extra else f'pip install "{dist}{wanted}"'
         installed = _version(dist)
         failed = "fail" if required else "warn"
         if installed is None and module != "cv2":
@@ -150,28 +165,31 @@ def check_packages() -> list[Check]:
         except Exception as exc:  # a broken wheel raises anything from ImportError to AttributeError
             fix = install
             if module == "mediapipe":
-                fix = f"pip install --force-reinstall {MEDIAPIPE_PIN} numpy==1.26.4 (mediapipe 0.10.21 needs numpy<2)"
+                fix = f'pip install --force-reinstall {MEDIAPIPE_PIN} "numpy<2" (mediapipe 0.10.21 needs numpy<2)'
             checks.append(
                 Check("packages", dist, failed, f"installed {installed or '?'} but `import {module}` fails: "
                       f"{type(exc).__name__}: {exc}", fix)
             )
             continue
         version = installed or getattr(imported, "__version__", "?")
-        if pin and version.split("+")[0] != pin:  # "2.13.0+cpu" is the pinned 2.13.0
+        try:
+            in_range = not wanted or SpecifierSet(wanted).contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            in_range = False
+        if not in_range:
             checks.append(
-                Check("packages", dist, "warn", f"{version} installed, LiveHead is tested with {pin} ({purpose})", install)
+                Check("packages", dist, "warn", f"{version} installed, LiveHead needs {dist}{wanted} ({purpose})", install)
             )
         else:
             checks.append(Check("packages", dist, "ok", f"{version} ({purpose})"))
-    checks.append(_check_opencv_distributions(pins))
+    checks.append(_check_opencv_distributions(ranges))
     return checks
 
 
-def _check_opencv_distributions(pins: dict[str, str]) -> Check:
+def _check_opencv_distributions(ranges: dict[str, str]) -> Check:
     installed = {_norm(d.metadata["Name"] or ""): d.version for d in importlib.metadata.distributions()}
     others = [name for name in OPENCV_OTHERS if name in installed]
-    pin = pins.get(OPENCV_DIST)
-    reinstall = f"pip install --force-reinstall {OPENCV_DIST}" + (f"=={pin}" if pin else "")
+    reinstall = f'pip install --force-reinstall "{OPENCV_DIST}{ranges.get(OPENCV_DIST, "")}"'
     if others:
         return Check(
             "packages", "OpenCV distributions", "fail",
@@ -369,7 +387,7 @@ def check_virtual_camera_obs() -> list[Check]:
     try:
         import pyvirtualcam
     except ImportError as exc:
-        return [Check("virtual camera", "OBS Virtual Camera", "fail", f"pyvirtualcam is not usable: {exc}", "pip install pyvirtualcam==0.15.0")]
+        return [Check("virtual camera", "OBS Virtual Camera", "fail", f"pyvirtualcam is not usable: {exc}", f'pip install "pyvirtualcam{_ranges().get("pyvirtualcam", "")}"')]
     try:
         with pyvirtualcam.Camera(width=640, height=480, fps=30) as cam:
             device = f"{cam.backend}: {cam.device}"
@@ -410,13 +428,17 @@ def check_gpu(gpu: dict[str, Any]) -> list[Check]:
     if gpu.get("cuda"):
         checks.append(Check("gpu", "CUDA", "ok", f"{gpu['name']} (sm_{gpu['capability'].replace('.', '')}), CUDA {gpu['torch_cuda_build']}"))
     elif "torch_cuda_build" not in gpu:
-        checks.append(Check("gpu", "CUDA", "warn", "torch is not installed, so CUDA cannot be used (mesh engine is fine)",
-                            "pip install torch==2.13.0 (a CUDA build from https://pytorch.org/get-started/locally/ for a GPU)"))
+        from livehead.extras import TORCH_CUDA_INDEX, install_line
+
+        checks.append(Check("gpu", "CUDA", "warn", "torch is not installed (the neural extra): fomm/fv2v cannot run; "
+                            "the mesh engine needs none of it",
+                            f"{install_line('neural')}; for a GPU first the CUDA build of torch: "
+                            f"pip install torch --index-url {TORCH_CUDA_INDEX} (pick your CUDA version, README: Install)"))
     elif gpu["torch_cuda_build"] is None:
         checks.append(Check(
             "gpu", "CUDA", "warn",
             "torch is a CPU-only build: fomm runs slowly and fv2v far below real time; the mesh engine needs no GPU",
-            "on a machine with an NVIDIA GPU, install a CUDA build of torch 2.13.0 from https://pytorch.org/get-started/locally/",
+            "on a machine with an NVIDIA GPU, install a CUDA build of torch from https://pytorch.org/get-started/locally/",
         ))
     else:
         checks.append(Check(
@@ -508,7 +530,7 @@ def check_checkpoints() -> list[Check]:
     try:
         catalog = importlib.import_module("livehead.models.catalog")
     except ImportError as exc:
-        return [Check("checkpoints", "checkpoints", "info", f"checkpoint catalog not available ({exc})")]
+        return [Check("checkpoints", "checkpoints", "info", f"only for fomm/fv2v, which need the neural extra ({exc})")]
     status = getattr(catalog, "catalog_status", None)
     folder = getattr(catalog, "checkpoints_dir", None)
     if not callable(status) or not callable(folder):

@@ -15,6 +15,7 @@ import numpy as np
 
 from livehead.face import landmarks as lm
 from livehead.face.geometry import euler_from_rotation, umeyama
+from livehead.native import quiet_native_stderr
 from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 
 log = logging.getLogger(__name__)
@@ -83,14 +84,18 @@ class FaceTracker:
     ) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=static_image_mode,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        with quiet_native_stderr():
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=static_image_mode,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
         self._min_detection_confidence = min_detection_confidence
+        # MediaPipe opens each subgraph (detection, then landmarks and projection) on the first
+        # frame that reaches it and prints its warnings then: quiet until a face went through.
+        self._graph_warm = False
         self._previous_centre: np.ndarray | None = None
 
     def track(self, image: np.ndarray, timestamp: float = 0.0) -> FaceObservation | None:
@@ -105,8 +110,13 @@ class FaceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"track() needs (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         h, w = image.shape[:2]
-        result = self._mesh.process(image)
+        if self._graph_warm:
+            result = self._mesh.process(image)
+        else:
+            with quiet_native_stderr():
+                result = self._mesh.process(image)
         faces = result.multi_face_landmarks
+        self._graph_warm = self._graph_warm or bool(faces)
         if not faces:
             self._previous_centre = None
             return None

@@ -141,6 +141,9 @@ class _NeuralAnimator:
         engines_dir: str = "engines",
         **_: object,
     ) -> None:
+        from livehead.extras import require
+
+        require("neural", f"--engine {self.name}")
         import torch
 
         from livehead.runtime import create_runner, resolve_backend
