@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import EngineMismatchError, LiveHeadError
 

@@ -15,7 +15,10 @@ import copy
 
 import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from _media import reference as _need
 ATOL = 1e-4
