@@ -98,7 +98,7 @@ def test_neural_engine_without_the_extra_names_the_pip_line(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
     for engine in ("fomm", "fv2v"):
-        with pytest.raises(MissingExtraError, match=rf'--engine {engine} needs .*-m pip install "livehead\[neural\]"'):
+        with pytest.raises(MissingExtraError, match=rf'(?s)--engine {engine} needs .*-m pip install "livehead\[neural\]"'):
             create_animator(engine, device="cpu")
 
 
