@@ -62,8 +62,9 @@ def missing_extra_error(extra: str, purpose: str, missing: list[str]) -> Missing
     )
     if extra == "neural":
         message += (
-            f"\nFor an NVIDIA GPU install the CUDA build of torch first, with the index of your CUDA version, "
-            f"e.g. pip install torch --index-url {TORCH_CUDA_INDEX} (README: Install). "
+            f"\nFor an NVIDIA GPU install the CUDA build of torch first, from the index of your CUDA version "
+            f"(listed at https://pytorch.org/get-started/locally/), e.g. pip install torch --index-url "
+            f"{TORCH_CUDA_INDEX} (README: Install). "
             f"Installed with pipx or uv tool: pipx install --force \"livehead[{extra}]\" / "
             f"uv tool install --force \"livehead[{extra}]\". The mesh engine (--engine mesh) needs none of it."
         )
