@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-__all__ = ["is_native_chatter", "quiet_native_stderr"]
+__all__ = ["QuietHold", "is_native_chatter", "quiet_native_stderr"]
 
 log = logging.getLogger("livehead")
 
@@ -47,17 +47,35 @@ def is_native_chatter(line: str) -> bool:
     return bool(_ABSL_INFO_OR_WARNING.match(line)) or line.startswith(_TFLITE_CHATTER)
 
 
+class QuietHold:
+    """Native chatter on fd 2 is dropped from construction until :meth:`release` (idempotent).
+
+    For output that outlives a ``with`` block: MediaPipe opens some calculators on its own
+    threads after the graph object is built, so a tracker holds the quiet from creation until
+    its first frame is processed. Always release (``close()``, ``weakref.finalize``): while
+    held, other lines on fd 2 are delayed until then.
+    """
+
+    def __init__(self) -> None:
+        self._held = not log.isEnabledFor(logging.DEBUG)
+        if self._held:
+            _enter()
+
+    def release(self) -> None:
+        with _lock:
+            held, self._held = self._held, False
+        if held:
+            _leave()
+
+
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence native info/warning lines written to fd 2 inside the block (see module doc)."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    _enter()
+    hold = QuietHold()
     try:
         yield
     finally:
-        _leave()
+        hold.release()
 
 
 def _enter() -> None:

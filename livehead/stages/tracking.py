@@ -8,6 +8,7 @@ so tracking needs no download.
 from __future__ import annotations
 
 import logging
+import weakref
 from functools import lru_cache
 from importlib import resources
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from livehead.face import landmarks as lm
 from livehead.face.geometry import euler_from_rotation, umeyama
-from livehead.native import quiet_native_stderr
+from livehead.native import QuietHold, quiet_native_stderr
 from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def observation_from_landmarks(
     )
 
 
+def _close_graph(mesh, quiet: QuietHold) -> None:
+    try:
+        mesh.close()
+    finally:
+        quiet.release()
+
+
 class FaceTracker:
     """MediaPipe FaceMesh with refined (iris) landmarks.
 
@@ -84,7 +92,12 @@ class FaceTracker:
     ) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        with quiet_native_stderr():
+        # MediaPipe's native start-up lines (see livehead.native): its graph finishes opening on
+        # its own threads after FaceMesh() returns, so stay quiet until the first frame is done;
+        # each subgraph (detection, then landmarks and projection) also prints when a frame first
+        # reaches it, so frames stay quiet until a face went through.
+        self._start_quiet = QuietHold()
+        try:
             self._mesh = face_mesh.FaceMesh(
                 static_image_mode=static_image_mode,
                 max_num_faces=max_faces,
@@ -92,9 +105,12 @@ class FaceTracker:
                 min_detection_confidence=min_detection_confidence,
                 min_tracking_confidence=min_tracking_confidence,
             )
+        except BaseException:
+            self._start_quiet.release()
+            raise
+        # close() or garbage collection: a graph that never ran opens its calculators (and prints) as it closes
+        self._close = weakref.finalize(self, _close_graph, self._mesh, self._start_quiet)
         self._min_detection_confidence = min_detection_confidence
-        # MediaPipe opens each subgraph (detection, then landmarks and projection) on the first
-        # frame that reaches it and prints its warnings then: quiet until a face went through.
         self._graph_warm = False
         self._previous_centre: np.ndarray | None = None
 
@@ -115,6 +131,7 @@ class FaceTracker:
         else:
             with quiet_native_stderr():
                 result = self._mesh.process(image)
+            self._start_quiet.release()
         faces = result.multi_face_landmarks
         self._graph_warm = self._graph_warm or bool(faces)
         if not faces:
@@ -149,7 +166,7 @@ class FaceTracker:
         return max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
 
     def close(self) -> None:
-        self._mesh.close()
+        self._close()  # runs once
 
     def __enter__(self) -> "FaceTracker":
         return self
