@@ -82,10 +82,15 @@ def _enter() -> None:
     global _depth, _saved_fd, _capture
     with _lock:
         if _depth == 0:
-            sys.stderr.flush()
-            _capture = tempfile.TemporaryFile()
-            _saved_fd = os.dup(2)
-            os.dup2(_capture.fileno(), 2)
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            try:
+                _saved_fd = os.dup(2)
+            except OSError:  # no fd 2 at all (pythonw on Windows): nothing to keep quiet
+                _saved_fd = None
+            else:
+                _capture = tempfile.TemporaryFile()
+                os.dup2(_capture.fileno(), 2)
         _depth += 1
 
 
@@ -95,7 +100,8 @@ def _leave() -> None:
         _depth -= 1
         if _depth > 0 or _saved_fd is None or _capture is None:
             return
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
         os.dup2(_saved_fd, 2)
         os.close(_saved_fd)
         _capture.seek(0)
