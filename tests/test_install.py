@@ -129,6 +129,15 @@ class TestQuietStart:
         assert r.returncode == 0, r.stderr[-2000:]
         assert not [line for line in (r.stdout + r.stderr).splitlines() if is_native_chatter(line)], r.stderr
 
+    def test_run_and_doctor_print_no_native_lines(self, tmp_path: Path, avatar_path: Path, short_clip: Path) -> None:
+        env = {**_clean_env(tmp_path), "PYTHONPATH": str(REPO)}
+        for args in (["--avatar", str(avatar_path), "--source", str(short_clip), "--no-vcam", "--no-preview",
+                      "--output", str(tmp_path / "r.mp4")], ["doctor"]):
+            r = subprocess.run([sys.executable, "-m", "livehead", *args], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=300)
+            assert "Traceback" not in r.stderr, r.stderr[-2000:]
+            assert not [line for line in (r.stdout + r.stderr).splitlines() if is_native_chatter(line)], r.stderr
+
     def test_verbose_shows_them(self, tmp_path: Path) -> None:
         r = self.run_demo(tmp_path, "-v")
         assert r.returncode == 0, r.stderr[-2000:]
