@@ -11,8 +11,8 @@ camera → MediaPipe → mesh engine → virtual camera — and 1 otherwise. The
 - a virtual camera to send to (a v4l2loopback device we can write on Linux; OBS Virtual Camera
   on Windows/macOS).
 
-Anything else — versions outside LiveHead's ranges, GPU/CUDA, TensorRT, built engines, checkpoints, global
-hotkeys — is reported as a warning: it limits the neural engines or extras, not the main job.
+Anything else — versions outside LiveHead's ranges, GPU/CUDA, TensorRT, built engines,
+checkpoints, global hotkeys — is reported as a warning: it limits the neural engines or extras, not the main job.
 Each FAIL and WARN line carries the command or step that fixes it. When the camera or virtual
 camera is what fails, the summary also names what still works (``livehead demo``,
 ``--source clip.mp4 --no-vcam --output out.mp4``).
