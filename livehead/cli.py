@@ -11,6 +11,7 @@ import logging
 import sys
 
 from livehead.errors import LiveHeadError
+from livehead.extras import extra_providing, missing_extra_error
 
 # name -> (module, function, one-line help); the run command is the default when none is given.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -65,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     except LiveHeadError as exc:
         print(f"livehead: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        # A light install (no `neural` extra) reaching code that needs torch/onnx: name the pip line.
+        extra = extra_providing(exc.name)
+        if extra is None:
+            raise
+        error = missing_extra_error(extra, f"`livehead {name}`" + (" " + " ".join(rest) if rest else ""), [str(exc.name)])
+        print(f"livehead: error: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         return 0
 

@@ -25,3 +25,11 @@ def reference(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"golden fixture {path} not found (fixtures live in ../shared/reference next to the repo)")
     return path
+
+
+def needs_extra(extra: str, module: str):
+    """Import ``module`` from LiveHead's optional ``extra``, or skip (a whole test module when called
+    at its top) naming the pip line: a light install without ``livehead[neural]`` still runs the rest."""
+    from livehead.extras import install_line
+
+    return pytest.importorskip(module, reason=f"needs the optional '{extra}' extra: {install_line(extra)}")

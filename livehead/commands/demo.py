@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="livehead demo", description=__doc__.splitlines()[0])
     p.add_argument("--output", default="demo.mp4", help="where to write the video (default demo.mp4)")
     p.add_argument("--seconds", type=float, default=ScriptedDriver.duration, help="length of the clip")
+    p.add_argument("--frames", type=int, help="number of frames to write (instead of --seconds)")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate")
     p.add_argument("--size", default="1280x720", help="output size WxH")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -48,7 +49,11 @@ def main(argv: list[str]) -> int:
     processor = FrameProcessor(config, animator, animator.prepare(avatar))
     driver = ScriptedDriver(avatar.face)
     sink = RecorderSink(path=ns.output, width=w, height=h, fps=ns.fps)
-    frames = int(round(ns.seconds * ns.fps))
+    frames = ns.frames if ns.frames is not None else int(round(ns.seconds * ns.fps))
+    if frames < 1:
+        from livehead.errors import InputError
+
+        raise InputError(f"--frames/--seconds must give at least one frame, got {frames}")
     t0 = time.perf_counter()
     render_ms = []
     try:
@@ -61,7 +66,7 @@ def main(argv: list[str]) -> int:
         sink.close()
     took = time.perf_counter() - t0
     print(
-        f"Wrote {frames} frames ({ns.seconds:.0f} s, {w}x{h}) in {took:.1f} s; "
+        f"Wrote {frames} frames ({frames / ns.fps:.1f} s, {w}x{h}) in {took:.1f} s; "
         f"median frame time {np.median(render_ms):.1f} ms."
     )
     print(f"Demo video: {os.path.abspath(ns.output)}")

@@ -33,12 +33,17 @@ import difflib
 import json
 import os
 import re
-import tomllib
+import sys
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library in 3.11
+    import tomli as tomllib
 
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.config.paths import default_config_path

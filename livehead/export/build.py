@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from livehead.extras import require
+
+    require("neural", "python build_engines.py")
     import onnx
 
     from livehead.runtime.manifest import (

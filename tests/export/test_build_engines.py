@@ -13,7 +13,10 @@ import types
 from pathlib import Path
 
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import EngineMismatchError
 

@@ -9,7 +9,10 @@ from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import CheckpointError, InputError
 from livehead.models import configs

@@ -10,7 +10,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.models import configs
 from livehead.models.configs import build_models, load_model_config

@@ -11,7 +11,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.models import configs
 from livehead.models.blocks import SPADEResnetBlock, SpectralNormConv2d, fold_spectral_norm

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import EngineMismatchError, LiveHeadError
 
@@ -325,10 +328,10 @@ class TestTensorRTRunner:
             create_runner("tensorrt", fomm_tiny, "cuda", "fp16", engines_dir=tmp_path, machine=here)
 
 
-def test_import_livehead_backends_is_light():
+def test_import_livehead_runtime_is_light():
     import subprocess
 
-    code = ("import sys, livehead.backends, livehead.export; "
+    code = ("import sys, livehead.runtime, livehead.export; "
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

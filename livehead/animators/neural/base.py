@@ -73,9 +73,12 @@ class NeuralAnimator:
         engines_dir: str = "engines",
         **_: object,
     ) -> None:
+        from livehead.extras import require
+
+        require("neural", f"--engine {self.name}")
         import torch
 
-        from livehead.runtime import create_runner, resolve_backend
+        from livehead.runtime import create_runner, resolve_backend, resolve_device
         from livehead.runtime.graphs import build_graphs
         from livehead.models.catalog import resolve_checkpoint
         from livehead.models.checkpoint import load_checkpoint
@@ -87,6 +90,7 @@ class NeuralAnimator:
         self.expression_strength = float(expression_strength)
         self.pose = pose
         self.precision = precision
+        resolve_device(device)  # a wrong --device fails before hundreds of MB of checkpoint are read
         path, cfg = resolve_checkpoint(self.name, checkpoint)
         if model_config is not None:
             cfg = load_model_config(model_config, engine=self.name)
