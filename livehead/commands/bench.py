@@ -27,7 +27,7 @@ from livehead.bench.report import JSON_FIELDS, compare, finish, print_result, wr
 from livehead.bench.resources import machine, memory
 from livehead.bench.runs import ScriptedSource, run_network, run_pipeline
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.errors import EXIT_CODES
+from livehead.errors import EXIT_CODES, RunFailure
 from livehead.runtime.machine import load_average
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,10 @@ def main(argv: list[str]) -> int:
     )
     print_result(result, console)
     if ns.json:
-        write_json(result, ns.json)
+        try:
+            write_json(result, ns.json)
+        except OSError as exc:
+            raise RunFailure(f"Could not write {ns.json}: {exc.strerror or exc}. The table above holds the numbers.") from None
         console.print(f"Numbers written to {ns.json}")
     return 0
 

@@ -13,7 +13,7 @@ import logging
 import math
 from typing import Any
 
-from livehead.errors import EXIT_CODES, InputError
+from livehead.errors import EXIT_CODES, InputError, RunFailure
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +174,17 @@ def main(argv: list[str]) -> int:
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
         result = run_eval(clips, photos, settings, progress=_RichProgress(bar))
-    paths = write_report(result, ns.out)
     for name, info in result.data["engines"].items():
         if not info["available"]:
             console.print(f"[yellow]Engine {name} unavailable:[/yellow] {info['reason']}")
     ident = result.data["identity_metric"]
     if not ident["available"]:
         console.print(f"[yellow]Identity metric unavailable:[/yellow] {ident['reason']}")
-    print_summary(result.data, console)
+    print_summary(result.data, console)  # before writing: if the disk fills up now, these numbers still reach the user
+    try:
+        paths = write_report(result, ns.out)
+    except OSError as exc:
+        raise RunFailure(f"Could not write the report to {ns.out}: {exc.strerror or exc}. The tables above are the "
+                         "results; free some space or choose another --out to keep the full report.") from None
     console.print(f"Numbers: {paths['json']}\nReport:  {paths['html']}")
     return 0

@@ -102,3 +102,50 @@ def test_when_the_only_sink_fails_the_stream_stops(driver_clip_path, avatar_640x
     pipeline = run(driver_clip_path, [recorder], avatar=avatar_640x360)
     assert len(recorder.times) == 5 and pipeline.stats.frames_out <= 6
     assert not pipeline.capture.ended.is_set(), "the stream went on with nothing to send to"
+
+
+class SlowEngine:
+    """The mesh engine, made to take ``seconds`` per frame (a slow GPU-less machine)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.inner, self.seconds = MeshAnimator(), seconds
+
+    def describe(self):
+        return {**self.inner.describe(), "engine": "slow"}
+
+    def prepare(self, avatar):
+        return self.inner.prepare(avatar)
+
+    def render(self, state, driving):
+        import time
+
+        time.sleep(self.seconds)
+        return self.inner.render(state, driving)
+
+
+def test_a_camera_recording_lasts_as_long_as_the_session(avatar_640x360, driver_frames, tmp_path):
+    """A 25 fps camera, an engine managing ~8 fps, output paced at 30 fps: the recording still lasts as
+    long as the stream ran (frames stamped at the output rate made 3 s of running about 1 s of video)."""
+    from helpers import FaultySource
+    from livehead.sinks import RecorderSink
+    from livehead.sinks.recorder import read_back
+
+    config = with_overrides(LiveHeadConfig(), {"output.size": OUTPUT, "output.fps": 30.0})
+    engine = SlowEngine(0.12)
+    recorder = RecorderSink(path=tmp_path / "o.mp4", width=OUTPUT[0], height=OUTPUT[1], fps=30.0)
+    live = TimedSink(live=True)
+    source = FaultySource(frames=driver_frames, script=[], rate=25.0)
+    with Pipeline(config, source=source, animator=engine, states=[engine.prepare(avatar_640x360)],
+                  sinks=[recorder, live]) as pipeline:
+        pipeline.run(max_seconds=3.0)
+    assert recorder.written, recorder.error
+    packets, duration, _ = read_back(tmp_path / "o.mp4")
+    session = live.times[-1]  # the last frame's time on the capture clock, from the first frame
+    print(f"{packets} frames recorded over {duration:.2f} s; the stream ran {session:.2f} s after its first frame")
+    with av.open(str(tmp_path / "o.mp4")) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    longest = max(np.diff(times))
+    assert session > 2.0
+    # the last frame stays up for one usual interval: "as long as the session, within one frame"
+    assert session - 1e-3 <= duration <= session + longest, f"{duration:.2f} s recorded of a {session:.2f} s session"
+    assert pipeline.capture.dropped + pipeline.tracking.slot.dropped > 0, "the test needs a stream that drops frames"
