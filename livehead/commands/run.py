@@ -207,6 +207,7 @@ def _stream(ns: argparse.Namespace) -> int:
     from livehead.pipeline import Pipeline
     from livehead.sinks import RecorderSink, open_sinks
     from livehead.stages.capture import open_source
+
     if not config.avatar and not config.avatars:
         if not any(avatars_dir().iterdir()):
             raise InputError(
