@@ -1,5 +1,6 @@
 """Fault-injection helpers for the reliability tests: a scripted camera, a recording virtual camera
-backend, a flaky animator and small clip/image utilities.
+backend, a flaky animator, small clip/image utilities, and the CLI in a subprocess (``Streaming``,
+``assert_clean_exit``).
 
 Nothing here touches a real device: ``FaultySource`` implements the ``capture.Source`` protocol and
 ``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send`` gets a
@@ -8,6 +9,7 @@ Nothing here touches a real device: ``FaultySource`` implements the ``capture.So
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import pytest
 
 from livehead.animators.base import AvatarState, Driving
 
@@ -23,6 +26,9 @@ REPO = Path(__file__).resolve().parents[1]  # the repository root: the CLI runs 
 
 __all__ = [
     "REPO",
+    "Streaming",
+    "assert_clean_exit",
+    "png_header_only",
     "FaultySource",
     "FlakyAnimator",
     "RecordingBackend",
@@ -36,7 +42,96 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------------
+# The CLI's answers
+
+
+def assert_clean_exit(result, code: int, *phrases: str) -> None:
+    """``result`` (a CompletedProcess) exited with ``code``; its output names every phrase
+    (case-insensitive); no Python traceback."""
+    output = result.stdout + result.stderr
+    assert "Traceback (most recent call last)" not in output, output[-3000:]
+    assert result.returncode == code, f"exit {result.returncode}, expected {code}:\n{output[-3000:]}"
+    for phrase in phrases:
+        assert phrase.lower() in output.lower(), f"{phrase!r} missing from:\n{output[-3000:]}"
+
+
+class Streaming:
+    """A CLI subprocess whose stderr is collected line by line on a reader thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, phrase: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._new:
+            while phrase not in self.text:
+                if self.proc.poll() is not None:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._new.wait(min(remaining, 0.2))
+        if phrase not in self.text:
+            self.kill()
+            pytest.fail(f"{phrase!r} never appeared (exit {self.proc.returncode}):\n{self.text[-3000:]}")
+
+    def signal_and_time(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
+        """Send ``signum``; returns (exit code, seconds until the process had exited)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signum)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"still running {timeout:.0f} s after signal {signum}:\n{self.text[-3000:]}")
+        elapsed = time.monotonic() - t0
+        self._reader.join(5)
+        return code, elapsed
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------
 # Media
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit grayscale PNG of ``width``×``height`` that is all zeros: a few kB on disk.
+
+    Written chunk by chunk so making it costs no more memory than one row. Decoded it would take
+    width×height bytes in Pillow (mode "1" keeps a byte per pixel) and 3× that as RGB.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
 
 
 def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]:

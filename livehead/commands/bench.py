@@ -27,7 +27,7 @@ from livehead.bench.report import JSON_FIELDS, compare, finish, print_result, wr
 from livehead.bench.resources import machine, memory
 from livehead.bench.runs import ScriptedSource, run_network, run_pipeline
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.errors import InputError
+from livehead.errors import EXIT_CODES, RunFailure
 from livehead.runtime.machine import load_average
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="livehead bench",
         description="Measure per-stage speed, end-to-end fps, latency and memory of the LiveHead pipeline.",
-        epilog="JSON fields (--json):\n" + "\n".join(f"  {k}: {v}" for k, v in JSON_FIELDS.items()),
+        epilog="JSON fields (--json):\n" + "\n".join(f"  {k}: {v}" for k, v in JSON_FIELDS.items()) + "\n\n"
+               + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--source", metavar="CLIP", help="driving clip, or 'scripted' for the built-in synthetic driver "
@@ -75,16 +76,22 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     from livehead.animators import animator_from_config
-    from livehead.commands.eval import parse_size
+    from livehead.config.loading import check_option
+    from livehead.config.validation import Range, check_flag
+    from livehead.sinks import check_output_file
 
     ns = build_parser().parse_args(argv)
     console = Console()
     if ns.compare:
         compare(ns.compare[0], ns.compare[1], console)
         return 0
-    if ns.frames < 1 or ns.warmup < 0:
-        raise InputError(f"--frames must be ≥ 1 and --warmup ≥ 0, got {ns.frames} and {ns.warmup}")
-    size = parse_size(ns.size)
+    check_flag("--frames", ns.frames, Range(1, 1_000_000, unit="frames"))
+    check_flag("--warmup", ns.warmup, Range(0, 100_000, unit="frames"))
+    size = check_option("output.size", ns.size, "--size")
+    if ns.camera_fps is not None:
+        check_option("capture.fps", ns.camera_fps, "--camera-fps")
+    if ns.json:  # said now, not after the measurement
+        check_output_file(ns.json, "--json", suffixes=(".json",))
     load_start = load_average()
     config = with_overrides(LiveHeadConfig(), {
         "output.size": size, "output.vcam": False, "output.preview": False,
@@ -117,7 +124,10 @@ def main(argv: list[str]) -> int:
     )
     print_result(result, console)
     if ns.json:
-        write_json(result, ns.json)
+        try:
+            write_json(result, ns.json)
+        except OSError as exc:
+            raise RunFailure(f"Could not write {ns.json}: {exc.strerror or exc}. The table above holds the numbers.") from None
         console.print(f"Numbers written to {ns.json}")
     return 0
 

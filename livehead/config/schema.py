@@ -19,7 +19,7 @@ class CaptureConfig:
     width: int = 1280  # requested camera resolution (the camera may pick another)
     height: int = 720
     fps: float = 30.0  # requested camera frame rate
-    realtime: bool = True  # video files: drop frames to keep wall-clock pace; False = every frame
+    realtime: bool | Literal["auto"] = "auto"  # video files: true = real-time pace, frames dropped to keep it (--realtime); false = every frame in order (--every-frame); "auto" = every frame unless a preview or virtual camera is open
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,8 @@ class OutputConfig:
     vcam: bool = True  # send to the virtual camera (--no-vcam to disable)
     vcam_device: str | None = None  # e.g. /dev/video10; None lets pyvirtualcam choose
     preview: bool = True  # show a preview window (--no-preview to disable)
-    record: str | None = None  # write an mp4 here (--output out.mp4)
+    record: str | None = None  # record here: .mp4, .mkv, .mov or .m4v (--output out.mp4)
+    overwrite: bool = False  # replace an existing recording file (--overwrite); inputs are never replaced
     overlay_on_output: bool = False  # draw overlays on the virtual-camera output too
     background: tuple[int, int, int] = (0, 0, 0)  # letterbox colour, RGB
 

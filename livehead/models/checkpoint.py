@@ -123,6 +123,44 @@ def detect_engine(entries: Mapping[str, Mapping[str, Tensor]]) -> Engine | None:
     return None
 
 
+# what a plain state-dict pickle may import; anything else is a callable unpickling would run
+_WEIGHT_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode")
+_SCAN_BYTES = 64 << 20  # a legacy torch file's pickle comes first; its tensor data after it need not be read
+
+
+def _foreign_globals(path: Path) -> list[str]:
+    """The callables ``path``'s pickle would import that plain weights never need, read with
+    pickletools (nothing is executed). Used when torch's safe loader stops on an opcode it does
+    not know before it reached the global that would show the file's intent."""
+    import io
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                data = archive.read(names[0]) if names else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(_SCAN_BYTES)
+    except (OSError, zipfile.BadZipFile):
+        return []
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(arg, str):
+                strings.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError):  # a damaged stream: what was read so far counts
+        pass
+    return list(dict.fromkeys(g for g in found if not g.startswith(_WEIGHT_GLOBALS)))
+
+
 def _torch_load(path: Path) -> object:
     """``torch.load`` with ``weights_only=True``; every failure becomes a :class:`CheckpointError`."""
     redownload = "Download it again (run `livehead models` for the expected file names)."
@@ -140,13 +178,14 @@ def _torch_load(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err) + " " + str(err.__context__ or "")
-        if "Unsupported global" in text or "not an allowed global" in text:
-            found = re.search(r"GLOBAL ([\w.]+)", text)
-            detail = found.group(1) if found else "an unsupported global"
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        unsafe = [found.group(1)] if found and re.search(r"unsupported global|not an allowed global|is blocked",
+                                                          text, re.IGNORECASE) else _foreign_globals(path)
+        if unsafe:
             raise CheckpointError(
-                f"Checkpoint {path} was refused: it references a Python object that plain weights never need "
-                f"({detail}), and unpickling it could run code. LiveHead loads checkpoints with "
-                "torch.load(weights_only=True) and never executes them. Use the official file from the model's authors."
+                f"Checkpoint {path} was refused: it would run code when loaded ({', '.join(unsafe[:3])}; plain "
+                "weights never need that). LiveHead loads checkpoints with torch.load(weights_only=True) and never "
+                "executes them. Use the official file from the model's authors."
             ) from None
         # torch's own message suggests weights_only=False, which we never do: report only the cause.
         cause = _first_line(str(err.__context__ or "")) or "unreadable pickle data"
@@ -154,7 +193,7 @@ def _torch_load(path: Path) -> object:
             f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {cause}). "
             f"Check the path; if it is the right file, it is damaged. {redownload}"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as err:  # junk bytes fail anywhere
         raise CheckpointError(
             f"Checkpoint {path} is truncated or corrupted ({_first_line(str(err)) or type(err).__name__}); "
             f"size {path.stat().st_size:,} bytes. {redownload}"

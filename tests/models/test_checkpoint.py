@@ -59,13 +59,23 @@ class TestHostileFiles:
         assert not marker.exists()
         assert str(path) in str(info.value) and "never" in str(info.value)
 
-    def test_code_executing_plain_pickle_refused(self, tmp_path):
+    @pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
+    def test_code_executing_plain_pickle_refused(self, protocol, tmp_path):
+        """Whatever the pickle protocol: torch's safe loader stops on protocol 0 and 4+ opcodes before it
+        reaches the global, so the file is read without running it to name what it would call."""
         marker = tmp_path / "pwned"
         path = tmp_path / "evil.pth.tar"
-        path.write_bytes(pickle.dumps({"generator": _CreatesMarker(marker)}, protocol=2))
-        with pytest.raises(CheckpointError, match="refused"):
+        path.write_bytes(pickle.dumps({"generator": _CreatesMarker(marker)}, protocol=protocol))
+        with pytest.raises(CheckpointError, match="refused: it would run code") as info:
             read_checkpoint(path)
+        assert "open" in str(info.value) and "damaged" not in str(info.value)
         assert not marker.exists()
+
+    def test_junk_that_looks_like_a_pickle_is_corrupt_not_a_crash(self, tmp_path):
+        path = tmp_path / "junk.pth.tar"
+        path.write_bytes(b"\x80\x02junkjunkjunk" * 10)
+        with pytest.raises(CheckpointError):
+            read_checkpoint(path)
 
 
 class TestBrokenFiles:

@@ -383,13 +383,14 @@ class FrameLog:
     name = "framelog"
     wants_overlays = False
     closed_by_user = False
+    live = False
 
     def __init__(self) -> None:
         self.repeated: list[bool] = []
         self.crc: list[int] = []
         self._last: np.ndarray | None = None
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, timestamp: float) -> None:
         self.repeated.append(frame is self._last)
         self.crc.append(zlib.crc32(frame.data))
         self._last = frame

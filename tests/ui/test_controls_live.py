@@ -93,11 +93,12 @@ class PreviewRecorder:
     name = "preview"
     wants_overlays = True
     closed_by_user = False
+    live = True
 
     def __init__(self) -> None:
         self.frames: list[np.ndarray] = []
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, timestamp: float) -> None:
         self.frames.append(frame.copy())
 
     def close(self) -> None:
