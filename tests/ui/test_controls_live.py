@@ -22,69 +22,20 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from livehead.face import landmarks as lm
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.stages.capture import VideoFileSource
 from livehead.stages.compose import Compositor
-from livehead.config import LiveHeadConfig, with_overrides
 from livehead.avatars.library import AvatarLibrary
 from livehead.pipeline.pipeline import LOST_AFTER_S, Pipeline
 from livehead.sinks import VirtualCameraSink
 from livehead.stages.tracking import observation_from_landmarks
 
 from _media import media
+from harness import OUTPUT_SIZE as SIZE, config, rigid_deviation
+from helpers import ScriptedCamera
 
-SIZE = (640, 360)  # output (w, h)
 FPS = 15.0  # output pace: the stall limit is two of its intervals (133 ms)
-CAMERA_FPS = 25.0
-RIGID = lm.as_index(lm.RIGID)
-
-
-def config(**overrides: object) -> LiveHeadConfig:
-    base = {"output.size": SIZE, "output.fps": FPS, "output.preview": False}
-    return with_overrides(LiveHeadConfig(), {**base, **overrides})
-
-
-class ScriptedCamera:
-    """A camera-like ``Source`` that plays ``frames`` at ``rate`` and then holds the last one.
-
-    ``then="hold"`` makes a perfectly still driver (the same pixels every read); ``then="loop"``
-    starts over. ``holding`` is set once the still phase begins. Setting ``cut`` unplugs it: every
-    read then returns None, as a camera that stopped sending does.
-    """
-
-    is_file = False
-    fps = None
-    name = "scripted test camera"
-
-    def __init__(self, frames: list[np.ndarray], *, rate: float = CAMERA_FPS, then: str = "hold") -> None:
-        self.frames = frames
-        self.then = then
-        self.interval = 1.0 / rate
-        self.holding = threading.Event()
-        self.cut = threading.Event()
-        self._cursor = 0
-        self._due: float | None = None
-
-    def read(self) -> np.ndarray | None:
-        now = time.monotonic()
-        if self._due is not None and self._due > now:
-            time.sleep(self._due - now)
-        self._due = max((self._due or now) + self.interval, time.monotonic())
-        if self.cut.is_set():
-            return None
-        if self._cursor >= len(self.frames) - 1 and self.then == "hold":
-            self.holding.set()
-            return self.frames[-1].copy()
-        frame = self.frames[self._cursor % len(self.frames)]
-        self._cursor += 1
-        return frame.copy()
-
-    def reopen(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+LIVE = config(**{"output.fps": FPS})
 
 
 class PreviewRecorder:
@@ -197,6 +148,13 @@ def vcam_sink(vcam_backend, *, overlays: bool = False) -> VirtualCameraSink:
     return VirtualCameraSink(width=SIZE[0], height=SIZE[1], fps=FPS, backend=name, overlays=overlays)
 
 
+def library_pipeline(engine, library: AvatarLibrary, vcam_backend) -> Pipeline:
+    """The pipeline showing the library's avatars, driven by the talking clip on a loop."""
+    source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"), loop=True)
+    return Pipeline(LIVE, source=source, animator=engine, library=library, sinks=[vcam_sink(vcam_backend)],
+                    throttle=True)
+
+
 def composed(image: np.ndarray, *, mirror: bool = False) -> np.ndarray:
     return Compositor(size=SIZE, mirror=mirror).compose(image)
 
@@ -296,9 +254,7 @@ class TestAvatarSwitch:
             assert {e.path.name for e in library.entries if e.error} == {"2_truncated.jpg", "4_notes.png"}
             old, new = (composed(s.avatar.image) for s in library.ready()[:2])
 
-            source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"), loop=True)
-            pipeline = Pipeline(config(), source=source, animator=engine, library=library,
-                                sinks=[vcam_sink(vcam_backend)], throttle=True)
+            pipeline = library_pipeline(engine, library, vcam_backend)
             with Live(pipeline, backend_cls) as live:
                 live.wait_frames(15)
                 n_before = live.count()
@@ -340,9 +296,7 @@ class TestAvatarSwitch:
         try:
             assert engine.waiting.wait(30.0), "the library never reached the second photo"
             assert [s.avatar.name for s in library.ready()] == ["1_aragaki.png"]
-            source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"), loop=True)
-            pipeline = Pipeline(config(), source=source, animator=engine, library=library,
-                                sinks=[vcam_sink(vcam_backend)], throttle=True)
+            pipeline = library_pipeline(engine, library, vcam_backend)
             with Live(pipeline, backend_cls) as live:
                 live.wait_frames(10)
                 pressed = time.monotonic()
@@ -378,11 +332,6 @@ class TestAvatarSwitch:
 # Calibrate, zoom, mirror, passthrough, freeze, quit
 
 
-def rigid_deviation(target: np.ndarray, neutral: np.ndarray, face_size: float) -> float:
-    """Largest distance of a rigid (expression-free) landmark from neutral, in face sizes."""
-    return float(np.linalg.norm(target[RIGID, :2] - neutral[RIGID, :2], axis=1).max() / face_size)
-
-
 def pose_error(target: np.ndarray, neutral_pose, frame_size: tuple[int, int]) -> float:
     """Largest yaw / pitch / roll difference (degrees) between ``target`` and the neutral pose."""
     pose = observation_from_landmarks(target, timestamp=0.0, frame_size=frame_size).pose
@@ -409,7 +358,7 @@ class TestCalibrate:
         neutral, face_size = avatar.face.landmarks, avatar.face.face_size
         frame_size = avatar.image.shape[1::-1]
         source = ScriptedCamera(still_driver, then="hold")
-        pipeline = Pipeline(config(), source=source, animator=engine, states=[state],
+        pipeline = Pipeline(LIVE, source=source, animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait(source.holding.is_set, 20.0, "the still phase")
@@ -431,7 +380,7 @@ class TestCalibrate:
 
     def test_zoom_resets_smoothing_not_calibration(self, vcam_backend, mesh_state, still_driver) -> None:
         engine, state = mesh_state
-        pipeline = Pipeline(config(), source=ScriptedCamera(still_driver), animator=engine, states=[state],
+        pipeline = Pipeline(LIVE, source=ScriptedCamera(still_driver, then="hold"), animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         resets: list[float] = []
         real_reset = pipeline.processor.reset_filters
@@ -466,7 +415,7 @@ class TestOutputControls:
         engine, state = mesh_state
         vcam_backend[1].thumb_step = 1  # keep whole frames: the flip is checked pixel for pixel
         source = ScriptedCamera([moving_frames[0]], then="hold")
-        pipeline = Pipeline(config(), source=source, animator=engine, states=[state],
+        pipeline = Pipeline(LIVE, source=source, animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait_frames(10)  # the still driver settles: the avatar sits at its neutral
@@ -489,7 +438,7 @@ class TestOutputControls:
         vcam_backend[1].thumb_step = 1
         camera = moving_frames[0]
         plain, flipped = composed(camera), composed(camera, mirror=True)
-        pipeline = Pipeline(config(), source=ScriptedCamera([camera], then="hold"), animator=engine,
+        pipeline = Pipeline(LIVE, source=ScriptedCamera([camera], then="hold"), animator=engine,
                             states=[state], sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait_frames(3)
@@ -513,7 +462,7 @@ class TestOutputControls:
 
     def test_freeze_repeats_the_last_frame(self, vcam_backend, mesh_state, moving_frames) -> None:
         engine, state = mesh_state
-        pipeline = Pipeline(config(), source=ScriptedCamera(moving_frames, then="loop"), animator=engine,
+        pipeline = Pipeline(LIVE, source=ScriptedCamera(moving_frames, then="loop"), animator=engine,
                             states=[state], sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             start = live.wait_frames(10)
@@ -537,7 +486,7 @@ class TestOutputControls:
     @pytest.mark.parametrize("key", ["q", 27])  # Q, and Esc as cv2.waitKeyEx reports it
     def test_quit_ends_the_run_loop(self, vcam_backend, mesh_state, moving_frames, key) -> None:
         engine, state = mesh_state
-        pipeline = Pipeline(config(), source=ScriptedCamera(moving_frames, then="loop"), animator=engine,
+        pipeline = Pipeline(LIVE, source=ScriptedCamera(moving_frames, then="loop"), animator=engine,
                             states=[state], sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1], max_seconds=60.0) as live:
             live.wait_frames(3)
@@ -556,7 +505,7 @@ class TestOutputControls:
         passed-through camera picture must stay as it was instead of an animated avatar appearing."""
         engine, state = mesh_state
         source = ScriptedCamera(moving_frames, then="loop")
-        pipeline = Pipeline(config(), source=source, animator=engine, states=[state],
+        pipeline = Pipeline(LIVE, source=source, animator=engine, states=[state],
                             sinks=[vcam_sink(vcam_backend)])
         with Live(pipeline, vcam_backend[1]) as live:
             live.wait_frames(10)
@@ -586,7 +535,7 @@ class TestOverlaySinks:
         vcam_backend[1].thumb_step = 1
         camera = moving_frames[0]
         preview = PreviewRecorder()
-        cfg = config(**{"output.overlay_on_output": on_output})
+        cfg = config(**{"output.fps": FPS, "output.overlay_on_output": on_output})
         pipeline = Pipeline(cfg, source=ScriptedCamera([camera], then="hold"), animator=engine, states=[state],
                             sinks=[preview, vcam_sink(vcam_backend, overlays=cfg.output.overlay_on_output)])
         clean = composed(camera)
