@@ -1,6 +1,7 @@
 """How a test drives a stage, so that its test reads like its use: the test settings (``config``), a
 face at a known pose (``face_at``), the tracker over a list of frames (``track_frames``), the frame
-processor over them (``run_frames``), and how far the head moved (``rigid_deviation``).
+processor over them (``run_frames``), how far the head moved (``rigid_deviation``), and the live
+pipeline on a worker thread streaming into a recording virtual camera (``Live``, ``vcam_sink``).
 
 Frames are (H, W, 3) uint8 RGB; ``None`` in a frame list is a read that gave nothing (the camera
 lost). Times are the processor's clock in seconds; by default frame ``i`` is at ``i / fps``.
@@ -8,26 +9,32 @@ lost). Times are the processor's clock in seconds; by default frame ``i`` is at 
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.face import landmarks as lm
 from livehead.face.geometry import rotation_from_euler
+from livehead.pipeline.pipeline import Pipeline
 from livehead.pipeline.processor import ProcessResult
+from livehead.sinks import VirtualCameraSink
+from livehead.stages.compose import Compositor
 from livehead.stages.tracking import FaceTracker, canonical_face, observation_from_landmarks
 from livehead.types import FaceObservation
 
-__all__ = ["OUTPUT_SIZE", "FrameRun", "config", "face_at", "rigid_deviation", "run_frames", "track_frames"]
+__all__ = ["OUTPUT_SIZE", "FrameRun", "Live", "composed", "config", "face_at", "mad", "rigid_deviation", "run_frames",
+           "track_frames", "vcam_sink", "wait_until"]
 
 OUTPUT_SIZE = (640, 360)  # (w, h): small enough for a loaded CPU, the shape of a real 16:9 output
 _RIGID = lm.as_index(lm.RIGID)
 
 
 def config(**overrides: object) -> LiveHeadConfig:
-    """The settings tests run with: a ``OUTPUT_SIZE`` output and no preview window, then ``overrides``.
+    """The settings tests run with: an ``OUTPUT_SIZE`` output and no preview window, then ``overrides``.
 
     Keys are dotted setting names, as ``with_overrides`` takes them:
     ``config(**{"output.fps": 15.0, "capture.realtime": False})``.
@@ -118,3 +125,126 @@ def run_frames(processor: Processor, frames: Sequence[np.ndarray | None], *, fps
         raise ValueError(f"{len(observations)} observations for {len(frames)} frames")
     results = [processor.process(frame, obs, now=t) for frame, obs, t in zip(frames, observations, times)]
     return FrameRun(frames, times, list(observations), results)
+
+
+# ---------------------------------------------------------------------------------------------
+# The live pipeline
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, *,
+               failed: Callable[[], BaseException | None] = lambda: None) -> None:
+    """Poll ``condition`` every 5 ms until it holds. Raises what ``failed()`` returns as soon as it
+    returns an error (a worker thread died), and an AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        error = failed()
+        if error is not None:
+            raise error
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def vcam_sink(vcam_backend, cfg: LiveHeadConfig, *, overlays: bool = False) -> VirtualCameraSink:
+    """The virtual camera sink as ``cfg``'s ``[output]`` opens it, on the ``vcam_backend`` fixture's recorder."""
+    name, _ = vcam_backend
+    out = cfg.output
+    return VirtualCameraSink(width=out.size[0], height=out.size[1], fps=out.fps, backend=name, overlays=overlays)
+
+
+def composed(image: np.ndarray, *, mirror: bool = False) -> np.ndarray:
+    """``image`` as the compositor places it in an ``OUTPUT_SIZE`` frame."""
+    return Compositor(size=OUTPUT_SIZE, mirror=mirror).compose(image)
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 images, in grey levels."""
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+class Live:
+    """A pipeline streaming on a worker thread, as the CLI runs it on the main thread; the test's
+    thread presses keys (``Pipeline.handle_key``, as the preview window and the global hotkeys do)
+    and waits for what reaches the recording virtual camera (``vcam_backend``, ``vcam_sink``).
+
+    ``with Live(pipeline, backend_cls) as live:`` starts it and waits for the first output frame;
+    leaving stops and closes the pipeline and re-raises what ``Pipeline.run`` raised.
+    """
+
+    def __init__(self, pipeline: Pipeline, backend_cls: type, *, max_seconds: float = 60.0) -> None:
+        self.pipeline = pipeline
+        self.backend_cls = backend_cls
+        self.summary: dict | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(max_seconds,), name="test-render-loop", daemon=True)
+
+    def _run(self, max_seconds: float) -> None:
+        try:
+            self.summary = self.pipeline.run(max_seconds=max_seconds)
+        except BaseException as exc:  # re-raised on the test's thread in __exit__
+            self.error = exc
+
+    def __enter__(self) -> "Live":
+        self._thread.start()
+        self.wait(lambda: self.backend_cls.instances and len(self.vcam.times) > 0, 30.0, "the first output frame")
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        self.pipeline.stop()
+        self._thread.join(5.0)
+        self.pipeline.close()
+        if exc_type is not None:
+            return  # the test's own failure says more than anything found here
+        if self.error is not None:
+            raise self.error
+        assert not self._thread.is_alive(), "Pipeline.run did not return within 5 s of stop()"
+
+    @property
+    def vcam(self):
+        return self.backend_cls.instances[0]
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait(self, condition: Callable[[], object], timeout: float, what: str) -> None:
+        wait_until(condition, timeout, what, failed=lambda: self.error)
+
+    def count(self) -> int:
+        return len(self.vcam.times)
+
+    def wait_frames(self, n: int, timeout: float = 20.0) -> int:
+        """Wait until ``n`` more frames reached the virtual camera; returns the count before."""
+        start = self.count()
+        self.wait(lambda: self.count() >= start + n, timeout, f"{n} more output frames")
+        return start
+
+    def first(self, shows: Callable[[np.ndarray], bool], after: int, timeout: float = 10.0) -> int:
+        """Index of the first frame from ``after`` on for which ``shows(frame)`` holds.
+
+        A key takes effect on the next rendered frame; until a new camera frame arrives the loop
+        may repeat its previous output, so the change need not show in the very next frame.
+        """
+        index = after
+
+        def found() -> bool:
+            nonlocal index
+            thumbs = self.vcam.thumbs
+            while index < len(thumbs):
+                if shows(thumbs[index]):
+                    return True
+                index += 1
+            return False
+
+        self.wait(found, timeout, "a frame showing the change")
+        return index
+
+    def key(self, key: str | int) -> int:
+        """Press ``key``; returns the frame count before it (later frames may show its effect)."""
+        before = self.count()
+        assert self.pipeline.handle_key(key), f"key {key!r} is not bound"
+        return before

@@ -8,11 +8,10 @@ from livehead.stages.capture import VideoFileSource
 from livehead.stages.motion import to_local, mouth_openness
 from livehead.pipeline import Pipeline
 from livehead.pipeline.processor import FrameProcessor
-from livehead.sinks import VirtualCameraSink
 from livehead.stages.tracking import FaceTracker
 
 from _media import media
-from harness import OUTPUT_SIZE as SIZE, config, run_frames, track_frames
+from harness import OUTPUT_SIZE as SIZE, config, run_frames, track_frames, vcam_sink
 from helpers import drain
 
 
@@ -31,12 +30,12 @@ def run_offline(clip, avatar_path, *, every=1, blank=lambda i: False):
 
 class TestEndToEnd:
     def test_stream_to_virtual_camera(self, vcam_backend):
-        name, backend_cls = vcam_backend
+        backend_cls = vcam_backend[1]
         backend_cls.thumb_step = 1  # whole frames
         cfg = config()
         avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=cfg.output.size)
         engine = MeshAnimator()
-        sink = VirtualCameraSink(width=SIZE[0], height=SIZE[1], fps=cfg.output.fps, backend=name)
+        sink = vcam_sink(vcam_backend, cfg)
         source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"))
         with Pipeline(cfg, source=source, animator=engine, states=[engine.prepare(avatar)], sinks=[sink]) as p:
             summary = p.run(max_seconds=20)

@@ -21,12 +21,11 @@ import cv2
 import numpy as np
 import pytest
 
-from harness import OUTPUT_SIZE as OUTPUT, config, run_frames
+from harness import OUTPUT_SIZE as OUTPUT, config, run_frames, vcam_sink
 from helpers import FlakyAnimator, RenderRecord, ScriptedCamera, Step
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.pipeline.pipeline import ENGINE_FALLBACK_AFTER, LOST_AFTER_S, Pipeline
 from livehead.pipeline.processor import FrameProcessor
-from livehead.sinks import VirtualCameraSink
 from livehead.stages.tracking import FaceTracker
 
 FPS = 30.0
@@ -57,10 +56,10 @@ class Streamed:
 
 def stream(avatar, source: ScriptedCamera, vcam_backend, *, seconds: float, engine: FlakyAnimator | None = None) -> Streamed:
     """Run the real pipeline for ``seconds`` into a recording virtual camera."""
-    name, backend_cls = vcam_backend
+    _, backend_cls = vcam_backend
     engine = engine or FlakyAnimator(MeshAnimator())
     states = [engine.prepare(avatar)]
-    sink = VirtualCameraSink(width=OUTPUT[0], height=OUTPUT[1], fps=FPS, backend=name)
+    sink = vcam_sink(vcam_backend, CONFIG)
     with Pipeline(CONFIG, source=source, animator=engine, states=states, sinks=[sink], throttle=True) as pipeline:
         summary = pipeline.run(max_seconds=seconds)
     (backend,) = backend_cls.instances
@@ -203,9 +202,9 @@ class TestCameraFaults:
         hang = 3.0
         source = ScriptedCamera(driver_frames, script=[Step("frames", frames=25), Step("hang", seconds=hang),
                                                             Step("frames", frames=25), Step("hang", seconds=30.0)])
-        name, backend_cls = vcam_backend
+        _, backend_cls = vcam_backend
         engine = FlakyAnimator(MeshAnimator())
-        sink = VirtualCameraSink(width=OUTPUT[0], height=OUTPUT[1], fps=FPS, backend=name)
+        sink = vcam_sink(vcam_backend, CONFIG)
         pipeline = Pipeline(CONFIG, source=source, animator=engine, states=[engine.prepare(avatar_640x360)],
                             sinks=[sink], throttle=True)
         try:

@@ -20,6 +20,7 @@ from livehead.errors import InputError
 from livehead.stages.capture import CaptureThread, FrameSlot, VideoFileSource
 from livehead.types import Frame
 
+from harness import wait_until
 from helpers import ScriptedCamera, Step, drain
 
 CLIP_SIZE = (96, 64)  # (w, h): not square, so a w/h swap shows
@@ -27,14 +28,6 @@ CLIP_FPS = 20
 CLIP_FRAMES = 10
 GREY0, GREY_STEP = 30, 20
 RED = (slice(0, 16), slice(0, 16))  # rows, columns of the red block
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.005)
 
 
 def grey_index(image: np.ndarray) -> int:
