@@ -64,7 +64,7 @@ def make(engine, avatar_640x360):
 
 class TestCalibration:
     def test_the_first_face_is_the_reference_and_shows_the_avatar_at_rest(self, make, avatar_640x360, caplog):
-        caplog.set_level(logging.INFO, logger="livehead")
+        caplog.set_level(logging.INFO, logger="livehead.pipeline.processor")
         processor = make()
         run = feed(processor, poses((12.0, -6.0, 4.0), 0, 5), 0)  # any pose: it becomes neutral
         face = avatar_640x360.face
@@ -74,7 +74,7 @@ class TestCalibration:
         assert not any(r.face_lost for r in run.results) and all(r.amount == 1.0 for r in run.results)
 
     def test_calibrate_makes_the_next_face_the_reference(self, make, avatar_640x360, caplog):
-        caplog.set_level(logging.INFO, logger="livehead")
+        caplog.set_level(logging.INFO, logger="livehead.pipeline.processor")
         processor = make()
         face = avatar_640x360.face
         feed(processor, poses((0.0, 0.0, 0.0), 0, 10), 0)
