@@ -1,7 +1,7 @@
 """Shared fixtures: media LiveHead generates itself (avatar photo, scripted driver clip: they need
 no ../shared), real media (skipped with a reason when ../shared/media is absent), a recording
-virtual-camera backend, the CLI in a subprocess, and the gate that keeps the soak test out of the
-normal run.
+virtual-camera backend, the CLI in a subprocess, torch on one thread, and the gate that keeps the
+soak test out of the normal run.
 """
 
 from __future__ import annotations
@@ -33,6 +33,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords and item.path.name == "test_soak.py":
             item.add_marker(skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch on one thread, as the golden fixtures were made: pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """``torch.set_num_threads(1)`` for a module's tests and its module-scoped fixtures, restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------------

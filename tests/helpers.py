@@ -1,10 +1,10 @@
-"""Fault-injection helpers for the reliability tests: a scripted camera, a recording virtual camera
-backend, a flaky animator, small clip/image utilities, and the CLI in a subprocess (``Streaming``,
-``assert_clean_exit``).
+"""The test doubles, one copy each: a scripted camera, a recording virtual camera backend, a flaky
+animator, small clip/image utilities, and the CLI in a subprocess (``Streaming``,
+``assert_clean_exit``). (How a test drives a stage is in ``harness.py``.)
 
-Nothing here touches a real device: ``FaultySource`` implements the ``capture.Source`` protocol and
-``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send`` gets a
-1D C-contiguous uint8 array, ``close`` runs exactly once).
+Nothing here touches a real device: ``ScriptedCamera`` implements the ``capture.Source`` protocol
+and ``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send``
+gets a 1D C-contiguous uint8 array, ``close`` runs exactly once).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ __all__ = [
     "Streaming",
     "assert_clean_exit",
     "png_header_only",
-    "FaultySource",
     "FlakyAnimator",
     "RecordingBackend",
     "RenderRecord",
+    "ScriptedCamera",
     "Step",
     "center_crop_resize",
+    "drain",
     "place_checkpoint",
     "read_clip",
     "runqueue_wait_s",
@@ -151,6 +152,14 @@ def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]
     return frames
 
 
+def drain(source) -> list[np.ndarray]:
+    """Every frame a ``capture.Source`` gives until its first None (the end of an unlooped file)."""
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    return frames
+
+
 def place_checkpoint(data_dir: Path, name: str, content: bytes = b"not loaded") -> Path:
     """Write ``content`` as checkpoint ``name`` in the data folder's ``checkpoints/``; returns its path."""
     folder = data_dir / "checkpoints"
@@ -196,12 +205,12 @@ def runqueue_wait_s() -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# A camera that misbehaves on a script
+# A camera that plays a script
 
 
 @dataclass(frozen=True)
 class Step:
-    """One phase of a ``FaultySource`` script.
+    """One phase of a ``ScriptedCamera`` script.
 
     kind:
         ``frames``: deliver ``frames`` frames at the source's rate (resized to ``size`` if given);
@@ -229,12 +238,16 @@ def _malformed(frame: np.ndarray, n: int) -> np.ndarray:
     return kinds[n % len(kinds)]
 
 
-class FaultySource:
-    """A camera-like ``Source`` that plays ``frames`` (looping) at ``rate`` fps following ``script``.
+class ScriptedCamera:
+    """A camera-like ``Source`` that plays ``frames`` at ``rate`` fps, following ``script``.
 
-    Reads are paced like a real camera (a read blocks until the next frame is due). After the
-    script ends the source either keeps delivering frames (``then="frames"``, it resumed for good)
-    or returns None for ever (``then="none"``, it stopped after N frames).
+    Reads are paced like a real camera (a read blocks until the next frame is due). Once the
+    script has ended, ``then`` decides what the camera does for ever:
+    ``"loop"`` keeps delivering ``frames`` in a cycle (it resumed for good);
+    ``"hold"`` plays on to the last of ``frames`` and then repeats it, the same pixels every read
+    (a perfectly still driver; ``holding`` is set when that starts);
+    ``"none"`` returns None (it stopped after the script).
+    Setting ``cut`` unplugs it at any time: every read then returns None.
 
     ``events`` records (monotonic time, step index) when each step starts, so a test can line the
     output stream up with the faults; ``delivered`` holds the monotonic time of each frame handed out.
@@ -245,13 +258,15 @@ class FaultySource:
 
     def __init__(
         self,
-        *,
         frames: list[np.ndarray],
-        script: list[Step],
+        *,
+        script: list[Step] = (),
         rate: float = 25.0,
-        then: Literal["frames", "none"] = "frames",
-        name: str = "faulty test camera",
+        then: Literal["loop", "hold", "none"] = "loop",
+        name: str = "scripted test camera",
     ) -> None:
+        if then not in ("loop", "hold", "none"):
+            raise ValueError(f"then must be loop, hold or none, got {then!r}")
         self.name = name
         self._frames = frames
         self._script = list(script)
@@ -264,6 +279,8 @@ class FaultySource:
         self._next_due: float | None = None
         self._cursor = 0
         self._size: tuple[int, int] | None = None
+        self.holding = threading.Event()
+        self.cut = threading.Event()
         self.events: list[tuple[float, int]] = []
         self.delivered: list[float] = []
         self.reopens = 0
@@ -283,7 +300,8 @@ class FaultySource:
         if self._step < len(self._script) and self._script[self._step].size is not None:
             self._size = self._script[self._step].size
 
-    def _current(self, now: float) -> Step:
+    def _current(self, now: float) -> Step | None:
+        """The script step in force, or None once the script has ended."""
         while self._step < len(self._script):
             step = self._script[self._step]
             done = (step.kind == "frames" and self._step_frames >= step.frames) or (
@@ -292,20 +310,31 @@ class FaultySource:
             if not done:
                 return step
             self._advance(now)
-        return Step(kind=self._then, frames=1 << 62, seconds=float("inf"))
+        return None
+
+    def _next_frame(self, scripted: bool) -> np.ndarray:
+        if not scripted and self._then == "hold" and self._cursor >= len(self._frames) - 1:
+            self.holding.set()
+            return self._frames[-1]
+        frame = self._frames[self._cursor % len(self._frames)]
+        self._cursor += 1
+        return frame
 
     def read(self) -> np.ndarray | None:
         with self._lock:
             now = time.monotonic()
             step = self._current(now)
-            if step.kind == "none":
+            kind = step.kind if step is not None else ("none" if self._then == "none" else "frames")
+            if self.cut.is_set():
+                kind = "none"
+            if kind == "none":
                 self._next_due = None
                 time.sleep(0.005)  # a failed V4L2 read returns after a short select() timeout
                 return None
-            if step.kind == "raise":
+            if kind == "raise":
                 self._next_due = None
                 raise OSError(f"{self.name}: device disconnected (injected fault)")
-            if step.kind == "hang":
+            if kind == "hang":
                 self._next_due = None
                 hang_until = self._step_started + step.seconds
                 due = now
@@ -320,13 +349,12 @@ class FaultySource:
         with self._lock:
             now = time.monotonic()
             self._next_due = max(due + self._interval, now)
-            frame = self._frames[self._cursor % len(self._frames)]
-            self._cursor += 1
+            frame = self._next_frame(scripted=step is not None)
             self._step_frames += 1
             if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
                 frame = center_crop_resize(frame, self._size)
             self.delivered.append(now)
-            if step.kind == "bad":
+            if kind == "bad":
                 return _malformed(frame, self._step_frames)
             return frame.copy()
 
@@ -345,12 +373,14 @@ class RecordingBackend:
     """A ``pyvirtualcam`` backend that keeps the arrival time, the sender's CPU starvation
     (``runqueue_wait_s``) and a thumbnail of every frame.
 
-    Register it with ``pyvirtualcam.register_backend(name, RecordingBackend.subclass())`` so each
-    test gets its own ``instances`` list.
+    Use it through the ``vcam_backend`` fixture (conftest), which registers a fresh
+    ``RecordingBackend.subclass()`` so each test gets its own ``instances`` list. ``thumbs`` keep
+    every ``thumb_step``-th pixel each way; set ``thumb_step = 1`` on the class (before the camera
+    opens) to keep whole (h, w, 3) frames.
     """
 
     instances: list["RecordingBackend"] = []
-    thumb_step = 8  # keep every 8th pixel each way: enough to tell frames apart, little memory
+    thumb_step = 8  # every 8th pixel each way: enough to tell frames apart, little memory
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: object) -> None:
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc

@@ -8,7 +8,6 @@ from livehead.animators import create_animator
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.avatars.photo import load_avatar
 from livehead.stages.capture import VideoFileSource
-from livehead.config import LiveHeadConfig, with_overrides
 from livehead.errors import LiveHeadError
 from livehead.pipeline import Pipeline
 from livehead.pipeline.processor import FrameProcessor
@@ -16,6 +15,7 @@ from livehead.sinks import NullSink
 from livehead.stages.tracking import FaceTracker
 
 from _media import REFERENCE, media, needs_extra
+from harness import config, run_frames
 
 SIZE = (320, 180)
 CROP = {"fomm": 128, "fv2v": 64}  # fv2v's full-width HEEstimator/SPADE decoder is slow on a CPU
@@ -44,10 +44,11 @@ def driver_frames(n):
 
 
 def render(engine, frames):
-    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE})
+    cfg = config(**{"output.size": SIZE})
     avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
     proc = FrameProcessor(cfg, engine, engine.prepare(avatar))
-    return avatar, [proc.process(rgb, obs, now=t) for rgb, obs, t in frames] + [proc.process(None, None, now=10.0)]
+    rgb, obs, t = (list(column) for column in zip(*frames))
+    return avatar, run_frames(proc, rgb + [None], observations=obs + [None], times=t + [10.0]).results
 
 
 @pytest.mark.parametrize("name,n", [("fomm", 3), ("fv2v", 1)])
@@ -66,7 +67,7 @@ def test_tiny_engine_renders_finite_deterministic_frames(name, n):
 
 
 def test_switching_engines_keeps_the_stream_running():
-    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE, "capture.realtime": False})
+    cfg = config(**{"output.size": SIZE, "capture.realtime": False})
     avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
     mesh = MeshAnimator()
     sink = NullSink()

@@ -25,12 +25,7 @@ from _media import reference as _need
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _args(out: Path, precision: str, *extra: str) -> list[str]:

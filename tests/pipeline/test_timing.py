@@ -126,7 +126,7 @@ class SlowEngine:
 def test_a_camera_recording_lasts_as_long_as_the_session(avatar_640x360, driver_frames, tmp_path):
     """A 25 fps camera, an engine managing ~8 fps, output paced at 30 fps: the recording still lasts as
     long as the stream ran (frames stamped at the output rate made 3 s of running about 1 s of video)."""
-    from helpers import FaultySource
+    from helpers import ScriptedCamera
     from livehead.sinks import RecorderSink
     from livehead.sinks.recorder import read_back
 
@@ -134,7 +134,7 @@ def test_a_camera_recording_lasts_as_long_as_the_session(avatar_640x360, driver_
     engine = SlowEngine(0.12)
     recorder = RecorderSink(path=tmp_path / "o.mp4", width=OUTPUT[0], height=OUTPUT[1], fps=30.0)
     live = TimedSink(live=True)
-    source = FaultySource(frames=driver_frames, script=[], rate=25.0)
+    source = ScriptedCamera(driver_frames, rate=25.0)
     with Pipeline(config, source=source, animator=engine, states=[engine.prepare(avatar_640x360)],
                   sinks=[recorder, live]) as pipeline:
         pipeline.run(max_seconds=3.0)

@@ -31,12 +31,7 @@ def _tiny(engine: str):
     return build_graphs(ckpt.models, image_size=128, checkpoint=str(ckpt.path), checkpoint_sha256=ckpt.sha256)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
