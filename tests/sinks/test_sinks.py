@@ -154,8 +154,8 @@ class TestNullSink:
     def test_counts_and_keeps_the_last_frame(self):
         sink = NullSink()
         frames = [np.full((4, 6, 3), i, np.uint8) for i in range(3)]
-        for frame in frames:
-            sink.send(frame)
+        for i, frame in enumerate(frames):
+            sink.send(frame, i / 30)
         assert sink.frames == 3 and sink.last is frames[-1]
         sink.close()
         sink.close()  # safe twice, as the contract says

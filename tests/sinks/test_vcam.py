@@ -69,8 +69,8 @@ class TestVirtualCameraSink:
         backend_cls.thumb_step = 1
         sink = vcam.VirtualCameraSink(width=64, height=48, fps=30.0, backend=name)
         frames = [np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8) for i in range(3)]
-        for frame in frames:
-            sink.send(frame)
+        for i, frame in enumerate(frames):
+            sink.send(frame, i / 30)
         sink.close()
         (camera,) = backend_cls.instances
         assert (camera.width, camera.height) == (64, 48)

@@ -115,13 +115,6 @@ class TestFrameSlot:
         reader.join(10.0)
         assert not reader.is_alive() and got == [None]
 
-    def test_wait_taken(self):
-        slot = FrameSlot()
-        slot.put("a", 0)
-        assert not slot.wait_taken(0.05)  # unread
-        slot.get(-1, timeout=0.1)
-        assert slot.wait_taken(0.05)
-
 
 # ---------------------------------------------------------------------------------------------
 
