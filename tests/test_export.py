@@ -7,6 +7,9 @@ full-size *generators* the random networks amplify float32 rounding: PyTorch fp3
 1.2e-4 .. 1.8e-4 away from a float64 run of the same graph (measured: grid_sample of rough random
 features times BN gains up to 11), so there the bar is max(1e-4, 2 x PyTorch's own fp32 error),
 computed in the test. A wrong export (align_corners, resize mode, a bad fold) gives >= 1e-2.
+
+Golden tests take every size and shape from the fixture files (:mod:`golden`), and export at the
+fixture's own image size.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from _media import reference as _need
-ATOL = 1e-4
+from golden import golden
 
+ATOL = 1e-4
 
 
 def fp32_tolerance(ref: torch.Tensor, noise: float = 0.0) -> float:
@@ -34,23 +37,15 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _tiny(engine: str):
-    from livehead.runtime.graphs import build_graphs
-    from livehead.models import load_checkpoint, load_model_config
-
-    ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
-                           load_model_config(_need(f"{engine}_tiny.yaml"), align_corners=False))
-    return build_graphs(ckpt.models, image_size=128, checkpoint=str(ckpt.path), checkpoint_sha256=ckpt.sha256)
-
-
 @pytest.fixture(scope="module")
 def tiny():
-    """{engine: GraphSet} for the golden tiny fixtures (align_corners False, as they were made)."""
+    """{engine: GraphSet} for the golden tiny fixtures at their own image size (align_corners
+    False, as they were made)."""
     cache: dict = {}
 
     def get(engine: str):
         if engine not in cache:
-            cache[engine] = _tiny(engine)
+            cache[engine] = golden(engine).graphs()
         return cache[engine]
 
     return get
@@ -95,21 +90,24 @@ TINY_GRAPHS = [("fomm", "kp_detector"), ("fomm", "source_encoder"), ("fomm", "ge
 
 class TestBuildGraphs:
     def test_split_and_shapes_fomm(self, tiny):
-        gs = tiny("fomm")
+        gs, shapes = tiny("fomm"), golden("fomm").shapes
         assert gs.names("per_avatar") == ["source_encoder"]
         assert gs.names("per_frame") == ["kp_detector", "generator"]
         gen = gs["generator"]
         assert gen.input_names == ["source_features", "motion_source", "kp_source_value", "kp_source_jacobian",
                                    "kp_driving_value", "kp_driving_jacobian"]
-        assert [t.shape for t in gen.inputs[:2]] == [(1, 32, 32, 32), (1, 3, 32, 32)]
-        assert gen.outputs[0].shape == (1, 3, 128, 128)
-        assert gs["kp_detector"].outputs[1].shape == (1, 10, 2, 2)
+        assert [t.shape for t in gen.inputs[:2]] == [shapes["source_features"], shapes["motion_source"]]
+        assert gen.outputs[0].shape == shapes["prediction"]
+        assert [t.shape for t in gs["kp_detector"].outputs] == [shapes["kp_value"], shapes["kp_jacobian"]]
 
     def test_split_and_shapes_fv2v(self, tiny):
-        gs = tiny("fv2v")
+        gs, shapes = tiny("fv2v"), golden("fv2v").shapes
         assert gs.names("per_avatar") == ["kp_detector", "source_encoder"]
         assert gs.names("per_frame") == ["he_estimator", "generator"]
-        assert gs["source_encoder"].outputs[0].shape == (1, 16, 8, 32, 32)  # (C, D, h, w) volume
+        assert gs["source_encoder"].outputs[0].shape == shapes["feature_3d"]  # (C, D, h, w) volume
+        assert gs["kp_detector"].outputs[0].shape == shapes["kp_canonical"]
+        assert [t.shape for t in gs["he_estimator"].outputs] == [shapes["pose_logits"]] * 3 + [shapes["t"], shapes["exp"]]
+        assert gs["generator"].outputs[0].shape == shapes["prediction"]
         assert gs["he_estimator"].output_names == ["yaw", "pitch", "roll", "t", "exp"]
         assert gs["generator"].input_names == ["feature_3d", "kp_source", "kp_driving"]
 
@@ -172,13 +170,14 @@ class TestGoldenThroughOnnx:
         return ort_session(tiny_onnx(engine, graph))
 
     def test_fomm(self, tiny_onnx):
-        io = np.load(_need("fomm_tiny_io.npz"))
+        fx = golden("fomm")
+        io = fx.arrays
         kp = self._session(tiny_onnx, "fomm", "kp_detector").run(None, {"image": io["source"]})
         assert np.abs(kp[0] - io["kp_source_value"]).max() <= 1e-5
         assert np.abs(kp[1] - io["kp_source_jacobian"]).max() <= 1e-5
         feats, motion = self._session(tiny_onnx, "fomm", "source_encoder").run(None, {"source": io["source"]})
         gen = self._session(tiny_onnx, "fomm", "generator")
-        for i in range(3):
+        for i in range(fx.frames):
             pred = gen.run(None, {"source_features": feats, "motion_source": motion,
                                   "kp_source_value": io["kp_source_value"], "kp_source_jacobian": io["kp_source_jacobian"],
                                   "kp_driving_value": io["kp_norm_rel_value"][i],
@@ -186,7 +185,8 @@ class TestGoldenThroughOnnx:
             assert np.abs(pred - io["gen_rel_prediction"][i]).max() <= 2e-4  # README: FOMM prediction atol
 
     def test_fv2v(self, tiny_onnx):
-        io = np.load(_need("fv2v_tiny_io.npz"))
+        fx = golden("fv2v")
+        io = fx.arrays
         kp_c = self._session(tiny_onnx, "fv2v", "kp_detector").run(None, {"image": io["source"]})[0]
         assert np.abs(kp_c - io["kp_canonical"]).max() <= 1e-5
         he = self._session(tiny_onnx, "fv2v", "he_estimator").run(None, {"image": io["source"]})
@@ -194,7 +194,7 @@ class TestGoldenThroughOnnx:
             assert np.abs(got - io[f"he_source_{key}"]).max() <= atol, key
         feature = self._session(tiny_onnx, "fv2v", "source_encoder").run(None, {"source": io["source"]})[0]
         gen = self._session(tiny_onnx, "fv2v", "generator")
-        for i in range(3):
+        for i in range(fx.frames):
             pred = gen.run(None, {"feature_3d": feature, "kp_source": io["kp_source"],
                                   "kp_driving": io["kp_norm_rel"][i]})[0]
             assert np.abs(pred - io["gen_rel_prediction"][i]).max() <= 2e-4

@@ -15,17 +15,16 @@ from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import NullSink
 from livehead.stages.tracking import FaceTracker
 
-from _media import REFERENCE, media
+from _media import media
+from golden import golden
 
 SIZE = (320, 180)
 CROP = {"fomm": 128, "fv2v": 64}  # fv2v's full-width HEEstimator/SPADE decoder is slow on a CPU
 
 
 def tiny(engine):
-    ckpt = REFERENCE / f"{engine}_tiny.pth.tar"
-    if not ckpt.is_file():
-        pytest.skip(f"needs the golden fixture {ckpt} (../shared/reference beside the repository)")
-    return create_animator(engine, checkpoint=str(ckpt), model_config=str(REFERENCE / f"{engine}_tiny.yaml"),
+    fx = golden(engine)
+    return create_animator(engine, checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path),
                            device="cpu", crop_size=CROP[engine])
 
 
@@ -84,9 +83,9 @@ def test_requested_cuda_without_gpu_is_an_error_not_a_fallback():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
+    fx = golden("fomm")
     with pytest.raises(LiveHeadError, match="no CUDA GPU"):
-        create_animator("fomm", checkpoint=str(REFERENCE / "fomm_tiny.pth.tar"),
-                        model_config=str(REFERENCE / "fomm_tiny.yaml"), device="cuda")
+        create_animator("fomm", checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path), device="cuda")
 
 
 def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
@@ -98,7 +97,8 @@ def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
 def test_onnxruntime_backend_renders_like_torch():
     """The same engine on ONNX Runtime (graphs exported in memory) gives the torch picture."""
     frames = driver_frames(2)
-    ckpt, cfg = str(REFERENCE / "fomm_tiny.pth.tar"), str(REFERENCE / "fomm_tiny.yaml")
+    fx = golden("fomm")
+    ckpt, cfg = str(fx.checkpoint_path), str(fx.yaml_path)
     ort_engine = create_animator("fomm", checkpoint=ckpt, model_config=cfg, device="cpu", backend="onnxruntime",
                                  crop_size=CROP["fomm"])
     assert ort_engine.describe()["backend"] == "onnxruntime"
