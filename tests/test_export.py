@@ -1,12 +1,18 @@
 """ONNX export of the neural engines: graph split, parity with PyTorch, BN/SN folding, the
 TensorRT copy, fp16 islands, the TensorRT supported-op check and the engines manifest.
 
-Parity bar (issue 4): ONNX Runtime within 1e-4 of PyTorch fp32. For outputs whose values exceed
-1 (logits, feature maps) the bar scales with the output's magnitude (1e-4 relative). For the
-full-size *generators* the random networks amplify float32 rounding: PyTorch fp32 itself is
-1.2e-4 .. 1.8e-4 away from a float64 run of the same graph (measured: grid_sample of rough random
-features times BN gains up to 11), so there the bar is max(1e-4, 2 x PyTorch's own fp32 error),
-computed in the test. A wrong export (align_corners, resize mode, a bad fold) gives >= 1e-2.
+Parity bar (issue 4): ONNX Runtime within 1e-4 of the exact result. For outputs whose values
+exceed 1 (logits, feature maps) the bar scales with the output's magnitude (1e-4 relative). A wrong
+export (align_corners, resize mode, a bad fold) gives >= 1e-2.
+
+"Exact" is the float64 run of the same graph, not PyTorch fp32: the generators' grid_sample of
+rough random features amplifies float32 rounding about a hundredfold, so PyTorch fp32 is itself
+1.3e-4 .. 2.9e-4 away from float64 on the tiny generators on an AVX2 CPU (oneDNN's jit:avx2
+convolutions, 8-channel blocks; on AVX-512 it blocks by 16 and rounds differently), while ONNX
+Runtime is 3e-5 .. 5.4e-5 away (measured, seeds 1-3, both tiny fixtures and two variants). Two
+float32 results compared with each other would sum both errors and fail on one kind of CPU only.
+The full-size generators keep the PyTorch-fp32 comparison with the bar max(1e-4, 2 x PyTorch's
+own fp32 error), computed in the test, because their float64 run is the noise-floor measurement.
 
 Golden tests take every size and shape from the fixture files (:mod:`golden`), and export at the
 fixture's own image size.
@@ -129,19 +135,20 @@ class TestBuildGraphs:
 
 
 class TestOnnxParityTiny:
-    """Every exported graph of both tiny fixtures against PyTorch fp32 on example inputs."""
+    """Every exported graph of both tiny fixtures against the exact (float64) run of the same
+    graph on example inputs; see the module docstring for why not against PyTorch fp32."""
 
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_ort_matches_torch(self, tiny, tiny_onnx, engine, graph):
-        from livehead.runtime.onnx_export import ort_parity
+        from livehead.runtime.onnx_export import ort_session
 
         spec = tiny(engine)[graph]
-        model = tiny_onnx(engine, graph)
         inputs = tiny(engine).example_inputs(graph, seed=1)
-        ref = spec(inputs)
-        parity = ort_parity(spec, model, inputs)
-        for name, err in parity.max_abs.items():
-            assert err <= fp32_tolerance(ref[name]), f"{engine}/{graph}/{name}: max|ORT - torch| = {err:.3g}"
+        exact = _float64_outputs(spec, inputs)
+        got = ort_session(tiny_onnx(engine, graph)).run(spec.output_names, {k: v.numpy() for k, v in inputs.items()})
+        for name, value in zip(spec.output_names, got):
+            err = float((torch.from_numpy(value).double() - exact[name]).abs().max())
+            assert err <= fp32_tolerance(exact[name]), f"{engine}/{graph}/{name}: max|ORT - float64| = {err:.3g}"
 
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_static_opset20_graph(self, tiny_onnx, engine, graph):
@@ -224,13 +231,19 @@ def full_fv2v_keypoints():
     return _full("fv2v", generator=False)
 
 
+def _float64_outputs(spec, inputs) -> dict[str, torch.Tensor]:
+    """``spec`` run in float64 (a copy of its module) on ``inputs``: the exact result to compare with."""
+    module64 = copy.deepcopy(spec.module).double()
+    with torch.inference_mode():
+        outs = module64(*[inputs[n].double() for n in spec.input_names])
+    return dict(zip(spec.output_names, outs))
+
+
 def _float64_error(spec, inputs) -> float:
     """max |torch fp32 - torch fp64| of ``spec`` on ``inputs``: the float32 noise floor."""
     ref32 = spec(inputs)
-    module64 = copy.deepcopy(spec.module).double()
-    with torch.inference_mode():
-        ref64 = module64(*[inputs[n].double() for n in spec.input_names])
-    return max(float((ref32[n].double() - r).abs().max()) for n, r in zip(spec.output_names, ref64))
+    ref64 = _float64_outputs(spec, inputs)
+    return max(float((ref32[n].double() - r).abs().max()) for n, r in ref64.items())
 
 
 def _check_full(gs, graph: str, *, noise_floor: bool) -> dict[str, float]:

@@ -7,6 +7,7 @@ keypoint counts, frame counts and free-view angles come from the fixture files (
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -38,6 +39,9 @@ ATOL_KP_MATH = 1e-5  # rotations, kp transforms, kp_norm
 ATOL_PREDICTION = 2e-4
 ATOL_MOTION = 5e-5  # occlusion / mask / deformation
 ATOL_DECODER = 5e-5
+# HEEstimator features before pooling: no row in the README's table, so the bar is measured its
+# way, against float64, in the test (see TestHEEstimator.test_parity).
+HE_FEATURES_NOISE_FACTOR = 3.0
 
 POSE = ("yaw", "pitch", "roll")
 
@@ -274,8 +278,21 @@ class TestHEEstimator:
         he = fixture_models.he_estimator
         with torch.no_grad():
             features = he.features(io["source"])
-            # Rounding of the 2048-wide stack: about 5e-5 relative (values up to 15).
-            assert _maxdiff(features, io["debug_he_source_block7_out"]) < 2e-3
+            exact = copy.deepcopy(he).double().features(io["source"].double())
+            # The features before pooling have no row in the README's table, so the bar is measured
+            # its way, against float64 (our float64 run from the stored source). The stored float32
+            # tensor is as far from float64 as any float32 run: 2.7e-3 on the shared fixture (values
+            # up to 15; ours 2.3e-3), the noise behind the README's 2.9e-4 on the logits after the
+            # mean and fc. Two float32 runs round differently on different CPUs (oneDNN's jit:avx2
+            # convolutions block by 8 channels, AVX-512 by 16), so the old |ours - stored| < 2e-3 held
+            # only on CI's AVX-512 machine, where it compared identical kernels. The stored tensor
+            # must be within 3x our own float32 rounding of the exact result: a bug the README's
+            # logits bar catches (one BN eps 1e-3 instead of 1e-5) moves the features by 1.7e-2,
+            # 7x our rounding.
+            noise = _maxdiff(features.double(), exact)
+            assert noise < 1e-3 * float(exact.abs().max()), f"our float32 run is {noise:.3g} from float64"
+            stored = _maxdiff(io["debug_he_source_block7_out"].double(), exact)
+            assert stored <= HE_FEATURES_NOISE_FACTOR * noise, f"stored vs exact {stored:.3g}, float32 rounding {noise:.3g}"
             frames = [("source", io["source"], None)] + [("driving", io["driving"][i : i + 1], i) for i in range(fx.frames)]
             for who, image, i in frames:
                 out = he(image)
