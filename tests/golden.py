@@ -150,7 +150,11 @@ class GoldenFixture:
 
     def config(self, *, align_corners: bool | None = None):
         """:class:`livehead.models.configs.ModelConfig` of the YAML (FOMM and FV2V only)."""
-        from livehead.models.configs import load_model_config
+        from livehead.models.configs import ENGINES as CONFIG_ENGINES, load_model_config
+
+        if self.engine not in CONFIG_ENGINES:
+            raise ValueError(f"livehead.models.configs reads {', '.join(CONFIG_ENGINES)} YAMLs, not {self.engine}; "
+                             f"build {self.stem} from fx.model_params with its own loader")
 
         return load_model_config(self.yaml_path, align_corners=align_corners)
 

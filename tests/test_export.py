@@ -87,6 +87,19 @@ def tiny_fp16(tiny_onnx):
     return get
 
 
+def _generator_inputs(gs, fx, frame: int) -> dict[str, torch.Tensor]:
+    """The ``generator`` graph's inputs for driving frame ``frame`` of the fixture: the source
+    encoding computed by the graph set from the stored source, the stored source keypoints and
+    the stored normalised ("rel") driving keypoints."""
+    io = fx.tensors
+    encoding = gs["source_encoder"]({"source": io["source"]})
+    if fx.engine == "fomm":
+        return {**encoding, "kp_source_value": io["kp_source_value"], "kp_source_jacobian": io["kp_source_jacobian"],
+                "kp_driving_value": io["kp_norm_rel_value"][frame],
+                "kp_driving_jacobian": io["kp_norm_rel_jacobian"][frame]}
+    return {**encoding, "kp_source": io["kp_source"], "kp_driving": io["kp_norm_rel"][frame]}
+
+
 TINY_GRAPHS = [("fomm", "kp_detector"), ("fomm", "source_encoder"), ("fomm", "generator"),
                ("fv2v", "kp_detector"), ("fv2v", "he_estimator"), ("fv2v", "source_encoder"), ("fv2v", "generator")]
 
@@ -433,12 +446,19 @@ class TestFloat16:
             if node.op_type == "Conv":
                 assert types[node.input[1]] == TensorProto.FLOAT16, f"{node.name} weight is not fp16"
         assert report["fp16_nodes"] > 0
-        # ONNX Runtime runs it; the error against fp32 PyTorch is that of fp16, not of a broken graph.
-        spec = tiny(engine)[graph]
-        inputs = tiny(engine).example_inputs(graph, seed=1)
-        ref = spec(inputs)
-        for name, err in ort_parity(spec, model, inputs).max_abs.items():
-            assert err <= 0.05 * max(1.0, float(ref[name].abs().max())), f"{engine}/{graph}/{name}: fp16 error {err:.3g}"
+        # ONNX Runtime runs it; the error against fp32 PyTorch is that of fp16, not of a broken
+        # graph. Generators are fed the fixture's own keypoints: the example inputs' independent
+        # random keypoints (uniform in +-0.7 for source and driving) are motions no face makes,
+        # and there the FOMM generator's fp16 error ran from 0.016 to 0.099 with the seed (shared
+        # fixture and a 96 px variant), against 0.003 .. 0.005 on the fixtures' frames.
+        fx, gs = golden(engine), tiny(engine)
+        spec = gs[graph]
+        for frame in range(fx.frames if graph == "generator" else 1):
+            inputs = _generator_inputs(gs, fx, frame) if graph == "generator" else gs.example_inputs(graph, seed=1)
+            ref = spec(inputs)
+            for name, err in ort_parity(spec, model, inputs).max_abs.items():
+                bar = 0.05 * max(1.0, float(ref[name].abs().max()))
+                assert err <= bar, f"{engine}/{graph}/{name} frame {frame}: fp16 error {err:.3g}"
 
     def test_fomm_coordinate_math_stays_fp32(self, tiny_fp16):
         _, report = tiny_fp16("fomm", "generator")
