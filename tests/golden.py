@@ -45,7 +45,7 @@ import numpy as np
 
 from _media import REFERENCE, reference
 
-__all__ = ["ENGINES", "GoldenFixture", "golden"]
+__all__ = ["ENGINES", "FixtureError", "GoldenFixture", "golden", "sha256_of"]
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,6 @@ class GoldenFixture:
         if self.engine not in CONFIG_ENGINES:
             raise ValueError(f"livehead.models.configs reads {', '.join(CONFIG_ENGINES)} YAMLs, not {self.engine}; "
                              f"build {self.stem} from fx.model_params with its own loader")
-
         return load_model_config(self.yaml_path, align_corners=align_corners)
 
     def load(self, *, align_corners: bool | None = False):
@@ -221,7 +220,25 @@ class GoldenFixture:
 
     @functools.cached_property
     def image_size(self) -> int:
-        """Side of the square input images, checked across the npz, its meta and the YAML."""
+        """Side of the square input images (the npz ``source``; :meth:`check` compares the rest)."""
+        return int(self.arrays["source"].shape[-1])
+
+    @functools.cached_property
+    def num_kp(self) -> int:
+        """K from the YAML (:meth:`check` compares the npz keypoints)."""
+        node: Any = self.model_params
+        for part in _LAYOUTS[self.engine].num_kp_at:
+            node = node[part]
+        return int(node)
+
+    def check(self) -> None:
+        """Raise :class:`FixtureError`, naming the files, where they disagree: the engine's YAML
+        section, the image size (npz ``source``, its meta H/W, the YAML's ``frame_shape``) and K
+        (YAML vs the npz keypoints)."""
+        layout = _LAYOUTS[self.engine]
+        if layout.marker_section not in self.model_params:
+            raise FixtureError(f"{self.yaml_path} has no model_params.{layout.marker_section}: "
+                               f"it is not a {self.engine} fixture config")
         _, _, h, w = self.arrays["source"].shape
         sizes = {"npz source": (h, w), "meta H/W": (self.meta.get("H", h), self.meta.get("W", w))}
         frame_shape = self.yaml_document.get("dataset_params", {}).get("frame_shape")
@@ -229,25 +246,10 @@ class GoldenFixture:
             sizes["yaml dataset_params.frame_shape"] = tuple(frame_shape[:2])
         if len(set(sizes.values())) != 1 or h != w:
             raise FixtureError(f"{self.folder}: {self.stem} image sizes disagree: {sizes}; regenerate the fixture")
-        return h
-
-    @functools.cached_property
-    def num_kp(self) -> int:
-        """K, checked between the YAML and the source keypoints in the npz."""
-        layout = _LAYOUTS[self.engine]
-        node: Any = self.model_params
-        for part in layout.num_kp_at:
-            node = node[part]
         k = self.arrays[layout.kp_key].shape[1]
-        if node != k:
-            raise FixtureError(f"{self.folder}: {self.yaml_path.name} says num_kp {node}, "
+        if self.num_kp != k:
+            raise FixtureError(f"{self.folder}: {self.yaml_path.name} says num_kp {self.num_kp}, "
                                f"{self.io_path.name}[{layout.kp_key!r}] has {k}; regenerate the fixture")
-        return int(node)
-
-    def check(self) -> None:
-        """Cross-check the files (sizes, keypoint counts); raise :class:`FixtureError` naming them."""
-        if self.image_size <= 0 or self.num_kp <= 0:
-            raise FixtureError(f"{self.folder}: {self.stem} has image size {self.image_size}, num_kp {self.num_kp}")
 
     @property
     def frames(self) -> int:
@@ -306,11 +308,9 @@ def _network_paths(node: Mapping[str, Any], prefix: str = "") -> list[str]:
 
 
 @functools.cache
-def _describe(engine: str, folder: Path) -> GoldenFixture:
+def _checked(engine: str, folder: Path) -> GoldenFixture:
+    """One described fixture per folder and engine for the whole session (files read once)."""
     fx = GoldenFixture(engine, folder)
-    marker = _LAYOUTS[engine].marker_section
-    if marker not in fx.model_params:
-        raise FixtureError(f"{fx.yaml_path} has no model_params.{marker}: it is not a {engine} fixture config")
     fx.check()
     return fx
 
@@ -323,4 +323,4 @@ def golden(engine: str) -> GoldenFixture:
     fx = GoldenFixture(engine, REFERENCE)
     for path in (fx.yaml_path, fx.checkpoint_path, fx.io_path):
         reference(path.name)  # skips, naming the file, when it is absent
-    return _describe(engine, REFERENCE)
+    return _checked(engine, REFERENCE)
