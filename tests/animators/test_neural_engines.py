@@ -14,7 +14,8 @@ from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import NullSink
 from livehead.stages.tracking import FaceTracker
 
-from _media import REFERENCE, media, needs_extra
+from _media import media, needs_extra
+from golden import golden
 from harness import config, run_frames
 
 SIZE = (320, 180)
@@ -23,10 +24,8 @@ CROP = {"fomm": 128, "fv2v": 64}  # fv2v's full-width HEEstimator/SPADE decoder 
 
 def tiny(engine):
     needs_extra("neural", "torch")
-    ckpt = REFERENCE / f"{engine}_tiny.pth.tar"
-    if not ckpt.is_file():
-        pytest.skip(f"needs the golden fixture {ckpt} (../shared/reference beside the repository)")
-    return create_animator(engine, checkpoint=str(ckpt), model_config=str(REFERENCE / f"{engine}_tiny.yaml"),
+    fx = golden(engine)
+    return create_animator(engine, checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path),
                            device="cpu", crop_size=CROP[engine])
 
 
@@ -114,7 +113,8 @@ def test_onnxruntime_backend_renders_like_torch():
     """The same engine on ONNX Runtime (graphs exported in memory) gives the torch picture."""
     needs_extra("neural", "onnxruntime")
     frames = driver_frames(2)
-    ckpt, cfg = str(REFERENCE / "fomm_tiny.pth.tar"), str(REFERENCE / "fomm_tiny.yaml")
+    fx = golden("fomm")
+    ckpt, cfg = str(fx.checkpoint_path), str(fx.yaml_path)
     ort_engine = create_animator("fomm", checkpoint=ckpt, model_config=cfg, device="cpu", backend="onnxruntime",
                                  crop_size=CROP["fomm"])
     assert ort_engine.describe()["backend"] == "onnxruntime"

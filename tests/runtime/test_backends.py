@@ -9,7 +9,6 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from _media import needs_extra
@@ -18,17 +17,7 @@ torch = needs_extra("neural", "torch")  # before the imports below, which need t
 
 from livehead.errors import EngineMismatchError, LiveHeadError
 
-from _media import reference as _need
-
-
-
-def _tiny(engine: str):
-    from livehead.runtime.graphs import build_graphs
-    from livehead.models import load_checkpoint, load_model_config
-
-    ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
-                           load_model_config(_need(f"{engine}_tiny.yaml"), align_corners=False))
-    return build_graphs(ckpt.models, image_size=128, checkpoint=str(ckpt.path), checkpoint_sha256=ckpt.sha256)
+from golden import golden
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -208,23 +197,25 @@ class TestRegistry:
 
 @pytest.fixture(scope="module")
 def fomm_tiny():
-    return _tiny("fomm")
+    """The FOMM fixture's graphs at its own image size."""
+    return golden("fomm").graphs()
 
 
 @pytest.fixture(scope="module")
 def fomm_io():
-    return np.load(_need("fomm_tiny_io.npz"))
+    return golden("fomm").arrays
 
 
-def _golden_frames(runner, engine, io, frames=range(3)):
-    """Run the per-avatar/per-frame path on the fixture and return max |pred - stored| per frame."""
+def _golden_frames(runner, engine, io):
+    """Run the per-avatar/per-frame path on every driving frame of the fixture and return
+    max |pred - stored| per frame (frame 0 calibrates: zero relative motion)."""
     from livehead.runtime.frame_path import FramePath
 
     path = FramePath(runner, engine)
     driving = torch.from_numpy(io["driving"])
     path.prepare(torch.from_numpy(io["source"]), driving[0:1])
     return [float((path.step(driving[i:i + 1]).cpu() - torch.from_numpy(io["gen_rel_prediction"][i])).abs().max())
-            for i in frames]
+            for i in range(len(driving))]
 
 
 class TestTorchRunner:
@@ -240,9 +231,9 @@ class TestTorchRunner:
     def test_fv2v_reproduces_the_reference(self):
         from livehead.runtime import create_runner
 
-        io = np.load(_need("fv2v_tiny_io.npz"))
-        runner = create_runner("torch", _tiny("fv2v"), "cpu", "fp32")
-        errors = _golden_frames(runner, "fv2v", io)
+        fx = golden("fv2v")
+        runner = create_runner("torch", fx.graphs(), "cpu", "fp32")
+        errors = _golden_frames(runner, "fv2v", fx.arrays)
         assert errors[0] <= 2e-4  # frame 0 is the calibration frame: relative motion is zero
         assert max(errors) <= 2e-2  # README: face-vid2vid end to end from images ~2e-2
 
