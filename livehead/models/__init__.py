@@ -7,16 +7,25 @@ data), :mod:`~livehead.models.checkpoint` (safe, strict loading), :mod:`~livehea
 (known checkpoint files, ``livehead models``).
 """
 
-from livehead.models.checkpoint import LoadedCheckpoint, load_checkpoint, read_checkpoint
-from livehead.models.configs import PUBLIC_CONFIGS, ModelConfig, ModelSet, build_models, load_model_config
+from __future__ import annotations
 
-__all__ = [
-    "PUBLIC_CONFIGS",
-    "LoadedCheckpoint",
-    "ModelConfig",
-    "ModelSet",
-    "build_models",
-    "load_checkpoint",
-    "load_model_config",
-    "read_checkpoint",
-]
+import importlib
+
+# name -> submodule; imported on first use, so the torch-free catalog loads on a light install
+_EXPORTS = {
+    "LoadedCheckpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "PUBLIC_CONFIGS": "configs",
+    "ModelConfig": "configs",
+    "ModelSet": "configs",
+    "build_models": "configs",
+    "load_model_config": "configs",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -7,23 +7,26 @@
 publish them behind Google Drive / MediaFire / HuggingFace pages.
 
 LivePortrait is five files, not one: its entry is the folder ``<checkpoints>/liveportrait`` laid out
-as the official ``pretrained_weights/liveportrait`` (:data:`~livehead.models.checkpoint.LIVEPORTRAIT_FILES`).
+as the official ``pretrained_weights/liveportrait`` (:data:`LIVEPORTRAIT_FILES`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from livehead.errors import CheckpointError, InputError
-from livehead.models.checkpoint import LIVEPORTRAIT_DOWNLOAD, LIVEPORTRAIT_FILES
-from livehead.models.configs import Engine, ModelConfig, get_public_config
 from livehead.checks import Check
 from livehead.config.paths import DATA_DIR_ENV, user_data_dir
+from livehead.errors import CheckpointError, InputError
+
+if TYPE_CHECKING:  # the catalog is plain data: no torch, so the light install's doctor reads it too
+    from livehead.models.configs import Engine, ModelConfig
 
 __all__ = [
     "CATALOG",
     "LIVEPORTRAIT_DOWNLOAD",
+    "LIVEPORTRAIT_FILES",
     "CatalogEntry",
     "CheckpointStatus",
     "catalog_status",
@@ -34,6 +37,19 @@ __all__ = [
     "resolve_checkpoint",
 ]
 
+# LivePortrait entry -> its official file, relative to the weights folder (pretrained_weights/liveportrait;
+# the HuggingFace repo KwaiVGI/LivePortrait has the same layout under liveportrait/).
+LIVEPORTRAIT_DOWNLOAD = (
+    "LivePortrait README, 'Download pretrained weights': https://huggingface.co/KwaiVGI/LivePortrait "
+    "(the liveportrait/ folder: base_models/ and retargeting_models/)"
+)
+LIVEPORTRAIT_FILES: dict[str, str] = {
+    "appearance_feature_extractor": "base_models/appearance_feature_extractor.pth",
+    "motion_extractor": "base_models/motion_extractor.pth",
+    "warping_module": "base_models/warping_module.pth",
+    "spade_generator": "base_models/spade_generator.pth",
+    "stitching_retargeting_module": "retargeting_models/stitching_retargeting_module.pth",
+}
 _FOMM_DOWNLOAD = (
     "first-order-model README, 'Pre-trained checkpoint': "
     "https://drive.google.com/open?id=1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH or https://yadi.sk/d/lEw8uRm140L_eQ"
@@ -63,7 +79,9 @@ class CatalogEntry:
 
     @property
     def config(self) -> ModelConfig:
-        """The built-in architecture for this checkpoint (no YAML needed)."""
+        """The built-in architecture for this checkpoint (no YAML needed; builds need the neural extra)."""
+        from livehead.models.configs import get_public_config
+
         return get_public_config(self.name)
 
 

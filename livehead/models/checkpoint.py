@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from livehead.errors import CheckpointError
+from livehead.models.catalog import LIVEPORTRAIT_DOWNLOAD, LIVEPORTRAIT_FILES
 from livehead.models.configs import Engine, ModelConfig, ModelSet, PUBLIC_CONFIGS, build_models, get_public_config
 
 __all__ = [
@@ -46,19 +47,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _NETWORK_ENTRIES = ("generator", "kp_detector", "he_estimator")
-# LivePortrait entry -> its official file, relative to the weights folder (pretrained_weights/liveportrait;
-# the HuggingFace repo KwaiVGI/LivePortrait has the same layout under liveportrait/).
-LIVEPORTRAIT_DOWNLOAD = (
-    "LivePortrait README, 'Download pretrained weights': https://huggingface.co/KwaiVGI/LivePortrait "
-    "(the liveportrait/ folder: base_models/ and retargeting_models/)"
-)
-LIVEPORTRAIT_FILES: dict[str, str] = {
-    "appearance_feature_extractor": "base_models/appearance_feature_extractor.pth",
-    "motion_extractor": "base_models/motion_extractor.pth",
-    "warping_module": "base_models/warping_module.pth",
-    "spade_generator": "base_models/spade_generator.pth",
-    "stitching_retargeting_module": "retargeting_models/stitching_retargeting_module.pth",
-}
 _ENGINE_NAMES = {"fomm": "FOMM (first-order-model)", "fv2v": "face-vid2vid", "liveportrait": "LivePortrait"}
 _ENGINE_FILES = {
     "fomm": "vox-cpk.pth.tar or vox-adv-cpk.pth.tar",

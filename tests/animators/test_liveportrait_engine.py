@@ -6,9 +6,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import yaml
 
-from _media import media, reference
+from _media import media, needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
+import yaml  # noqa: E402
+
 from livehead.animators import create_animator
 from livehead.animators.neural import liveportrait_face as face
 from livehead.avatars.photo import load_avatar

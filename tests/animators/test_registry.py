@@ -18,7 +18,7 @@ from livehead.animators import ANIMATORS, Driving, animator_from_config, create_
 from livehead.errors import LiveHeadError
 from livehead.models.catalog import CATALOG
 
-from _media import REFERENCE, reference
+from _media import REFERENCE, needs_extra, reference
 from harness import config
 
 NEURAL_CROP = 64  # network input size for the contract run: any size works, small is quick
@@ -41,6 +41,7 @@ def engine_settings(name: str) -> dict[str, object]:
     when the engine needs weights."""
     settings: dict[str, object] = {"engine.device": "cpu"}
     if name in NEEDS_WEIGHTS:
+        needs_extra("neural", "torch")
         found = sorted(REFERENCE.glob(f"{name}_tiny.pth*"))
         if not found:
             pytest.skip(f"engine {name} needs weights: no golden fixture {REFERENCE}/{name}_tiny.pth* "

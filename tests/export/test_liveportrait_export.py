@@ -14,9 +14,11 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
-from _media import reference
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
+
 
 ATOL = 1e-4
 GRAPHS = ("appearance_feature_extractor", "motion_extractor", "stitching", "retarget_eye", "retarget_lip", "generator")

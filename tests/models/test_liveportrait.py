@@ -12,9 +12,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
-from _media import reference
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
+
 from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
 from livehead.models.liveportrait import keypoints as lpk
 from livehead.models.liveportrait.stitching_retargeting import FILE_ENTRIES

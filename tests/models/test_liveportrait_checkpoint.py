@@ -8,9 +8,11 @@ import builtins
 from pathlib import Path
 
 import pytest
-import torch
 
-from _media import reference
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
+
 from livehead.errors import CheckpointError
 from livehead.models import load_checkpoint, load_model_config
 from livehead.models.checkpoint import LIVEPORTRAIT_FILES

@@ -14,12 +14,14 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
+
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.errors import LiveHeadError
 from livehead.runtime import BACKENDS, BackendRequest, auto_candidates, create_runner
 
-from _media import reference
 
 GRAPH_SIZE = 64  # image size the fixture graphs are built at: parity holds at any size, small is quick
 TOLERANCE = 5e-4
