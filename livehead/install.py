@@ -20,29 +20,36 @@ __all__ = ["OPENCV_DIST", "PACKAGES", "SUPPORTED_PYTHON", "check_packages", "che
 
 OPENCV_DIST = "opencv-contrib-python"
 OPENCV_OTHERS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python-headless")
-SUPPORTED_PYTHON = (3, 11)
+SUPPORTED_PYTHON = ((3, 10), (3, 12))  # oldest and newest minor version LiveHead is tested on
 
 
-def _pins() -> dict[str, str]:
-    """``{distribution: version}`` pinned with ``==`` by LiveHead (installed metadata, else pyproject.toml)."""
+def _ranges() -> dict[str, str]:
+    """``{distribution: version range}`` LiveHead declares, extras included (``{"numpy": "<2,>=1.26"}``).
+
+    From the installed metadata, else pyproject.toml. Exact tested versions live in the source
+    tree's requirements.lock, which an installed wheel does not carry.
+    """
+    from packaging.requirements import Requirement
+
     requirements: list[str] = []
     try:
         requirements = importlib.metadata.requires("livehead") or []
     except importlib.metadata.PackageNotFoundError:
         pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
         if pyproject.is_file():
-            import tomllib
+            from livehead.config.loading import tomllib
 
             project = tomllib.loads(pyproject.read_text()).get("project", {})
             requirements = list(project.get("dependencies", []))
             for extra in project.get("optional-dependencies", {}).values():
                 requirements += list(extra)
-    pins: dict[str, str] = {}
-    for req in requirements:
-        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*==\s*([^;\s]+)", req)
-        if match:
-            pins[_norm(match.group(1))] = match.group(2)
-    return pins
+    ranges: dict[str, str] = {}
+    for text in requirements:
+        req = Requirement(text)
+        # keep base and extra requirements that apply to this Python (tomli only below 3.11)
+        if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in ("", "neural", "test", "hotkeys", "eval")):
+            ranges[_norm(req.name)] = str(req.specifier)
+    return ranges
 
 
 def _norm(name: str) -> str:
@@ -59,13 +66,15 @@ def _version(dist: str) -> str | None:
 def check_python() -> list[Check]:
     v = sys.version_info
     text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
-    if (v.major, v.minor) == SUPPORTED_PYTHON:
+    oldest, newest = SUPPORTED_PYTHON
+    if oldest <= (v.major, v.minor) <= newest:
         return [Check("python", "Python", "ok", text)]
-    want = ".".join(map(str, SUPPORTED_PYTHON))
+    want = ".".join(map(str, newest))
     return [
         Check(
-            "python", "Python", "fail", f"{text}; LiveHead's pinned packages (mediapipe 0.10.21) need Python {want}",
-            f"create a Python {want} environment: python{want} -m venv .venv && .venv/bin/pip install -e .",
+            "python", "Python", "fail",
+            f"{text}; LiveHead needs Python {'.'.join(map(str, oldest))}–{want} (mediapipe 0.10.21 has no wheels beyond)",
+            f"create a Python {want} environment: python{want} -m venv .venv && .venv/bin/pip install livehead",
         )
     ]
 
@@ -84,11 +93,17 @@ PACKAGES: tuple[tuple[str, str, bool, str], ...] = (
 
 
 def check_packages() -> list[Check]:
-    pins = _pins()
+    from packaging.version import InvalidVersion, Version
+    from packaging.specifiers import SpecifierSet
+
+    from livehead.extras import extra_providing, install_line
+
+    ranges = _ranges()
     checks: list[Check] = []
     for module, dist, required, purpose in PACKAGES:
-        pin = pins.get(_norm(dist))
-        install = f"pip install {dist}=={pin}" if pin else f"pip install {dist}"
+        wanted = ranges.get(_norm(dist), "")
+        extra = extra_providing(module)
+        install = install_line(extra) if extra else f'pip install "{dist}{wanted}"'
         installed = _version(dist)
         failed = "fail" if required else "warn"
         if installed is None and module != "cv2":
@@ -108,21 +123,24 @@ def check_packages() -> list[Check]:
             )
             continue
         version = installed or getattr(imported, "__version__", "?")
-        if pin and version.split("+")[0] != pin:  # "2.13.0+cpu" is the pinned 2.13.0
+        try:
+            in_range = not wanted or SpecifierSet(wanted).contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            in_range = False
+        if not in_range:
             checks.append(
-                Check("packages", dist, "warn", f"{version} installed, LiveHead is tested with {pin} ({purpose})", install)
+                Check("packages", dist, "warn", f"{version} installed, LiveHead needs {dist}{wanted} ({purpose})", install)
             )
         else:
             checks.append(Check("packages", dist, "ok", f"{version} ({purpose})"))
-    checks.append(_check_opencv_distributions(pins))
+    checks.append(_check_opencv_distributions(ranges))
     return checks
 
 
-def _check_opencv_distributions(pins: dict[str, str]) -> Check:
+def _check_opencv_distributions(ranges: dict[str, str]) -> Check:
     installed = {_norm(d.metadata["Name"] or ""): d.version for d in importlib.metadata.distributions()}
     others = [name for name in OPENCV_OTHERS if name in installed]
-    pin = pins.get(OPENCV_DIST)
-    reinstall = f"pip install --force-reinstall {OPENCV_DIST}" + (f"=={pin}" if pin else "")
+    reinstall = f'pip install --force-reinstall "{OPENCV_DIST}{ranges.get(OPENCV_DIST, "")}"'
     if others:
         return Check(
             "packages", "OpenCV distributions", "fail",
@@ -132,7 +150,6 @@ def _check_opencv_distributions(pins: dict[str, str]) -> Check:
     if OPENCV_DIST not in installed:
         return Check("packages", "OpenCV distributions", "fail", f"{OPENCV_DIST} is not installed", reinstall)
     return Check("packages", "OpenCV distributions", "ok", f"only {OPENCV_DIST} installed")
-
 
 
 def doctor_checks() -> list[Check]:

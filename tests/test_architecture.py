@@ -18,11 +18,13 @@ MAX_LINES = 500
 
 # Which top-level parts of the package each part may import (besides itself). Parts not named
 # here (commands, cli) may import anything.
-FOUNDATION = {"errors", "types", "checks", "data"}
+FOUNDATION = {"errors", "types", "checks", "extras", "native", "data"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "types": set(),
     "checks": set(),
+    "extras": {"errors"},
+    "native": set(),
     "face": FOUNDATION,
     "ui.keymap": FOUNDATION,
     "ui.display": FOUNDATION,
@@ -35,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "avatars": FOUNDATION | {"face", "config", "stages", "animators"},
     "sinks": FOUNDATION | {"ui.display", "stages"},
     "ui": FOUNDATION | {"config", "ui.keymap", "ui.display"},
-    "install": FOUNDATION | {"stages"},
+    "install": FOUNDATION | {"config", "stages"},
     "pipeline": FOUNDATION | {"face", "config", "stages", "animators", "avatars", "sinks", "ui", "ui.keymap"},
     "eval": FOUNDATION | {"face", "config", "stages", "models", "runtime", "animators", "avatars", "pipeline",
                           "ui.keymap"},

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from livehead.animators.base import Animator
 from livehead.errors import LiveHeadError
 
-__all__ = ["ANIMATORS", "animator_from_config", "create_animator", "register_animator"]
+__all__ = ["ANIMATORS", "animator_from_config", "create_animator", "engine_names", "register_animator"]
 
 AnimatorFactory = Callable[..., Animator]
 ANIMATORS: dict[str, AnimatorFactory] = {}
@@ -29,6 +29,12 @@ def animator_from_config(config: Any, *, engine: str | None = None, **extra: Any
     options = {k: v for k, v in dataclasses.asdict(config.engine).items() if k != "engine"}
     return create_animator(engine or config.engine.engine, expression_strength=config.motion.expression_strength,
                            **options, **extra)
+
+
+def engine_names() -> list[str]:
+    """Every selectable engine name, sorted (the bundled ones and any registered)."""
+    _register_builtin()
+    return sorted(ANIMATORS)
 
 
 def create_animator(name: str, **kwargs: Any) -> Animator:
@@ -51,6 +57,7 @@ _BUILTIN = {
     "mesh": ("livehead.animators.mesh", "MeshAnimator"),
     "fomm": ("livehead.animators.neural", "FommAnimator"),
     "fv2v": ("livehead.animators.neural", "Fv2vAnimator"),
+    "liveportrait": ("livehead.animators.neural.liveportrait", "LivePortraitAnimator"),
 }
 
 

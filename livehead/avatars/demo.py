@@ -19,7 +19,7 @@ from livehead.stages.motion import _set_eye_openness, _set_mouth_gap, from_local
 from livehead.stages.tracking import observation_from_landmarks
 from livehead.types import FaceObservation
 
-__all__ = ["Keyframe", "ScriptedDriver", "demo_avatar"]
+__all__ = ["Keyframe", "ScriptedDriver", "demo_avatar", "demo_photo"]
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,18 @@ class ScriptedDriver:
         return observation_from_landmarks(pts, timestamp=t, frame_size=self.face.frame_size)
 
 
-def demo_avatar(working_size: tuple[int, int]):
-    """The bundled avatar: scikit-image's astronaut portrait, prepared like a user's photo."""
+def demo_photo() -> np.ndarray:
+    """The bundled portrait, (512, 512, 3) uint8 RGB: scikit-image's astronaut (NASA, public domain)."""
     from skimage import data
 
+    return np.ascontiguousarray(data.astronaut())
+
+
+def demo_avatar(working_size: tuple[int, int]):
+    """The bundled avatar: :func:`demo_photo` prepared like a user's photo."""
     from livehead.avatars.photo import avatar_from_array
 
-    image = np.ascontiguousarray(data.astronaut())
+    image = demo_photo()
     return avatar_from_array(
         image,
         name="astronaut (scikit-image, public domain)",

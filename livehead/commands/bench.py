@@ -32,7 +32,7 @@ from livehead.bench.report import JSON_FIELDS, compare, finish, mismatch, print_
 from livehead.bench.resources import machine, memory
 from livehead.bench.runs import ScriptedSource, run_network, run_pipeline
 from livehead.config import LiveHeadConfig, with_overrides
-from livehead.errors import InputError
+from livehead.errors import EXIT_CODES, RunFailure
 from livehead.runtime.machine import load_average
 
 log = logging.getLogger(__name__)
@@ -48,25 +48,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="livehead bench",
         description="Measure per-stage speed, end-to-end fps, latency and memory of the LiveHead pipeline.",
-        epilog="JSON fields (--json):\n" + "\n".join(f"  {k}: {v}" for k, v in JSON_FIELDS.items()),
+        epilog="JSON fields (--json):\n" + "\n".join(f"  {k}: {v}" for k, v in JSON_FIELDS.items()) + "\n\n"
+               + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--source", metavar="CLIP", help="driving clip, or 'scripted' for the built-in synthetic driver "
                                                     "(default: a clip from ../shared/media, else scripted)")
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: a photo from ../shared/media, else "
                                                      "the demo's astronaut)")
-    p.add_argument("--engine", default="mesh", help="mesh (default) | fomm | fv2v")
+    p.add_argument("--engine", default="mesh", help="mesh (default) | fomm | fv2v | liveportrait")
     p.add_argument("--backend", choices=["auto", "torch", "inductor", "onnxruntime", "tensorrt"], default="auto",
                    help="network runtime for neural engines")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where neural engines run")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="neural engine precision on CUDA")
-    p.add_argument("--checkpoint", metavar="FILE", help="checkpoint for fomm / fv2v")
+    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint for fomm / fv2v, weights folder for liveportrait")
     p.add_argument("--random-weights", action="store_true",
-                   help="fomm / fv2v: the full public architecture with calibrated random weights instead of a "
+                   help="fomm / fv2v / liveportrait: the full public architecture with calibrated random weights instead of a "
                         "checkpoint (speed does not depend on the weights; the pictures mean nothing)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
     p.add_argument("--crop-size", type=int, default=256, metavar="PX",
-                   help="fomm / fv2v network input size (default 256, the public checkpoints' size)")
+                   help="neural network input size (default 256, the public checkpoints' size)")
     p.add_argument("--frames", type=int, default=300, metavar="N", help="frames to measure (default 300)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="frames run first, not measured (default 10)")
     p.add_argument("--size", default="1280x720", metavar="WxH", help="output size (default 1280x720)")
@@ -86,16 +87,22 @@ def main(argv: list[str]) -> int:
     from rich.console import Console
 
     from livehead.animators import animator_from_config
-    from livehead.commands.eval import parse_size
+    from livehead.config.loading import check_option
+    from livehead.config.validation import Range, check_flag
+    from livehead.sinks import check_output_file
 
     ns = build_parser().parse_args(argv)
     console = Console()
     if ns.compare:
         compare(ns.compare[0], ns.compare[1], console)
         return 0
-    if ns.frames < 1 or ns.warmup < 0:
-        raise InputError(f"--frames must be ≥ 1 and --warmup ≥ 0, got {ns.frames} and {ns.warmup}")
-    size = parse_size(ns.size)
+    check_flag("--frames", ns.frames, Range(1, 1_000_000, unit="frames"))
+    check_flag("--warmup", ns.warmup, Range(0, 100_000, unit="frames"))
+    size = check_option("output.size", ns.size, "--size")
+    if ns.camera_fps is not None:
+        check_option("capture.fps", ns.camera_fps, "--camera-fps")
+    if ns.json:  # said now, not after the measurement
+        check_output_file(ns.json, "--json", suffixes=(".json",))
     load_start = load_average()
     config = with_overrides(LiveHeadConfig(), {
         "output.size": size, "output.vcam": False, "output.preview": False,
@@ -133,7 +140,10 @@ def main(argv: list[str]) -> int:
     )
     print_result(result, console)
     if ns.json:
-        write_json(result, ns.json)
+        try:
+            write_json(result, ns.json)
+        except OSError as exc:
+            raise RunFailure(f"Could not write {ns.json}: {exc.strerror or exc}. The table above holds the numbers.") from None
         console.print(f"Numbers written to {ns.json}")
     wrong = mismatch(result)
     if wrong:

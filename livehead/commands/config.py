@@ -101,7 +101,9 @@ def main(argv: list[str]) -> int:
     types_ = field_types()
     overrides = _run_overrides(rest) if rest else {}
     overrides.update(_parse_set(args.set, types_))
-    config, sources = load_config(overrides, args.config)
+    from livehead.commands.run import FLAGS
+
+    config, sources = load_config(overrides, args.config, flags=FLAGS)
     path = Path(args.config).expanduser().resolve() if args.config else default_config_path()
     print(format_config(config, sources, config_path=path, found=path.is_file()))
     return 0

@@ -7,7 +7,7 @@ import json
 
 from livehead.config.paths import DATA_DIR_ENV
 from livehead.errors import CheckpointError
-from livehead.models.catalog import CATALOG, catalog_status, checkpoints_dir
+from livehead.models.catalog import CATALOG, catalog_status, checkpoints_dir, liveportrait_download_command
 
 __all__ = ["main"]
 
@@ -15,8 +15,8 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="livehead models",
-        description="List the checkpoints the fomm and fv2v engines can use, where LiveHead looks for them, "
-        "and which are present.",
+        description="List the checkpoints the fomm, fv2v and liveportrait engines can use, where LiveHead looks "
+                    "for them, and which are present.",
     )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--verify", action="store_true",
@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
                 "name": s.name, "engine": s.engine, "file_names": list(entries[s.name].file_names),
                 "description": entries[s.name].description, "download": entries[s.name].download,
                 "present": s.present, "path": str(s.path) if s.path else None,
+                **({"parts": list(entries[s.name].parts), "missing": list(s.missing)} if entries[s.name].parts else {}),
                 **({"sha256": verified[s.name]} if s.name in verified else {}),
                 **({"error": failures[s.name]} if s.name in failures else {}),
             }
@@ -60,20 +61,27 @@ def main(argv: list[str]) -> int:
     width = max(len(s.name) for s in statuses)
     file_width = max(len(s.file_name) for s in statuses)
     print("Checkpoints for the neural engines (the mesh engine needs none):\n")
-    print(f"  {'NAME':<{width}}  ENGINE  {'FILE':<{file_width}}  STATUS")
+    ew = max(len("ENGINE"), *(len(s.engine) for s in statuses))
+    print(f"  {'NAME':<{width}}  {'ENGINE':<{ew}}  {'FILE':<{file_width}}  STATUS")
     for s in statuses:
         state = f"found: {s.path}" if s.path else "missing"
         if s.name in verified:
             state = f"ok, sha256 {verified[s.name]}"
         elif s.name in failures:
             state = "BROKEN (see below)"
-        print(f"  {s.name:<{width}}  {s.engine:<6}  {s.file_name:<{file_width}}  {state}")
-        print(f"  {'':<{width}}  {'':<6}  {entries[s.name].description}")
+        print(f"  {s.name:<{width}}  {s.engine:<{ew}}  {s.file_name:<{file_width}}  {state}")
+        print(f"  {'':<{width}}  {'':<{ew}}  {entries[s.name].description}")
+        if entries[s.name].parts:
+            print(f"  {'':<{width}}  {'':<{ew}}  files (in {directory / entries[s.name].file_names[0]}):")
+            for part in entries[s.name].parts:
+                mark = "missing" if any(m.endswith(part) for m in s.missing) else "ok"
+                print(f"  {'':<{width}}  {'':<{ew}}    {part:<52} {mark}")
     print(f"\nCheckpoints folder: {directory}")
     print(f"  (set {DATA_DIR_ENV} to move the data folder, or pass --checkpoint PATH to use a file elsewhere)")
     print("\nDownloads (LiveHead never downloads weights itself):")
     for download in dict.fromkeys(e.download for e in CATALOG):
         print(f"  {download}")
+    print(f"  LivePortrait into the right folder: {liveportrait_download_command(directory)}")
     print("\nThe architectures are built in; no YAML is needed for these files.")
     for name, message in failures.items():
         print(f"\n{name}: {message}")

@@ -33,20 +33,27 @@ import difflib
 import json
 import os
 import re
-import tomllib
+import sys
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library in 3.11
+    import tomli as tomllib
+
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.config.paths import default_config_path
+from livehead.config.validation import problem, value_message
 from livehead.errors import InputError, LiveHeadError
 
 __all__ = [
     "PATH_KEYS",
     "SOURCE_CLI",
+    "check_option",
     "SOURCE_DEFAULT",
     "field_types",
     "get_value",
@@ -266,8 +273,10 @@ def _closest_key(word: str, candidates: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def _where(origin: str) -> str:
-    return f"in {origin}" if origin != SOURCE_CLI else "on the command line"
+def _where(origin: str, flag: str | None = None) -> str:
+    if origin != SOURCE_CLI:
+        return f"in {origin}"
+    return f"on the command line ({flag})" if flag else "on the command line"
 
 
 def unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveHeadError:
@@ -295,7 +304,8 @@ def unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveH
     return LiveHeadError(f"Unknown config key {key!r} {_where(origin)}.{hint}{tail}")
 
 
-def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], defaults: Mapping[str, Any],
+           flag: str | None = None) -> Any:
     if key not in types_:
         raise unknown_key_error(key, origin, types_)
     tp = types_[key]
@@ -304,9 +314,13 @@ def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], default
     except _TypeMismatch as exc:
         shown = toml_value(value) if not isinstance(value, str) else json.dumps(value)
         raise LiveHeadError(
-            f"Config key {key!r} {_where(origin)} has the wrong type: got {shown} "
+            f"Config key {key!r} {_where(origin, flag)} has the wrong type: got {shown} "
             f"({type(value).__name__}), expected {exc.expected}. Example: {_example(key, tp, defaults.get(key))}"
         ) from None
+    trouble = problem(key, checked)
+    if trouble:
+        raise LiveHeadError(value_message(f"Config key {key!r} {_where(origin, flag)}", trouble,
+                                          _example(key, tp, defaults.get(key))))
     if key == "controls.keymap":
         from livehead.ui.keymap import build_keymap
 
@@ -346,12 +360,31 @@ def _resolve_path(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path))
 
 
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> LiveHeadError:
+    """Name the line to fix. tomllib reports where it noticed the problem: for an unclosed
+    bracket or a missing value that is the start of the *next* line, so then the line before is meant."""
+    found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "syntax error"
+    if not found:
+        return LiveHeadError(f"Config file {path} is not valid TOML: {reason}.")
+    lines = text.splitlines()
+    number, column = int(found.group(1)), int(found.group(2))
+    if column == 1 and number > 1:
+        number -= 1
+        while number > 1 and not lines[number - 1].strip():
+            number -= 1
+    shown = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+    return LiveHeadError(f"Config file {path} is not valid TOML: line {number} ({shown!r}): {reason}. Fix that line.")
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise LiveHeadError(f"Config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
-        raise LiveHeadError(f"Config file {path} is not valid TOML: {exc}. Fix the line it names.") from None
+        raise _toml_error(path, text, exc) from None
     except OSError as exc:
         raise InputError(f"Cannot read config file {path}: {exc.strerror}.") from None
 
@@ -359,6 +392,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 def load_config(
     cli_overrides: Mapping[str, Any],
     config_file: str | os.PathLike[str] | None = None,
+    *,
+    flags: Mapping[str, str] | None = None,
 ) -> tuple[LiveHeadConfig, dict[str, str]]:
     """Build the effective config and record where each value came from.
 
@@ -368,7 +403,8 @@ def load_config(
     when given; otherwise the default file is read if present.
 
     Returns ``(config, sources)`` where ``sources[key]`` is ``"default"``, ``"file /path"`` or
-    ``"command line"`` for every key in :func:`field_types`.
+    ``"command line"`` for every key in :func:`field_types`. ``flags`` maps a dotted key to the
+    option that set it (``"output.fps": "--fps"``) so a refused value names what the user typed.
     """
     types_ = field_types()
     defaults = _default_values()
@@ -399,10 +435,19 @@ def load_config(
             continue
         if key in types_ and isinstance(value, str) and types_[key] is not str:
             value = parse_value(value, types_[key])
-        values[key] = _check(key, value, SOURCE_CLI, types_, defaults)
+        values[key] = _check(key, value, SOURCE_CLI, types_, defaults, flag=(flags or {}).get(key))
         sources[key] = SOURCE_CLI
 
     return with_overrides(LiveHeadConfig(), values), sources
+
+
+def check_option(key: str, value: Any, flag: str) -> Any:
+    """A subcommand's own flag that sets what config ``key`` sets (``livehead demo --fps``): parsed,
+    type-checked and range-checked exactly as ``livehead --fps`` is; returns the typed value."""
+    types_ = field_types()
+    if isinstance(value, str) and types_[key] is not str:
+        value = parse_value(value, types_[key])
+    return _check(key, value, SOURCE_CLI, types_, _default_values(), flag=flag)
 
 
 

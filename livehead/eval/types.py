@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_ENGINES", "EvalResult", "EvalSettings", "Progress", "Strip"]
 
-DEFAULT_ENGINES = ("mesh", "fomm", "fv2v")
+DEFAULT_ENGINES = ("mesh", "fomm", "fv2v", "liveportrait")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from livehead.animators.registry import animator_from_config
 from livehead.config import LiveHeadConfig
 from livehead.errors import LiveHeadError
 from livehead.pipeline.avatars import AvatarSelection
+from livehead.pipeline.face_watch import FaceWatch
 from livehead.pipeline.processor import FrameProcessor, ProcessResult
 from livehead.pipeline.stats import RunStats
 from livehead.pipeline.tracking_thread import Tracked, TrackingThread
@@ -56,9 +57,15 @@ class Pipeline:
         animator: the engine; ``states`` are its prepared avatars (index 0 is shown first).
         library: an :class:`~livehead.avatars.library.AvatarLibrary` preparing avatars in the
             background (its ready avatars are used when ``states`` is empty), or None.
-        sinks: where output frames go.
+        sinks: where output frames go. A sink that fails is dropped (and listed in ``failed_sinks``);
+            the stream stops when none is left.
         throttle: keep the sinks fed at ``config.output.fps`` even without new frames.
         tracker_factory: makes the face tracker (default MediaPipe's); benchmarks replay recorded tracking.
+
+    A video file is rendered frame by frame, in order and without repeats (``every_frame``), when
+    ``config.capture.realtime`` is false, or "auto" and no sink is ``live``; otherwise it plays in
+    real time like a camera. Either way each frame reaches the sinks with its time on the source's
+    clock (see :class:`livehead.sinks.base.Sink`).
     """
 
     def __init__(
@@ -77,20 +84,26 @@ class Pipeline:
         if not states:
             raise ValueError("Pipeline needs at least one prepared avatar")
         for sink in sinks:
-            missing = [a for a in ("name", "wants_overlays", "closed_by_user", "send", "close") if not hasattr(sink, a)]
+            missing = [a for a in ("name", "wants_overlays", "closed_by_user", "live", "send", "close")
+                       if not hasattr(sink, a)]
             if missing:
                 raise TypeError(f"sink {type(sink).__name__} lacks {', '.join(missing)} (see livehead.sinks.base.Sink)")
         self.config = config
         self.animator = animator
         self.avatars = AvatarSelection(states, library)
         self.sinks = list(sinks)
-        self.throttle = throttle
+        self.failed_sinks: list[tuple[str, str]] = []  # (name, reason) of sinks that failed mid-stream
+        realtime = config.capture.realtime
+        self.every_frame = source.is_file and (realtime is False or (realtime == "auto" and not any(s.live for s in sinks)))
+        self.throttle = throttle and not self.every_frame
         self.stats = RunStats()
+        self.watch = FaceWatch(source.name)
         self.processor = FrameProcessor(config, animator, states[0])
         self.keymap = build_keymap(config.controls.keymap)
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self.dispatcher = Dispatcher(self.keymap, self.commands.put)
-        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(states))
+        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(states), eyes=config.engine.eyes,
+                                    lips=config.engine.lips)
         self._engine_swaps: queue.SimpleQueue[tuple[Animator, list[AvatarState]]] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.last_output: np.ndarray | None = None
@@ -98,11 +111,17 @@ class Pipeline:
         self._last_camera: np.ndarray | None = None
         self._fallback_used = False
         self._consecutive_faults = 0
-        self.capture = CaptureThread(source, pace=config.capture.realtime, stats=self.stats)
+        self._origin: float | None = None  # source time at which the stream starts (sink timestamps count from it)
+        self._last_frame: tuple[float, float] | None = None  # (source time, capture time) of the newest frame
+        self._last_stamp = 0.0  # timestamp of the last frame sent (they never go back)
+        self.capture = CaptureThread(source, pace=not self.every_frame, stats=self.stats)
         self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom,
-                                       tracker_factory=tracker_factory)
+                                       every_frame=self.every_frame, tracker_factory=tracker_factory)
         self._started = False
         log.info("Running %s.", _describe(animator))
+        if source.is_file:
+            log.info("%s: %s.", source.name, "every frame rendered in order (no preview or virtual camera to keep pace "
+                     "with)" if self.every_frame else "played in real time, frames dropped when rendering falls behind")
 
     # ---- control (any thread) --------------------------------------------------------------
     @property
@@ -155,6 +174,13 @@ class Pipeline:
     def reload_avatars(self, state: ControlState) -> None:
         if self.avatars.library is not None:
             self.avatars.library.reload()
+
+    def engine_controls(self, state: ControlState) -> None:
+        self.processor.engine_controls = {"eyes": state.eyes, "lips": state.lips}
+        used = set(getattr(self.animator, "controls", ()))
+        log.info("Eyes %s, lips %s%s.", state.eyes, state.lips,
+                 "" if {"eyes", "lips"} <= used else f" (engine {self.animator.describe().get('engine')} "
+                 "ignores them; the liveportrait engine uses them)")
 
     def mirror(self, state: ControlState) -> None:
         self.processor.compositor.mirror = state.mirror
@@ -244,10 +270,21 @@ class Pipeline:
             compositor=self.processor.compositor, avatar=self.processor.state.avatar.image, camera=self._last_camera,
             target_landmarks=None if last is None else last.target_landmarks, fps=self.stats.output_fps(),
             stage_ms=self.stats.recent_ms(), engine=self.animator.describe(), dropped_frames=self.capture.dropped,
-            camera_lost=camera_lost,
+            camera_lost=camera_lost, notices=self._notices(),
         )
 
-    def _send(self, output: np.ndarray, *, camera_lost: bool = False) -> None:
+    def _notices(self) -> tuple[str, ...]:
+        failed = tuple(f"{name.upper()} FAILED" for name, _ in self.failed_sinks)
+        return failed + (self.watch.notices(self._clock(time.monotonic())) if self._last_frame else ())
+
+    def _clock(self, now: float) -> float:
+        """Source time at monotonic ``now``: the newest frame's time plus what has passed since it was read."""
+        if self._last_frame is None:
+            return now
+        frame_time, captured = self._last_frame
+        return frame_time + (now - captured)
+
+    def _send(self, output: np.ndarray, timestamp: float, *, camera_lost: bool = False) -> None:
         t0 = time.perf_counter()
         decorated = None
         for sink in list(self.sinks):
@@ -257,10 +294,15 @@ class Pipeline:
                     decorated = overlays.decorate(output, self.control, self.keymap, self._overlay_inputs(camera_lost))
                 frame = decorated
             try:
-                sink.send(frame)
-            except Exception as exc:  # a broken sink is dropped, the others keep streaming
-                log.error("Sink %s failed (%s); closing it and continuing without it.", sink.name, exc)
+                sink.send(frame, timestamp)
+            except Exception as exc:  # a broken sink is dropped; the others keep streaming while any is left
                 self.sinks.remove(sink)
+                self.failed_sinks.append((sink.name, str(exc) or type(exc).__name__))
+                left = ", ".join(s.name for s in self.sinks)
+                log.error("Sink %s failed (%s); %s.", sink.name, exc,
+                          f"continuing with {left}" if left else "nothing is left to send to, so the stream stops")
+                if not self.sinks:
+                    self.stopping.set()
                 try:
                     sink.close()
                 except Exception:  # closing a failed device may fail too; nothing more to do
@@ -272,13 +314,13 @@ class Pipeline:
         self.stats.frames_out += 1
         self.last_output = output
 
-    def _output_for(self, item: Tracked) -> np.ndarray | None:
+    def _output_for(self, item: Tracked, observation: FaceObservation | None) -> np.ndarray | None:
         """The output for a newly tracked frame, honouring freeze and passthrough."""
         if self.control.frozen and self.last_output is not None:
             return self.last_output
         if self.control.passthrough:
             return self.processor.compositor.compose(item.frame.image)
-        return self._render(item.frame.image, item.observation, item.frame.capture_time)
+        return self._render(item.frame.image, observation, item.frame.time)
 
     def _output_without_new_frame(self, now: float, since_new: float) -> np.ndarray | None:
         """Camera gone: ease the avatar to neutral, unless the user froze the picture or chose the real
@@ -287,7 +329,7 @@ class Pipeline:
         settled = last is not None and last.face_lost and last.amount == 0.0
         self.stats.repeats += 1
         if since_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough or settled):
-            return self._render(None, None, now)
+            return self._render(None, None, self._clock(now))
         return self.last_output
 
     def run(self, *, max_frames: int | None = None, max_seconds: float | None = None) -> dict:
@@ -299,6 +341,7 @@ class Pipeline:
         last_sent = 0.0
         resolution_epoch = 0
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        ended = False
         try:
             while not self.stopping.is_set():
                 self._apply_commands()
@@ -309,22 +352,31 @@ class Pipeline:
                 output = None
                 if item is not None:
                     last_index, last_new, self._last_camera = item.frame.index, now, item.frame.image
+                    self._last_frame = (item.frame.time, item.frame.capture_time)
+                    if self._origin is None:  # a file counts from its start, a camera from its first frame
+                        self._origin = 0.0 if item.frame.media_time is not None else item.frame.time
                     epoch = item.frame.meta.get("resolution_epoch", 0)
                     if epoch != resolution_epoch:  # the camera switched mode: the old reference no longer lines up
                         resolution_epoch = epoch
                         self.processor.calibrate()
-                    output = self._output_for(item)
+                    output = self._output_for(item, self.watch.update(item.observation, item.frame.time))
+                    stamp = item.frame.time
                     if output is not None:
                         self.stats.frames_rendered += 1
                         self.stats.add_latency((time.monotonic() - item.frame.capture_time) * 1e3)
                 elif self.tracking.done.is_set():
                     if self.tracking.error is not None:  # the tracker died: say so, never end as if the file ended
                         raise self.tracking.error
+                    ended = True
                     break
                 elif self.throttle and now - last_sent >= interval and self.last_output is not None:
                     output = self._output_without_new_frame(now, now - last_new)
+                    stamp = self._clock(now)
                 if output is not None:
-                    self._send(output, camera_lost=now - last_new > LOST_AFTER_S)
+                    # A repeat is stamped with the time it was sent; a real frame that was still being tracked
+                    # then may be a little older: it is shown no earlier than the frame before it.
+                    self._last_stamp = max(self._last_stamp, stamp - (self._origin or 0.0))
+                    self._send(output, self._last_stamp, camera_lost=now - last_new > LOST_AFTER_S)
                     last_sent = time.monotonic()
                 if max_frames is not None and self.stats.frames_out >= max_frames:
                     break
@@ -332,6 +384,8 @@ class Pipeline:
                     break
         finally:
             self.stats.finished = time.monotonic()
+            if ended or self.stopping.is_set():  # the stream is over (not just this call's frame limit)
+                self.watch.finish()
             if self.stats.engine_faults:
                 log.warning("Engine faults: %d frame(s) replaced by the previous good frame.", self.stats.engine_faults)
         summary = self.stats.summary()

@@ -80,6 +80,7 @@ class FrameProcessor:
         self._last_openness: Openness | None = None
         self._last_target: np.ndarray | None = None  # the previous frame's target, for the speed limit
         self._last_target_time = 0.0
+        self.engine_controls: dict[str, str] = {}  # live engine modes set by hotkeys (eyes, lips), sent in Driving.extras
 
     # ---- control -------------------------------------------------------------------------
     def calibrate(self) -> None:
@@ -204,7 +205,7 @@ class FrameProcessor:
             frame=frame if not lost else None,
             reference_frame=self.reference_frame,
             timestamp=now,
-            extras={"amount": amount, "lost": lost},
+            extras={"amount": amount, "lost": lost, **self.engine_controls},
         )
         if getattr(self.animator, "composes_output", False) and not self.avatar_frames:
             # The engine composes on its device: "animate" covers paste-back and composition too.

@@ -38,14 +38,19 @@ def zoomed(frame: Frame, zoom: float) -> Frame:
     cw, ch = max(16, int(w / zoom)), max(16, int(h / zoom))
     x0, y0 = (w - cw) // 2, (h - ch) // 2
     crop = np.ascontiguousarray(frame.image[y0 : y0 + ch, x0 : x0 + cw])
-    return Frame(image=crop, index=frame.index, capture_time=frame.capture_time, meta={**frame.meta, "zoom": zoom})
+    return Frame(image=crop, index=frame.index, capture_time=frame.capture_time, meta={**frame.meta, "zoom": zoom},
+                 media_time=frame.media_time)
 
 
 class TrackingThread:
-    """Tracks the newest captured frame on its own thread; results go to a ``FrameSlot``."""
+    """Tracks the newest captured frame on its own thread; results go to a ``FrameSlot``.
+
+    With ``every_frame`` (a file rendered frame by frame) the slot keeps every result until the
+    render loop took it, instead of letting a newer one replace it.
+    """
 
     def __init__(self, capture: CaptureThread, config: LiveHeadConfig, stats: RunStats, zoom=lambda: 1.0,
-                 tracker_factory: Callable[[], Any] | None = None) -> None:
+                 every_frame: bool = False, tracker_factory: Callable[[], Any] | None = None) -> None:
         self.capture = capture
         # () -> a tracker (``track(image, timestamp)``, ``close()``); default MediaPipe's FaceTracker.
         # ``livehead.bench.replay`` replays recorded observations (the GPU check runs without MediaPipe).
@@ -53,7 +58,7 @@ class TrackingThread:
         self.zoom = zoom  # callable → current driver-crop magnification (1 = whole frame)
         self.config = config
         self.stats = stats
-        self.slot = FrameSlot()
+        self.slot = FrameSlot(keep_all=every_frame)
         self.done = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livehead-tracking", daemon=True)
@@ -89,7 +94,7 @@ class TrackingThread:
                 frame = zoomed(frame, self.zoom())
                 t0 = time.perf_counter()
                 try:
-                    obs = tracker.track(frame.image, frame.capture_time)
+                    obs = tracker.track(frame.image, frame.time)
                 except ValueError as exc:  # e.g. a frame of the wrong shape from a broken source
                     log.warning("Tracking skipped a frame: %s", exc)
                     obs = None
@@ -103,7 +108,8 @@ class TrackingThread:
                     obs = None
                 ms = (time.perf_counter() - t0) * 1e3
                 self.stats.add("tracking", ms)
-                self.slot.put(Tracked(frame, obs, ms), frame.index)
+                if not self.slot.put(Tracked(frame, obs, ms), frame.index, stop=self._stop):
+                    break
         except BaseException as exc:  # surfaced by the render loop, which owns error reporting
             self.error = exc
         finally:

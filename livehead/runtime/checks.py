@@ -18,13 +18,17 @@ def check_gpu(gpu: dict[str, Any]) -> list[Check]:
     if gpu.get("cuda"):
         checks.append(Check("gpu", "CUDA", "ok", f"{gpu['name']} (sm_{gpu['capability'].replace('.', '')}), CUDA {gpu['torch_cuda_build']}"))
     elif "torch_cuda_build" not in gpu:
-        checks.append(Check("gpu", "CUDA", "warn", "torch is not installed, so CUDA cannot be used (mesh engine is fine)",
-                            "pip install torch==2.13.0 (a CUDA build from https://pytorch.org/get-started/locally/ for a GPU)"))
+        from livehead.extras import TORCH_CUDA_INDEX, install_line
+
+        checks.append(Check("gpu", "CUDA", "warn", "torch is not installed (the neural extra): fomm/fv2v cannot run; "
+                            "the mesh engine needs none of it",
+                            f"{install_line('neural')}; for a GPU first the CUDA build of torch: "
+                            f"pip install torch --index-url {TORCH_CUDA_INDEX} (pick your CUDA version, README: Install)"))
     elif gpu["torch_cuda_build"] is None:
         checks.append(Check(
             "gpu", "CUDA", "warn",
             "torch is a CPU-only build: fomm runs slowly and fv2v far below real time; the mesh engine needs no GPU",
-            "on a machine with an NVIDIA GPU, install a CUDA build of torch 2.13.0 from https://pytorch.org/get-started/locally/",
+            "on a machine with an NVIDIA GPU, install a CUDA build of torch from https://pytorch.org/get-started/locally/",
         ))
     else:
         checks.append(Check(

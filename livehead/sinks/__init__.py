@@ -14,6 +14,7 @@ from typing import Any, Callable
 from livehead.errors import LiveHeadError
 from livehead.sinks.base import Sink, SinkUnavailable
 from livehead.sinks.null import NullSink
+from livehead.sinks.output_path import check_output_dir, check_output_file, check_recording_path
 from livehead.sinks.preview import PreviewSink
 from livehead.sinks.recorder import RecorderSink
 from livehead.sinks.vcam import VCAM_LABEL, VirtualCameraSink, virtual_camera_fix
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "NullSink", "PreviewSink", "RecorderSink", "SINKS", "Sink", "SinkSpec", "SinkUnavailable", "VCAM_LABEL",
-    "VirtualCameraSink", "open_sinks", "register_sink", "virtual_camera_fix",
+    "VirtualCameraSink", "check_output_dir", "check_output_file", "check_recording_path", "open_sinks",
+    "register_sink", "virtual_camera_fix",
 ]
 
 KeyHandler = Callable[[int], Any]
@@ -45,7 +47,7 @@ class SinkSpec:
 
 def _record(out, on_key):
     return RecorderSink(path=out.record, width=out.size[0], height=out.size[1], fps=out.fps,
-                        overlays=out.overlay_on_output)
+                        overlays=out.overlay_on_output, overwrite=out.overwrite)
 
 
 def _vcam(out, on_key):

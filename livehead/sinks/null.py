@@ -13,12 +13,13 @@ class NullSink:
     name = "null"
     wants_overlays = False
     closed_by_user = False
+    live = False
 
     def __init__(self, **_: object) -> None:
         self.frames = 0
         self.last: np.ndarray | None = None
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, timestamp: float) -> None:
         self.frames += 1
         self.last = frame
 

@@ -21,6 +21,7 @@ class PreviewSink:
 
     name = "preview"
     wants_overlays = True
+    live = True
 
     def __init__(self, *, title: str = "LiveHead preview", on_key: Callable[[int], None] | None = None) -> None:
         problem = display_problem()
@@ -31,7 +32,7 @@ class PreviewSink:
         self._opened = False
         self.closed_by_user = False
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, timestamp: float) -> None:
         import cv2
 
         cv2.imshow(self.title, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

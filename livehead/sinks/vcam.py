@@ -51,6 +51,7 @@ class VirtualCameraSink:
 
     name = "vcam"
     closed_by_user = False
+    live = True
 
     def __init__(self, *, width: int, height: int, fps: float, device: str | None = None, backend: str | None = None,
                  overlays: bool = False) -> None:
@@ -68,7 +69,7 @@ class VirtualCameraSink:
         log.info("Virtual camera: %s via %s, %dx%d @ %.0f fps.", self.device, self.backend, width, height, fps)
         self._closed = False
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray, timestamp: float) -> None:
         self._cam.send(frame)
 
     def close(self) -> None:

@@ -7,16 +7,18 @@ probe prints nothing; v4l2loopback devices are virtual-camera outputs, not input
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from livehead.checks import Check
 
-__all__ = ["CAMERA_FIX", "CameraInfo", "doctor_checks", "list_cameras", "loopback_devices"]
+__all__ = ["CAMERA_FIX", "CameraInfo", "doctor_checks", "list_cameras", "loopback_devices", "quiet_opencv"]
 
 # sysfs folder of v4l2loopback devices; a module constant so tests can point it at a fake tree
 VIRTUAL_VIDEO_DIR = Path("/sys/devices/virtual/video4linux")
@@ -59,6 +61,20 @@ def loopback_devices() -> list[tuple[str, str]]:
     return devices
 
 
+@contextlib.contextmanager
+def quiet_opencv() -> Iterator[None]:
+    """OpenCV's log level lowered to errors while cameras are opened: an absent index prints
+    "can't open camera by index" warnings that would bury LiveHead's own message about it."""
+    import cv2
+
+    previous = cv2.getLogLevel()
+    cv2.setLogLevel(2)  # LOG_LEVEL_ERROR
+    try:
+        yield
+    finally:
+        cv2.setLogLevel(previous)
+
+
 def _is_loopback(index: int) -> bool:
     return (VIRTUAL_VIDEO_DIR / f"video{index}").exists()
 
@@ -81,9 +97,7 @@ def list_cameras(max_index: int = 10) -> list[CameraInfo]:
     else:
         indices = list(range(max_index))
     cameras: list[CameraInfo] = []
-    previous_level = cv2.getLogLevel()
-    cv2.setLogLevel(2)  # LOG_LEVEL_ERROR: absent indices would print warnings on stderr
-    try:
+    with quiet_opencv():
         for index in indices:
             name = _v4l2_name(index) if linux else ""
             if linux and _is_loopback(index):
@@ -103,8 +117,6 @@ def list_cameras(max_index: int = 10) -> list[CameraInfo]:
                     cameras.append(CameraInfo(index, True, name=name, note="opens but delivers no frame (in use? metadata node?)"))
             finally:
                 cap.release()
-    finally:
-        cv2.setLogLevel(previous_level)
     return cameras
 
 

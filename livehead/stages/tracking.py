@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import weakref
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 from livehead.checks import Check
 from livehead.face import landmarks as lm
 from livehead.face.geometry import euler_from_rotation, umeyama
+from livehead.native import QuietHold, quiet_native_stderr
 from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,13 @@ def observation_from_landmarks(
     )
 
 
+def _close_graph(mesh, quiet: QuietHold) -> None:
+    try:
+        mesh.close()
+    finally:
+        quiet.release()
+
+
 class FaceTracker:
     """MediaPipe FaceMesh with refined (iris) landmarks.
 
@@ -94,14 +103,26 @@ class FaceTracker:
     ) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=static_image_mode,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        # MediaPipe's native start-up lines (see livehead.native): its graph finishes opening on
+        # its own threads after FaceMesh() returns, so stay quiet until the first frame is done;
+        # each subgraph (detection, then landmarks and projection) also prints when a frame first
+        # reaches it, so frames stay quiet until a face went through.
+        self._start_quiet = QuietHold()
+        try:
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=static_image_mode,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+        except BaseException:
+            self._start_quiet.release()
+            raise
+        # close() or garbage collection: a graph that never ran opens its calculators (and prints) as it closes
+        self._close = weakref.finalize(self, _close_graph, self._mesh, self._start_quiet)
         self._min_detection_confidence = min_detection_confidence
+        self._graph_warm = False
         self._previous_centre: np.ndarray | None = None
 
     def track(self, image: np.ndarray, timestamp: float = 0.0) -> FaceObservation | None:
@@ -116,8 +137,14 @@ class FaceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"track() needs (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         h, w = image.shape[:2]
-        result = self._mesh.process(image)
+        if self._graph_warm:
+            result = self._mesh.process(image)
+        else:
+            with quiet_native_stderr():
+                result = self._mesh.process(image)
+            self._start_quiet.release()
         faces = result.multi_face_landmarks
+        self._graph_warm = self._graph_warm or bool(faces)
         if not faces:
             self._previous_centre = None
             return None
@@ -150,7 +177,7 @@ class FaceTracker:
         return max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
 
     def close(self) -> None:
-        self._mesh.close()
+        self._close()  # runs once
 
     def __enter__(self) -> "FaceTracker":
         return self

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
+from livehead.config.schema import EYE_MODES, LIP_MODES
 from livehead.errors import LiveHeadError
 from livehead.ui.keymap import ACTIONS, Command, closest_hint
 
@@ -44,6 +45,8 @@ class ControlState:
     avatar_index: int = 0
     num_avatars: int = 0
     running: bool = True
+    eyes: str = "follow"  # liveportrait eye mode (EYE_MODES); starts at the config's engine.eyes
+    lips: str = "follow"  # liveportrait lip mode (LIP_MODES)
 
     @property
     def needs_calibration(self) -> bool:
@@ -58,6 +61,7 @@ class ControlTarget(Protocol):
     def reset_smoothing(self, state: ControlState) -> None: ...
     def select_avatar(self, state: ControlState) -> None: ...
     def reload_avatars(self, state: ControlState) -> None: ...
+    def engine_controls(self, state: ControlState) -> None: ...
     def mirror(self, state: ControlState) -> None: ...
     def quit(self, state: ControlState) -> None: ...
 
@@ -68,6 +72,7 @@ EFFECTS: dict[str, str] = {
     "reset_smoothing": "reset the smoothing filters (the driver crop changed, landmarks jump)",
     "select_avatar": "switch to avatar state.avatar_index (prepared in the background)",
     "reload_avatars": "rescan the avatars folder in the background, then update num_avatars",
+    "engine_controls": "hand state.eyes / state.lips to the engine (Driving.extras)",
     "mirror": "flip the output left-right when state.mirror is set",
     "quit": "stop the pipeline and close every sink",
 }
@@ -135,6 +140,11 @@ def apply(
     if action in ("ghost_down", "ghost_up"):
         step = ghost_step if action == "ghost_up" else -ghost_step
         return replace(state, ghost_opacity=_clamp(state.ghost_opacity + step, 0.0, 1.0)), ()
+    if action in ("eyes_mode", "lips_mode"):
+        field_name, modes = ("eyes", EYE_MODES) if action == "eyes_mode" else ("lips", LIP_MODES)
+        current = getattr(state, field_name)
+        following = modes[(modes.index(current) + 1) % len(modes)] if current in modes else modes[0]
+        return replace(state, **{field_name: following}), ("engine_controls",)
     if action == "quit":
         return replace(state, running=False), ("quit",)
     raise LiveHeadError(f"Unknown action {action!r}.{closest_hint(action, ACTIONS)}")

@@ -133,12 +133,14 @@ def draw_stats(
     why: str = "",
     dropped_frames: int = 0,
     camera_lost: bool = False,
+    notices: Sequence[str] = (),
 ) -> np.ndarray:
     """Stats overlay, top-left: fps, what is running and why, dropped frames, per-stage milliseconds.
 
     ``why`` is the reason the backend was chosen (``describe()['why']``), shortened to its first
     clause. ``stage_ms`` maps stage name → milliseconds (e.g. ``{"tracking": 4.1, "render": 14.0}``),
-    drawn in the given order with their sum. ``camera_lost`` adds a red warning row.
+    drawn in the given order with their sum. ``camera_lost`` adds a red warning row, and so does
+    each of ``notices`` (e.g. "NO FACE FOR 5 S", "RECORD FAILED").
     """
     _check_image(image)
     rows: list[Row] = [
@@ -157,13 +159,15 @@ def draw_stats(
         rows.append([("total", GREY), (f"{sum(stage_ms.values()):.1f} ms", WHITE)])
     if camera_lost:
         rows.append([("CAMERA LOST", RED), ("reconnecting...", RED)])
+    rows += [[(notice, RED)] for notice in notices]
     return _panel(image, rows, anchor="top-left")
 
 
-def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
-    """The small always-on preview label, top-left: output frames per second."""
+def draw_fps(image: np.ndarray, fps: float, notices: Sequence[str] = ()) -> np.ndarray:
+    """The small always-on preview label, top-left: output frames per second, and ``notices`` in red
+    below it (what the user must know even with the stats overlay off)."""
     _check_image(image)
-    return _panel(image, [[(f"{fps:4.1f} fps", WHITE)]], anchor="top-left")
+    return _panel(image, [[(f"{fps:4.1f} fps", WHITE)], *[[(n, RED)] for n in notices]], anchor="top-left")
 
 
 def draw_help(image: np.ndarray, keymap: Mapping[str, str], *, global_modifiers: str = "") -> np.ndarray:
@@ -257,6 +261,7 @@ class OverlayInputs:
     engine: Mapping[str, str] | None = None
     dropped_frames: int = 0
     camera_lost: bool = False
+    notices: tuple[str, ...] = ()  # red lines: a failed sink, no face for a while, a face leaving the frame
 
 
 def decorate(output: np.ndarray, control: ControlState, keymap: Mapping[str, str], inputs: OverlayInputs) -> np.ndarray:
@@ -275,9 +280,10 @@ def decorate(output: np.ndarray, control: ControlState, keymap: Mapping[str, str
             frame, fps=inputs.fps, stage_ms=inputs.stage_ms or {}, engine=info.get("engine", "?"),
             backend=info.get("backend", "?"), device=info.get("device", "?"), precision=info.get("precision", "?"),
             why=info.get("why", ""), dropped_frames=inputs.dropped_frames, camera_lost=inputs.camera_lost,
+            notices=inputs.notices,
         )
     else:
-        frame = draw_fps(frame, inputs.fps)
+        frame = draw_fps(frame, inputs.fps, inputs.notices)
     if control.show_help:
         frame = draw_help(frame, keymap)
     if control.needs_calibration:

@@ -8,24 +8,24 @@ from livehead.animators import create_animator
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.avatars.photo import load_avatar
 from livehead.stages.capture import VideoFileSource
-from livehead.config import LiveHeadConfig, with_overrides
 from livehead.errors import LiveHeadError
 from livehead.pipeline import Pipeline
 from livehead.pipeline.processor import FrameProcessor
 from livehead.sinks import NullSink
 from livehead.stages.tracking import FaceTracker
 
-from _media import REFERENCE, media
+from _media import media, needs_extra
+from golden import golden
+from harness import config, run_frames
 
 SIZE = (320, 180)
 CROP = {"fomm": 128, "fv2v": 64}  # fv2v's full-width HEEstimator/SPADE decoder is slow on a CPU
 
 
 def tiny(engine):
-    ckpt = REFERENCE / f"{engine}_tiny.pth.tar"
-    if not ckpt.is_file():
-        pytest.skip(f"needs the golden fixture {ckpt} (../shared/reference beside the repository)")
-    return create_animator(engine, checkpoint=str(ckpt), model_config=str(REFERENCE / f"{engine}_tiny.yaml"),
+    needs_extra("neural", "torch")
+    fx = golden(engine)
+    return create_animator(engine, checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path),
                            device="cpu", crop_size=CROP[engine])
 
 
@@ -43,10 +43,11 @@ def driver_frames(n):
 
 
 def render(engine, frames):
-    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE})
+    cfg = config(**{"output.size": SIZE})
     avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
     proc = FrameProcessor(cfg, engine, engine.prepare(avatar))
-    return avatar, [proc.process(rgb, obs, now=t) for rgb, obs, t in frames] + [proc.process(None, None, now=10.0)]
+    rgb, obs, t = (list(column) for column in zip(*frames))
+    return avatar, run_frames(proc, rgb + [None], observations=obs + [None], times=t + [10.0]).results
 
 
 @pytest.mark.parametrize("name,n", [("fomm", 3), ("fv2v", 1)])
@@ -65,7 +66,7 @@ def test_tiny_engine_renders_finite_deterministic_frames(name, n):
 
 
 def test_switching_engines_keeps_the_stream_running():
-    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE, "capture.realtime": False})
+    cfg = config(**{"output.size": SIZE, "capture.realtime": False})
     avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=SIZE)
     mesh = MeshAnimator()
     sink = NullSink()
@@ -79,17 +80,30 @@ def test_switching_engines_keeps_the_stream_running():
         assert sink.frames >= before + 3
 
 
-def test_requested_cuda_without_gpu_is_an_error_not_a_fallback():
-    import torch
-
+def test_requested_cuda_without_gpu_is_an_error_not_a_fallback(tmp_path):
+    """--device cuda on a CPU machine is refused first, before the (here absent) checkpoint is read."""
+    torch = needs_extra("neural", "torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(LiveHeadError, match="no CUDA GPU"):
-        create_animator("fomm", checkpoint=str(REFERENCE / "fomm_tiny.pth.tar"),
-                        model_config=str(REFERENCE / "fomm_tiny.yaml"), device="cuda")
+        create_animator("fomm", checkpoint=str(tmp_path / "vox-cpk.pth.tar"), device="cuda")
+
+
+def test_neural_engine_without_the_extra_names_the_pip_line(monkeypatch):
+    """A light install (no torch) asking for fomm/fv2v is told the exact pip line, not an ImportError."""
+    import importlib.util
+
+    from livehead.extras import MissingExtraError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a))
+    for engine in ("fomm", "fv2v"):
+        with pytest.raises(MissingExtraError, match=rf'(?s)--engine {engine} needs .*-m pip install "livehead\[neural\]"'):
+            create_animator(engine, device="cpu")
 
 
 def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
+    needs_extra("neural", "torch")
     monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
     with pytest.raises(LiveHeadError, match="livehead models"):
         create_animator("fomm", device="cpu")
@@ -97,8 +111,10 @@ def test_missing_checkpoint_says_where_to_put_it(tmp_path, monkeypatch):
 
 def test_onnxruntime_backend_renders_like_torch():
     """The same engine on ONNX Runtime (graphs exported in memory) gives the torch picture."""
+    needs_extra("neural", "onnxruntime")
     frames = driver_frames(2)
-    ckpt, cfg = str(REFERENCE / "fomm_tiny.pth.tar"), str(REFERENCE / "fomm_tiny.yaml")
+    fx = golden("fomm")
+    ckpt, cfg = str(fx.checkpoint_path), str(fx.yaml_path)
     ort_engine = create_animator("fomm", checkpoint=ckpt, model_config=cfg, device="cpu", backend="onnxruntime",
                                  crop_size=CROP["fomm"])
     assert ort_engine.describe()["backend"] == "onnxruntime"

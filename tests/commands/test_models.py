@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from _media import needs_extra
 from helpers import place_checkpoint
 from livehead.commands.models import main
 from livehead.models.catalog import CATALOG
@@ -25,6 +26,7 @@ class TestMain:
         assert {row["name"]: row["present"] for row in data["checkpoints"]} == {e.name: False for e in CATALOG}
 
     def test_verify_reports_broken_file(self, data_dir, capsys):
+        needs_extra("neural", "torch")  # --verify loads the file; the listing above needs no torch
         place_checkpoint(data_dir, "vox-cpk.pth.tar", b"")
         assert main(["--verify"]) == 1
         out = capsys.readouterr().out

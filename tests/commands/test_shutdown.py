@@ -9,73 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO
+from helpers import Streaming
 
 STOP_WITHIN_S = 2.0
 STARTUP_TIMEOUT_S = 90.0  # imports, MediaPipe and the avatar on a loaded 2-core machine
-
-
-class Streaming:
-    """A CLI subprocess whose stderr is collected line by line on a reader thread."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1)
-        self.lines: list[str] = []
-        self._new = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._new:
-                self.lines.append(line)
-                self._new.notify_all()
-
-    @property
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, phrase: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._new:
-            while phrase not in self.text:
-                if self.proc.poll() is not None:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._new.wait(min(remaining, 0.2))
-        if phrase not in self.text:
-            self.kill()
-            pytest.fail(f"{phrase!r} never appeared (exit {self.proc.returncode}):\n{self.text[-3000:]}")
-
-    def signal_and_time(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
-        """Send ``signum``; returns (exit code, seconds until the process had exited)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(signum)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"still running {timeout:.0f} s after signal {signum}:\n{self.text[-3000:]}")
-        elapsed = time.monotonic() - t0
-        self._reader.join(5)
-        return code, elapsed
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def cli_args(avatar: Path, clip: Path, out: Path, *, python: list[str] | None = None) -> list[str]:
@@ -119,7 +62,7 @@ def test_sigterm_during_startup_exits_0(cli_env, avatar_path, driver_clip_path, 
     """SIGTERM while the avatar is still being prepared unwinds start-up instead of killing the process."""
     run = Streaming(cli_args(avatar_path, driver_clip_path, tmp_path / "out.mp4"), cli_env)
     try:
-        run.wait_for("LiveHead: engine", STARTUP_TIMEOUT_S)
+        run.wait_for("Preparing the avatar", STARTUP_TIMEOUT_S)
         code, elapsed = run.signal_and_time(signal.SIGTERM)
     finally:
         run.kill()

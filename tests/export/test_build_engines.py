@@ -13,26 +13,25 @@ import types
 from pathlib import Path
 
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import EngineMismatchError
 
+from golden import golden
 from helpers import REPO
-from _media import reference as _need
 
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _args(out: Path, precision: str, *extra: str) -> list[str]:
-    return ["--engine", "fomm", "--checkpoint", str(_need("fomm_tiny.pth.tar")), "--config",
-            str(_need("fomm_tiny.yaml")), "--precision", precision, "--out", str(out), *extra]
+def _args(out: Path, precision: str, *extra: str, engine: str = "fomm") -> list[str]:
+    fx = golden(engine)
+    return ["--engine", engine, "--checkpoint", str(fx.checkpoint_path), "--config", str(fx.yaml_path),
+            "--precision", precision, "--out", str(out), *extra]
 
 
 def make_fake_tensorrt(version: str = "11.4.0.106"):
@@ -176,21 +175,19 @@ class TestOnnxOnly:
     def test_fp32_export_is_reused_by_onnxruntime(self, tmp_path, caplog):
         from livehead.runtime import create_runner, resolve_backend
         from livehead.export.build import main
-        from livehead.runtime.graphs import build_graphs
         from livehead.runtime.manifest import read_manifest, sha256_file
-        from livehead.models import load_checkpoint, load_model_config
 
+        fx = golden("fomm")
         assert main(_args(tmp_path, "fp32", "--onnx-only")) == 0
         manifest = read_manifest(tmp_path)
         assert sorted(manifest.entries) == ["fomm_generator_fp32", "fomm_kp_detector_fp32", "fomm_source_encoder_fp32"]
-        ckpt = load_checkpoint(_need("fomm_tiny.pth.tar"), load_model_config(_need("fomm_tiny.yaml")))
         for entry in manifest.entries.values():
-            assert entry.checkpoint_sha256 == ckpt.sha256 == sha256_file(_need("fomm_tiny.pth.tar"))
+            assert entry.checkpoint_sha256 == fx.checkpoint_sha256
             assert entry.onnx_sha256 == sha256_file(tmp_path / entry.onnx)
-            assert entry.image_size == 128 and entry.plan is None  # size from the YAML's frame_shape
-        graphs = build_graphs(ckpt.models, image_size=128, checkpoint_sha256=ckpt.sha256)
+            assert entry.image_size == fx.image_size and entry.plan is None  # size from the YAML's frame_shape
+        graphs = fx.graphs(align_corners=None)  # the YAML's engine default, as build_engines loads it
         assert resolve_backend("auto", "cpu", engine="fomm", engines_dir=tmp_path,
-                               checkpoint_sha256=ckpt.sha256).backend == "onnxruntime"
+                               checkpoint_sha256=fx.checkpoint_sha256).backend == "onnxruntime"
         with caplog.at_level(logging.INFO, logger="livehead.runtime"):
             runner = create_runner("onnxruntime", graphs, "cpu", "fp32", engines_dir=tmp_path)
         assert "exported" not in caplog.text and str(tmp_path) in runner.describe()["detail"]
@@ -209,7 +206,7 @@ class TestOnnxOnly:
         err = capsys.readouterr().err
         assert "no TensorRT plans were built: the tensorrt module cannot be imported" in err
         assert "pip install tensorrt-cu12" in err
-        assert f"python build_engines.py --engine fomm --checkpoint {_need('fomm_tiny.pth.tar')}" in err
+        assert f"python build_engines.py --engine fomm --checkpoint {golden('fomm').checkpoint_path}" in err
         entry = read_manifest(tmp_path).find("fomm", "generator", "fp16")
         assert entry.plan is None and entry.trt_onnx == "fomm_generator_fp16.trt.onnx"
         model = onnx.load(tmp_path / entry.onnx)
@@ -227,9 +224,8 @@ class TestTensorRTBuild:
         from livehead.runtime import create_runner
         from livehead.runtime import manifest as manifest_mod
         from livehead.export.build import main
-        from livehead.runtime.graphs import build_graphs
-        from livehead.models import load_checkpoint, load_model_config
 
+        fx = golden("fomm")
         trt = make_fake_tensorrt()
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
         here = manifest_mod.MachineInfo("NVIDIA H100 80GB HBM3", "9.0", trt.__version__)
@@ -247,16 +243,14 @@ class TestTensorRTBuild:
             assert (entry.tensorrt_version, entry.gpu_name, entry.compute_capability) == (
                 "11.4.0.106", "NVIDIA H100 80GB HBM3", "9.0")
             assert entry.plan_sha256 == manifest_mod.sha256_file(tmp_path / entry.plan)
-        ckpt = load_checkpoint(_need("fomm_tiny.pth.tar"), load_model_config(_need("fomm_tiny.yaml")))
-        graphs = build_graphs(ckpt.models, image_size=128, checkpoint=str(_need("fomm_tiny.pth.tar")),
-                              checkpoint_sha256=ckpt.sha256)
+        graphs = fx.graphs(align_corners=None)
         elsewhere = manifest_mod.MachineInfo("NVIDIA GeForce RTX 3060", "8.6", "11.4.0.106")
         with pytest.raises(EngineMismatchError) as info:
             create_runner("tensorrt", graphs, "cuda", "fp16", engines_dir=tmp_path, machine=elsewhere)
         message = str(info.value)
         assert "RTX 3060" in message and "sm_86" in message
-        assert (f"Rebuild it here with: python build_engines.py --engine fomm --checkpoint {_need('fomm_tiny.pth.tar')} "
-                f"--config {_need('fomm_tiny.yaml')} --precision fp16 --out {tmp_path}") in message
+        assert (f"Rebuild it here with: python build_engines.py --engine fomm --checkpoint {fx.checkpoint_path} "
+                f"--config {fx.yaml_path} --precision fp16 --out {tmp_path}") in message
 
     def test_5d_gridsample_needs_a_newer_tensorrt(self, tmp_path, monkeypatch, capsys):
         from livehead.runtime import manifest as manifest_mod
@@ -266,9 +260,7 @@ class TestTensorRTBuild:
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
         monkeypatch.setattr(manifest_mod, "current_machine",
                             lambda *a: manifest_mod.MachineInfo("NVIDIA H100 80GB HBM3", "9.0", trt.__version__))
-        code = main(["--engine", "fv2v", "--checkpoint", str(_need("fv2v_tiny.pth.tar")), "--config",
-                     str(_need("fv2v_tiny.yaml")), "--precision", "fp32", "--out", str(tmp_path), "--graphs",
-                     "generator", "--no-parity"])
+        code = main(_args(tmp_path, "fp32", "--graphs", "generator", "--no-parity", engine="fv2v"))
         assert code == 1
         assert "5D (volumetric) GridSample needs TensorRT >= 11.2, targeted 11.1" in capsys.readouterr().err
         assert not any(call[0] == "parse" for call in trt.calls)  # nothing is built from a graph that fails the check

@@ -1,12 +1,21 @@
 """ONNX export of the neural engines: graph split, parity with PyTorch, BN/SN folding, the
 TensorRT copy, fp16 islands, the TensorRT supported-op check and the engines manifest.
 
-Parity bar (issue 4): ONNX Runtime within 1e-4 of PyTorch fp32. For outputs whose values exceed
-1 (logits, feature maps) the bar scales with the output's magnitude (1e-4 relative). For the
-full-size *generators* the random networks amplify float32 rounding: PyTorch fp32 itself is
-1.2e-4 .. 1.8e-4 away from a float64 run of the same graph (measured: grid_sample of rough random
-features times BN gains up to 11), so there the bar is max(1e-4, 2 x PyTorch's own fp32 error),
-computed in the test. A wrong export (align_corners, resize mode, a bad fold) gives >= 1e-2.
+Parity bar (issue 4): ONNX Runtime within 1e-4 of the exact result. For outputs whose values
+exceed 1 (logits, feature maps) the bar scales with the output's magnitude (1e-4 relative). A wrong
+export (align_corners, resize mode, a bad fold) gives >= 1e-2.
+
+"Exact" is the float64 run of the same graph, not PyTorch fp32: the generators' grid_sample of
+rough random features amplifies float32 rounding about a hundredfold, so PyTorch fp32 is itself
+1.3e-4 .. 2.9e-4 away from float64 on the tiny generators on an AVX2 CPU (oneDNN's jit:avx2
+convolutions, 8-channel blocks; on AVX-512 it blocks by 16 and rounds differently), while ONNX
+Runtime is 3e-5 .. 5.4e-5 away (measured, seeds 1-3, both tiny fixtures and two variants). Two
+float32 results compared with each other would sum both errors and fail on one kind of CPU only.
+The full-size generators keep the PyTorch-fp32 comparison with the bar max(1e-4, 2 x PyTorch's
+own fp32 error), computed in the test, because their float64 run is the noise-floor measurement.
+
+Golden tests take every size and shape from the fixture files (:mod:`golden`), and export at the
+fixture's own image size.
 """
 
 from __future__ import annotations
@@ -15,11 +24,14 @@ import copy
 
 import numpy as np
 import pytest
-import torch
 
-from _media import reference as _need
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
+
+from golden import golden
+
 ATOL = 1e-4
-
 
 
 def fp32_tolerance(ref: torch.Tensor, noise: float = 0.0) -> float:
@@ -34,23 +46,15 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _tiny(engine: str):
-    from livehead.runtime.graphs import build_graphs
-    from livehead.models import load_checkpoint, load_model_config
-
-    ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
-                           load_model_config(_need(f"{engine}_tiny.yaml"), align_corners=False))
-    return build_graphs(ckpt.models, image_size=128, checkpoint=str(ckpt.path), checkpoint_sha256=ckpt.sha256)
-
-
 @pytest.fixture(scope="module")
 def tiny():
-    """{engine: GraphSet} for the golden tiny fixtures (align_corners False, as they were made)."""
+    """{engine: GraphSet} for the golden tiny fixtures at their own image size (align_corners
+    False, as they were made)."""
     cache: dict = {}
 
     def get(engine: str):
         if engine not in cache:
-            cache[engine] = _tiny(engine)
+            cache[engine] = golden(engine).graphs()
         return cache[engine]
 
     return get
@@ -86,6 +90,19 @@ def tiny_fp16(tiny_onnx):
     return get
 
 
+def _generator_inputs(gs, fx, frame: int) -> dict[str, torch.Tensor]:
+    """The ``generator`` graph's inputs for driving frame ``frame`` of the fixture: the source
+    encoding computed by the graph set from the stored source, the stored source keypoints and
+    the stored normalised ("rel") driving keypoints."""
+    io = fx.tensors
+    encoding = gs["source_encoder"]({"source": io["source"]})
+    if fx.engine == "fomm":
+        return {**encoding, "kp_source_value": io["kp_source_value"], "kp_source_jacobian": io["kp_source_jacobian"],
+                "kp_driving_value": io["kp_norm_rel_value"][frame],
+                "kp_driving_jacobian": io["kp_norm_rel_jacobian"][frame]}
+    return {**encoding, "kp_source": io["kp_source"], "kp_driving": io["kp_norm_rel"][frame]}
+
+
 TINY_GRAPHS = [("fomm", "kp_detector"), ("fomm", "source_encoder"), ("fomm", "generator"),
                ("fv2v", "kp_detector"), ("fv2v", "he_estimator"), ("fv2v", "source_encoder"), ("fv2v", "generator")]
 
@@ -95,21 +112,24 @@ TINY_GRAPHS = [("fomm", "kp_detector"), ("fomm", "source_encoder"), ("fomm", "ge
 
 class TestBuildGraphs:
     def test_split_and_shapes_fomm(self, tiny):
-        gs = tiny("fomm")
+        gs, shapes = tiny("fomm"), golden("fomm").shapes
         assert gs.names("per_avatar") == ["source_encoder"]
         assert gs.names("per_frame") == ["kp_detector", "generator"]
         gen = gs["generator"]
         assert gen.input_names == ["source_features", "motion_source", "kp_source_value", "kp_source_jacobian",
                                    "kp_driving_value", "kp_driving_jacobian"]
-        assert [t.shape for t in gen.inputs[:2]] == [(1, 32, 32, 32), (1, 3, 32, 32)]
-        assert gen.outputs[0].shape == (1, 3, 128, 128)
-        assert gs["kp_detector"].outputs[1].shape == (1, 10, 2, 2)
+        assert [t.shape for t in gen.inputs[:2]] == [shapes["source_features"], shapes["motion_source"]]
+        assert gen.outputs[0].shape == shapes["prediction"]
+        assert [t.shape for t in gs["kp_detector"].outputs] == [shapes["kp_value"], shapes["kp_jacobian"]]
 
     def test_split_and_shapes_fv2v(self, tiny):
-        gs = tiny("fv2v")
+        gs, shapes = tiny("fv2v"), golden("fv2v").shapes
         assert gs.names("per_avatar") == ["kp_detector", "source_encoder"]
         assert gs.names("per_frame") == ["he_estimator", "generator"]
-        assert gs["source_encoder"].outputs[0].shape == (1, 16, 8, 32, 32)  # (C, D, h, w) volume
+        assert gs["source_encoder"].outputs[0].shape == shapes["feature_3d"]  # (C, D, h, w) volume
+        assert gs["kp_detector"].outputs[0].shape == shapes["kp_canonical"]
+        assert [t.shape for t in gs["he_estimator"].outputs] == [shapes["pose_logits"]] * 3 + [shapes["t"], shapes["exp"]]
+        assert gs["generator"].outputs[0].shape == shapes["prediction"]
         assert gs["he_estimator"].output_names == ["yaw", "pitch", "roll", "t", "exp"]
         assert gs["generator"].input_names == ["feature_3d", "kp_source", "kp_driving"]
 
@@ -131,19 +151,20 @@ class TestBuildGraphs:
 
 
 class TestOnnxParityTiny:
-    """Every exported graph of both tiny fixtures against PyTorch fp32 on example inputs."""
+    """Every exported graph of both tiny fixtures against the exact (float64) run of the same
+    graph on example inputs; see the module docstring for why not against PyTorch fp32."""
 
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_ort_matches_torch(self, tiny, tiny_onnx, engine, graph):
-        from livehead.runtime.onnx_export import ort_parity
+        from livehead.runtime.onnx_export import ort_session
 
         spec = tiny(engine)[graph]
-        model = tiny_onnx(engine, graph)
         inputs = tiny(engine).example_inputs(graph, seed=1)
-        ref = spec(inputs)
-        parity = ort_parity(spec, model, inputs)
-        for name, err in parity.max_abs.items():
-            assert err <= fp32_tolerance(ref[name]), f"{engine}/{graph}/{name}: max|ORT - torch| = {err:.3g}"
+        exact = _float64_outputs(spec, inputs)
+        got = ort_session(tiny_onnx(engine, graph)).run(spec.output_names, {k: v.numpy() for k, v in inputs.items()})
+        for name, value in zip(spec.output_names, got):
+            err = float((torch.from_numpy(value).double() - exact[name]).abs().max())
+            assert err <= fp32_tolerance(exact[name]), f"{engine}/{graph}/{name}: max|ORT - float64| = {err:.3g}"
 
     @pytest.mark.parametrize("engine,graph", TINY_GRAPHS)
     def test_static_opset20_graph(self, tiny_onnx, engine, graph):
@@ -172,13 +193,14 @@ class TestGoldenThroughOnnx:
         return ort_session(tiny_onnx(engine, graph))
 
     def test_fomm(self, tiny_onnx):
-        io = np.load(_need("fomm_tiny_io.npz"))
+        fx = golden("fomm")
+        io = fx.arrays
         kp = self._session(tiny_onnx, "fomm", "kp_detector").run(None, {"image": io["source"]})
         assert np.abs(kp[0] - io["kp_source_value"]).max() <= 1e-5
         assert np.abs(kp[1] - io["kp_source_jacobian"]).max() <= 1e-5
         feats, motion = self._session(tiny_onnx, "fomm", "source_encoder").run(None, {"source": io["source"]})
         gen = self._session(tiny_onnx, "fomm", "generator")
-        for i in range(3):
+        for i in range(fx.frames):
             pred = gen.run(None, {"source_features": feats, "motion_source": motion,
                                   "kp_source_value": io["kp_source_value"], "kp_source_jacobian": io["kp_source_jacobian"],
                                   "kp_driving_value": io["kp_norm_rel_value"][i],
@@ -186,7 +208,8 @@ class TestGoldenThroughOnnx:
             assert np.abs(pred - io["gen_rel_prediction"][i]).max() <= 2e-4  # README: FOMM prediction atol
 
     def test_fv2v(self, tiny_onnx):
-        io = np.load(_need("fv2v_tiny_io.npz"))
+        fx = golden("fv2v")
+        io = fx.arrays
         kp_c = self._session(tiny_onnx, "fv2v", "kp_detector").run(None, {"image": io["source"]})[0]
         assert np.abs(kp_c - io["kp_canonical"]).max() <= 1e-5
         he = self._session(tiny_onnx, "fv2v", "he_estimator").run(None, {"image": io["source"]})
@@ -194,7 +217,7 @@ class TestGoldenThroughOnnx:
             assert np.abs(got - io[f"he_source_{key}"]).max() <= atol, key
         feature = self._session(tiny_onnx, "fv2v", "source_encoder").run(None, {"source": io["source"]})[0]
         gen = self._session(tiny_onnx, "fv2v", "generator")
-        for i in range(3):
+        for i in range(fx.frames):
             pred = gen.run(None, {"feature_3d": feature, "kp_source": io["kp_source"],
                                   "kp_driving": io["kp_norm_rel"][i]})[0]
             assert np.abs(pred - io["gen_rel_prediction"][i]).max() <= 2e-4
@@ -224,13 +247,19 @@ def full_fv2v_keypoints():
     return _full("fv2v", generator=False)
 
 
+def _float64_outputs(spec, inputs) -> dict[str, torch.Tensor]:
+    """``spec`` run in float64 (a copy of its module) on ``inputs``: the exact result to compare with."""
+    module64 = copy.deepcopy(spec.module).double()
+    with torch.inference_mode():
+        outs = module64(*[inputs[n].double() for n in spec.input_names])
+    return dict(zip(spec.output_names, outs))
+
+
 def _float64_error(spec, inputs) -> float:
     """max |torch fp32 - torch fp64| of ``spec`` on ``inputs``: the float32 noise floor."""
     ref32 = spec(inputs)
-    module64 = copy.deepcopy(spec.module).double()
-    with torch.inference_mode():
-        ref64 = module64(*[inputs[n].double() for n in spec.input_names])
-    return max(float((ref32[n].double() - r).abs().max()) for n, r in zip(spec.output_names, ref64))
+    ref64 = _float64_outputs(spec, inputs)
+    return max(float((ref32[n].double() - r).abs().max()) for n, r in ref64.items())
 
 
 def _check_full(gs, graph: str, *, noise_floor: bool) -> dict[str, float]:
@@ -299,7 +328,9 @@ def _bn_graph():
     ]
     graph = helper.make_graph(nodes, "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 16, 16])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    # IR 10 like torch's exporter: onnxruntime 1.23 (the last with Python 3.10 wheels) reads IR <= 11,
+    # while onnx 1.22's make_model writes IR 13 by default
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
 
 
 class TestFoldBatchnorm:
@@ -420,12 +451,19 @@ class TestFloat16:
             if node.op_type == "Conv":
                 assert types[node.input[1]] == TensorProto.FLOAT16, f"{node.name} weight is not fp16"
         assert report["fp16_nodes"] > 0
-        # ONNX Runtime runs it; the error against fp32 PyTorch is that of fp16, not of a broken graph.
-        spec = tiny(engine)[graph]
-        inputs = tiny(engine).example_inputs(graph, seed=1)
-        ref = spec(inputs)
-        for name, err in ort_parity(spec, model, inputs).max_abs.items():
-            assert err <= 0.05 * max(1.0, float(ref[name].abs().max())), f"{engine}/{graph}/{name}: fp16 error {err:.3g}"
+        # ONNX Runtime runs it; the error against fp32 PyTorch is that of fp16, not of a broken
+        # graph. Generators are fed the fixture's own keypoints: the example inputs' independent
+        # random keypoints (uniform in +-0.7 for source and driving) are motions no face makes,
+        # and there the FOMM generator's fp16 error ran from 0.016 to 0.099 with the seed (shared
+        # fixture and a 96 px variant), against 0.003 .. 0.005 on the fixtures' frames.
+        fx, gs = golden(engine), tiny(engine)
+        spec = gs[graph]
+        for frame in range(fx.frames if graph == "generator" else 1):
+            inputs = _generator_inputs(gs, fx, frame) if graph == "generator" else gs.example_inputs(graph, seed=1)
+            ref = spec(inputs)
+            for name, err in ort_parity(spec, model, inputs).max_abs.items():
+                bar = 0.05 * max(1.0, float(ref[name].abs().max()))
+                assert err <= bar, f"{engine}/{graph}/{name} frame {frame}: fp16 error {err:.3g}"
 
     def test_fomm_coordinate_math_stays_fp32(self, tiny_fp16):
         _, report = tiny_fp16("fomm", "generator")

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from _media import needs_extra
 from helpers import place_checkpoint
+
+needs_extra("neural", "torch")  # livehead.models builds torch networks
+
 from livehead.errors import CheckpointError, InputError
 from livehead.models import catalog, configs
 from livehead.models.catalog import (

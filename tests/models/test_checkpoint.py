@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import builtins
-import hashlib
 import pickle
 from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import CheckpointError, InputError
 from livehead.models import configs
 from livehead.models.checkpoint import detect_engine, load_checkpoint, read_checkpoint, sha256_file
 from livehead.models.configs import build_models, load_model_config
 
-from _media import reference as _need
-
+from golden import GoldenFixture, golden
 
 
 class _CreatesMarker:
@@ -31,13 +32,24 @@ class _CreatesMarker:
 
 
 @pytest.fixture(scope="module")
-def fomm_state() -> dict:
-    return torch.load(_need("fomm_tiny.pth.tar"), map_location="cpu", weights_only=True)
+def fomm() -> GoldenFixture:
+    return golden("fomm")
 
 
 @pytest.fixture(scope="module")
-def fomm_config() -> configs.ModelConfig:
-    return load_model_config(_need("fomm_tiny.yaml"), align_corners=False)
+def fv2v() -> GoldenFixture:
+    return golden("fv2v")
+
+
+@pytest.fixture(scope="module")
+def fomm_state(fomm) -> dict:
+    """The FOMM fixture checkpoint as saved (shared: tests copy before changing it)."""
+    return fomm.checkpoint
+
+
+@pytest.fixture(scope="module")
+def fomm_config(fomm) -> configs.ModelConfig:
+    return fomm.config(align_corners=False)
 
 
 def _save(tmp_path: Path, obj: object, name: str = "ckpt.pth.tar", **kwargs) -> Path:
@@ -56,13 +68,23 @@ class TestHostileFiles:
         assert not marker.exists()
         assert str(path) in str(info.value) and "never" in str(info.value)
 
-    def test_code_executing_plain_pickle_refused(self, tmp_path):
+    @pytest.mark.parametrize("protocol", [0, 1, 2, 4, 5])
+    def test_code_executing_plain_pickle_refused(self, protocol, tmp_path):
+        """Whatever the pickle protocol: torch's safe loader stops on protocol 0 and 4+ opcodes before it
+        reaches the global, so the file is read without running it to name what it would call."""
         marker = tmp_path / "pwned"
         path = tmp_path / "evil.pth.tar"
-        path.write_bytes(pickle.dumps({"generator": _CreatesMarker(marker)}, protocol=2))
-        with pytest.raises(CheckpointError, match="refused"):
+        path.write_bytes(pickle.dumps({"generator": _CreatesMarker(marker)}, protocol=protocol))
+        with pytest.raises(CheckpointError, match="refused: it would run code") as info:
             read_checkpoint(path)
+        assert "open" in str(info.value) and "damaged" not in str(info.value)
         assert not marker.exists()
+
+    def test_junk_that_looks_like_a_pickle_is_corrupt_not_a_crash(self, tmp_path):
+        path = tmp_path / "junk.pth.tar"
+        path.write_bytes(b"\x80\x02junkjunkjunk" * 10)
+        with pytest.raises(CheckpointError):
+            read_checkpoint(path)
 
 
 class TestBrokenFiles:
@@ -118,24 +140,59 @@ class TestBrokenFiles:
             read_checkpoint(path)
 
 
+def _listed(message: str, heading: str) -> tuple[int, list[str], int]:
+    """From a state-dict mismatch message: the count after ``heading``, the listed items, and the
+    number in its "... and N more" line (0 when absent)."""
+    lines = message.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {heading} ("))
+    count = int(lines[start].split("(")[1].split(")")[0])
+    items, more = [], 0
+    for line in lines[start + 1:]:
+        if not line.startswith("    "):
+            break
+        if line.startswith("    ... and "):
+            more = int(line.split()[2])
+        else:
+            items.append(line.strip())
+    return count, items, more
+
+
 class TestWrongArchitecture:
-    def test_fomm_file_for_fv2v(self):
+    def test_fomm_file_for_fv2v(self, fomm):
         with pytest.raises(CheckpointError, match="is a FOMM .* checkpoint.*--engine fomm"):
-            load_checkpoint(_need("fomm_tiny.pth.tar"), "fv2v-vox-256")
+            load_checkpoint(fomm.checkpoint_path, "fv2v-vox-256")
 
-    def test_fv2v_file_for_fomm(self):
+    def test_fv2v_file_for_fomm(self, fv2v):
         with pytest.raises(CheckpointError, match="face-vid2vid checkpoint.*--engine fv2v"):
-            load_checkpoint(_need("fv2v_tiny.pth.tar"), "fomm-vox-256")
+            load_checkpoint(fv2v.checkpoint_path, "fomm-vox-256")
 
-    def test_wrong_size_config_reports_every_problem(self):
+    def test_wrong_size_config_reports_every_problem(self, fomm):
+        # What the public architecture expects vs what the file holds, entry by entry in load order;
+        # the first entry that differs is the one reported (a tiny fixture differs in every entry).
+        with torch.device("meta"):
+            public = build_models(configs.FOMM_VOX_256)
+        for entry, module in public.items():
+            expected, saved = module.state_dict(), fomm.state_dict(entry)
+            missing = [k for k in expected if k not in saved]
+            unexpected = [k for k in saved if k not in expected]
+            wrong = [f"{k} (file {list(saved[k].shape)} vs model {list(expected[k].shape)})"
+                     for k in expected if k in saved and saved[k].shape != expected[k].shape]
+            if missing or unexpected or wrong:
+                break
+        assert wrong, "the fixture has the public architecture's sizes: this test needs a reduced fixture"
         with pytest.raises(CheckpointError) as info:
-            load_checkpoint(_need("fomm_tiny.pth.tar"), "fomm-vox-256")
+            load_checkpoint(fomm.checkpoint_path, "fomm-vox-256")
         message = str(info.value)
-        assert str(_need("fomm_tiny.pth.tar")) in message and "fomm-vox-256" in message
-        assert "missing from the file (28)" in message
-        assert "wrong shape" in message
-        assert "predictor.encoder.down_blocks.0.conv.weight (file [16, 3, 3, 3] vs model [64, 3, 3, 3])" in message
-        assert "... and" in message and "Fix:" in message and "--config" in message
+        assert str(fomm.checkpoint_path) in message and "fomm-vox-256" in message and f"entry {entry!r}" in message
+        for heading, keys in (("missing from the file", missing), ("unexpected in the file", unexpected),
+                              ("wrong shape", wrong)):
+            if not keys:
+                assert f"  {heading} (" not in message
+                continue
+            count, items, more = _listed(message, heading)
+            # every problem counted, the first ones listed in order, the rest summed up
+            assert count == len(keys) and items == keys[: len(items)] and len(items) + more == len(keys), heading
+        assert "Fix:" in message and "--config" in message
 
     def test_unexpected_and_missing_keys(self, tmp_path, fomm_state, fomm_config):
         state = dict(fomm_state)
@@ -168,19 +225,17 @@ class TestWrongArchitecture:
 
 
 class TestLoadCheckpoint:
-    def test_fixture_loads_strictly(self, fomm_config):
-        path = _need("fomm_tiny.pth.tar")
-        loaded = load_checkpoint(path, fomm_config)
-        assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-        assert loaded.sha256.startswith("a3e996b54ddd0665")  # README's table
-        assert loaded.ignored_entries == ("epoch",) and loaded.injected_keys == ()
+    def test_fixture_loads_strictly(self, fomm, fomm_config):
+        loaded = load_checkpoint(fomm.checkpoint_path, fomm_config)
+        assert loaded.sha256 == fomm.checkpoint_sha256  # hashlib over the file, computed by the helper
+        leftovers = tuple(k for k in fomm.checkpoint if k not in fomm.networks)  # e.g. ("epoch",)
+        assert loaded.ignored_entries == leftovers and loaded.injected_keys == ()
         assert loaded.config is fomm_config and loaded.models.engine == "fomm"
+        assert {name for name, _ in loaded.models.items()} == set(fomm.networks)
         for name, module in loaded.models.items():
             assert not module.training, name
-        reference = torch.load(path, map_location="cpu", weights_only=True)
-        for name, module in loaded.models.items():
             for key, value in module.state_dict().items():
-                assert torch.equal(value, reference[name][key]), (name, key)
+                assert torch.equal(value, fomm.state_dict(name)[key]), (name, key)
 
     def test_training_entries_ignored(self, tmp_path, fomm_state, fomm_config):
         state = {**fomm_state, "discriminator": {"w": torch.zeros(2)}, "optimizer_generator": {"state": {}},
@@ -205,47 +260,55 @@ class TestLoadCheckpoint:
                                                 if isinstance(sd, dict) for k in sd)
         assert loaded.models.generator.first.norm.num_batches_tracked.item() == 0
 
-    def test_engine_detected_when_no_config(self):
+    def test_engine_detected_when_no_config(self, fomm):
         # No config: the engine comes from the keys and its public architecture is used, which the
         # tiny fixture does not match: the error proves the FOMM config was chosen.
         with pytest.raises(CheckpointError, match="fomm-vox-256"):
-            load_checkpoint(_need("fomm_tiny.pth.tar"))
+            load_checkpoint(fomm.checkpoint_path)
 
-    def test_public_config_names(self):
+    def test_public_config_names(self, fomm):
         with pytest.raises(InputError, match="Known: fomm-vox-256"):
-            load_checkpoint(_need("fomm_tiny.pth.tar"), "vox-512")
+            load_checkpoint(fomm.checkpoint_path, "vox-512")
+
+
+def _rename(section: dict, old: str, new: str) -> None:
+    section[new] = section.pop(old)
 
 
 class TestModelConfig:
-    def test_fixture_yamls(self):
-        fomm = load_model_config(_need("fomm_tiny.yaml"))
-        assert fomm.engine == "fomm" and fomm.align_corners is True and fomm.name == "fomm_tiny"
-        fv2v = load_model_config(_need("fv2v_tiny.yaml"))
-        assert fv2v.engine == "fv2v" and fv2v.align_corners is False
-        assert fv2v.network_params("generator")["align_corners"] is False
-        assert "align_corners" not in fv2v.network_params("he_estimator")
+    def test_fixture_yamls(self, fomm, fv2v):
+        config = load_model_config(fomm.yaml_path)
+        assert config.engine == "fomm" and config.align_corners is True and config.name == fomm.yaml_path.stem
+        assert config.model_params == fomm.model_params
+        config = load_model_config(fv2v.yaml_path)
+        assert config.engine == "fv2v" and config.align_corners is False
+        assert config.network_params("generator")["align_corners"] is False
+        assert "align_corners" not in config.network_params("he_estimator")
 
-    def test_unknown_key_names_closest(self, tmp_path):
-        text = _need("fomm_tiny.yaml").read_text().replace("num_bottleneck_blocks", "num_botleneck_blocks")
-        path = tmp_path / "typo.yaml"
-        path.write_text(text)
+    def test_unknown_key_names_closest(self, tmp_path, fomm):
+        (section,) = fomm.sections_with("num_bottleneck_blocks")
+        path = fomm.write_yaml(tmp_path / "typo.yaml",
+                               lambda p: _rename(p[section], "num_bottleneck_blocks", "num_botleneck_blocks"))
         with pytest.raises(InputError, match="num_botleneck_blocks.*did you mean 'num_bottleneck_blocks'") as info:
             load_model_config(path)
         assert str(path) in str(info.value)
 
-    def test_unknown_dense_motion_key(self, tmp_path):
-        text = _need("fomm_tiny.yaml").read_text().replace("scale_factor: 0.25}", "scale_factr: 0.25}")
-        path = tmp_path / "typo.yaml"
-        path.write_text(text)
+    def test_unknown_dense_motion_key(self, tmp_path, fomm):
+        (section,) = fomm.sections_with("dense_motion_params")
+        path = fomm.write_yaml(tmp_path / "typo.yaml",
+                               lambda p: _rename(p[section]["dense_motion_params"], "scale_factor", "scale_factr"))
         with pytest.raises(InputError, match="scale_factr.*dense_motion_params"):
             load_model_config(path)
 
-    def test_key_in_common_and_section(self, tmp_path):
-        text = _need("fomm_tiny.yaml").read_text().replace("num_blocks: 3}", "num_blocks: 3, num_kp: 10}")
-        path = tmp_path / "dup.yaml"
-        path.write_text(text)
+    def test_key_in_common_and_section(self, tmp_path, fomm):
+        # num_kp lives in common_params; repeating it in the keypoint detector's section is an error.
+        (common,) = fomm.sections_with("num_kp")
+
+        def duplicate(params: dict) -> None:
+            params["kp_detector_params"]["num_kp"] = params[common]["num_kp"]
+
         with pytest.raises(InputError, match="num_kp given in both"):
-            load_model_config(path)
+            load_model_config(fomm.write_yaml(tmp_path / "dup.yaml", duplicate))
 
     def test_not_a_model_yaml(self, tmp_path):
         path = tmp_path / "other.yaml"

@@ -1,19 +1,22 @@
 """FOMM networks and 2D keypoint math: manifests, golden-fixture parity, conventions.
 
 Parity follows the fixture README's acceptance rule: one thread, stage by stage (each stage fed
-the stored outputs of the previous one), tolerances from its "Tolerance guidance" table.
+the stored outputs of the previous one), tolerances from its "Tolerance guidance" table. Sizes,
+keypoint counts and frame counts come from the fixture files (:mod:`golden`).
 """
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.models import configs
-from livehead.models.configs import build_models, load_model_config
+from livehead.models.configs import build_models
 from livehead.models.fomm import FommSourceEncoding, KPDetector, OcclusionAwareGenerator
 from livehead.models.keypoints import (
     convex_hull_volume,
@@ -25,14 +28,14 @@ from livehead.models.keypoints import (
     normalize_kp,
 )
 
-from _media import reference as _need
+from _media import reference
+from golden import GoldenFixture, golden
 
 # README "Tolerance guidance", FOMM, suggested float32 atol.
 ATOL_KP = 1e-5
 ATOL_KP_NORM = 1e-5
 ATOL_MOTION = 1e-4  # mask / occlusion / deformation
 ATOL_PREDICTION = 2e-4
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,17 +48,18 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def io() -> dict[str, torch.Tensor]:
-    data = np.load(_need("fomm_tiny_io.npz"))
-    return {k: torch.from_numpy(data[k]) for k in data.files if k != "meta"}
+def fx() -> GoldenFixture:
+    return golden("fomm")
 
 
 @pytest.fixture(scope="module")
-def fixture_models():
-    from livehead.models.checkpoint import load_checkpoint
+def io(fx) -> dict[str, torch.Tensor]:
+    return fx.tensors
 
-    config = load_model_config(_need("fomm_tiny.yaml"), align_corners=False)
-    return load_checkpoint(_need("fomm_tiny.pth.tar"), config).models
+
+@pytest.fixture(scope="module")
+def fixture_models(fx):
+    return fx.load(align_corners=False).models
 
 
 def _kp(io, prefix: str, i: int | None = None) -> dict[str, torch.Tensor]:
@@ -70,7 +74,7 @@ def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 class TestManifest:
     def test_full_config_state_dict_matches_manifest(self):
-        manifest = json.loads(_need("fomm_vox256_state_dict_manifest.json").read_text())
+        manifest = json.loads(reference("fomm_vox256_state_dict_manifest.json").read_text())
         with torch.device("meta"):
             models = build_models(configs.FOMM_VOX_256)
         assert models.entries == ("kp_detector", "generator")
@@ -157,16 +161,16 @@ class TestMovementScale:
 
 class TestNormalizeKp:
     @pytest.mark.parametrize("tag, adapt", [("rel", False), ("rel_adapt", True)])
-    def test_parity(self, io, tag, adapt):
+    def test_parity(self, fx, io, tag, adapt):
         source, initial = _kp(io, "kp_source"), _kp(io, "kp_driving", 0)
-        for i in range(3):
+        for i in range(fx.frames):
             out = normalize_kp(source, _kp(io, "kp_driving", i), initial, adapt_movement_scale=adapt,
                                use_relative_movement=True, use_relative_jacobian=True)
             assert _maxdiff(out["value"], io[f"kp_norm_{tag}_value"][i]) < ATOL_KP_NORM
             assert _maxdiff(out["jacobian"], io[f"kp_norm_{tag}_jacobian"][i]) < ATOL_KP_NORM
 
-    def test_precomputed_scale_equals_adapt(self, io):
-        source, initial, driving = _kp(io, "kp_source"), _kp(io, "kp_driving", 0), _kp(io, "kp_driving", 2)
+    def test_precomputed_scale_equals_adapt(self, fx, io):
+        source, initial, driving = _kp(io, "kp_source"), _kp(io, "kp_driving", 0), _kp(io, "kp_driving", fx.frames - 1)
         scale = movement_scale(source["value"], initial["value"])
         a = normalize_kp(source, driving, initial, adapt_movement_scale=True, use_relative_movement=True)
         b = normalize_kp(source, driving, initial, scale=scale, use_relative_movement=True)
@@ -207,7 +211,7 @@ class TestKPDetector:
         assert out["value"].abs().max() <= 1
         torch.testing.assert_close(out["jacobian"], torch.eye(2).expand(2, 5, 2, 2))
 
-    def test_parity_source_and_driving(self, io, fixture_models):
+    def test_parity_source_and_driving(self, fx, io, fixture_models):
         kp = fixture_models.kp_detector
         captured = {}
         hooks = [kp.predictor.register_forward_hook(lambda m, i, o: captured.__setitem__("predictor", o)),
@@ -223,7 +227,7 @@ class TestKPDetector:
         assert _maxdiff(out["value"], io["kp_source_value"]) < ATOL_KP
         assert _maxdiff(out["jacobian"], io["kp_source_jacobian"]) < ATOL_KP
         with torch.no_grad():
-            for i in range(3):
+            for i in range(fx.frames):
                 out = kp(io["driving"][i : i + 1])
                 assert _maxdiff(out["value"], io["kp_driving_value"][i]) < ATOL_KP
                 assert _maxdiff(out["jacobian"], io["kp_driving_jacobian"][i]) < ATOL_KP
@@ -235,25 +239,22 @@ _GEN_KEYS = {"prediction": ATOL_PREDICTION, "mask": ATOL_MOTION, "occlusion_map"
 
 class TestOcclusionAwareGenerator:
     @pytest.mark.parametrize("tag", ["rel", "rel_adapt"])
-    def test_parity_teacher_forced(self, io, fixture_models, tag):
+    def test_parity_teacher_forced(self, fx, io, fixture_models, tag):
         gen = fixture_models.generator
         source = _kp(io, "kp_source")
         with torch.no_grad():
-            for i in range(3):
+            for i in range(fx.frames):
                 out = gen(io["source"], kp_driving=_kp(io, f"kp_norm_{tag}", i), kp_source=source)
                 for key, atol in _GEN_KEYS.items():
                     if f"gen_{tag}_{key}" in io:
                         assert _maxdiff(out[key], io[f"gen_{tag}_{key}"][i]) < atol, (tag, i, key)
 
-    def test_align_corners_true_variant(self, io):
-        from livehead.models.checkpoint import load_checkpoint
-
-        config = load_model_config(_need("fomm_tiny.yaml"), align_corners=True)
-        assert load_model_config(_need("fomm_tiny.yaml")).align_corners is True  # FOMM default
-        gen = load_checkpoint(_need("fomm_tiny.pth.tar"), config).models.generator
+    def test_align_corners_true_variant(self, fx, io):
+        assert fx.config().align_corners is True  # FOMM default
+        gen = fx.load(align_corners=True).models.generator
         assert gen.dense_motion_network.align_corners is True
         with torch.no_grad():
-            for i in range(3):
+            for i in range(fx.frames):
                 out = gen(io["source"], kp_driving=_kp(io, "kp_norm_rel", i), kp_source=_kp(io, "kp_source"))
                 for key in ("prediction", "mask", "occlusion_map", "deformation"):
                     ref = io[f"variant_alignTrue_gen_rel_{key}"][i]
@@ -282,29 +283,31 @@ class TestOcclusionAwareGenerator:
         assert _maxdiff(captured["bottleneck"][0], io["debug_gen_rel_frame1_bottleneck_in"]) < 1e-4
         assert _maxdiff(bottleneck_out, io["debug_gen_rel_frame1_bottleneck_out"]) < 1e-4
 
-    def test_encode_decode_split_equals_forward(self, io, fixture_models):
+    def test_encode_decode_split_equals_forward(self, fx, io, fixture_models):
         gen = fixture_models.generator
-        kp_d, kp_s = _kp(io, "kp_norm_rel", 2), _kp(io, "kp_source")
+        kp_d, kp_s = _kp(io, "kp_norm_rel", fx.frames - 1), _kp(io, "kp_source")
         with torch.no_grad():
             full = gen(io["source"], kp_driving=kp_d, kp_source=kp_s)
             encoding = gen.encode_source(io["source"])
             assert isinstance(encoding, FommSourceEncoding)
-            assert encoding.motion_source.shape == (1, 3, 32, 32)
+            assert encoding.features.shape == fx.shapes["source_features"]
+            assert encoding.motion_source.shape == fx.shapes["motion_source"]
             split = gen.decode(encoding, kp_d, kp_s)
         assert "deformed" not in split  # visualisation only on request
         for key in ("prediction", "mask", "occlusion_map", "deformation"):
             assert torch.equal(full[key], split[key])
 
-    def test_end_to_end_from_images(self, io, fixture_models):
+    def test_end_to_end_from_images(self, fx, io, fixture_models):
         # Smoke check of the whole chain (rounding grows along it; the README measures 1.8e-5).
         kp, gen = fixture_models.kp_detector, fixture_models.generator
+        last = fx.frames - 1
         with torch.no_grad():
             kp_source = kp(io["source"])
             initial = kp(io["driving"][0:1])
-            kp_norm = normalize_kp(kp_source, kp(io["driving"][2:3]), initial, use_relative_movement=True,
+            kp_norm = normalize_kp(kp_source, kp(io["driving"][last : last + 1]), initial, use_relative_movement=True,
                                    use_relative_jacobian=True)
             out = gen.decode(gen.encode_source(io["source"]), kp_norm, kp_source)
-        assert _maxdiff(out["prediction"], io["gen_rel_prediction"][2]) < 1e-3
+        assert _maxdiff(out["prediction"], io["gen_rel_prediction"][last]) < 1e-3
 
     def test_inputs_not_modified(self, io, fixture_models):
         kp_d, kp_s = _kp(io, "kp_norm_rel", 1), _kp(io, "kp_source")

@@ -1,21 +1,25 @@
 """face-vid2vid networks and 3D keypoint math: manifests, golden-fixture parity, conventions.
 
 The random fixture generator is very sensitive to keypoint perturbations, so every stage is fed
-the stored outputs of the previous one (README "Tolerance guidance", FV2V, teacher-forced).
+the stored outputs of the previous one (README "Tolerance guidance", FV2V, teacher-forced). Sizes,
+keypoint counts, frame counts and free-view angles come from the fixture files (:mod:`golden`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
-import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.models import configs
 from livehead.models.blocks import SPADEResnetBlock, SpectralNormConv2d, fold_spectral_norm
-from livehead.models.configs import build_models, load_model_config
+from livehead.models.configs import build_models
 from livehead.models.fv2v import OcclusionAwareSPADEGenerator
 from livehead.models.keypoints import (
     get_rotation_matrix,
@@ -26,7 +30,8 @@ from livehead.models.keypoints import (
     normalize_kp,
 )
 
-from _media import reference as _need
+from _media import reference
+from golden import GoldenFixture, golden
 
 # README "Tolerance guidance", FV2V, suggested float32 atol (teacher-forced).
 ATOL_KP_CANONICAL = 1e-5
@@ -37,9 +42,11 @@ ATOL_KP_MATH = 1e-5  # rotations, kp transforms, kp_norm
 ATOL_PREDICTION = 2e-4
 ATOL_MOTION = 5e-5  # occlusion / mask / deformation
 ATOL_DECODER = 5e-5
+# HEEstimator features before pooling: no row in the README's table, so the bar is measured its
+# way, against float64, in the test (see TestHEEstimator.test_parity).
+HE_FEATURES_NOISE_FACTOR = 3.0
 
 POSE = ("yaw", "pitch", "roll")
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,16 +59,24 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def io() -> dict[str, torch.Tensor]:
-    data = np.load(_need("fv2v_tiny_io.npz"))
-    return {k: torch.from_numpy(data[k]) for k in data.files if k != "meta"}
+def fx() -> GoldenFixture:
+    return golden("fv2v")
 
 
 @pytest.fixture(scope="module")
-def fixture_models():
-    from livehead.models.checkpoint import load_checkpoint
+def io(fx) -> dict[str, torch.Tensor]:
+    return fx.tensors
 
-    return load_checkpoint(_need("fv2v_tiny.pth.tar"), load_model_config(_need("fv2v_tiny.yaml"))).models
+
+@pytest.fixture(scope="module")
+def fixture_models(fx):
+    return fx.load().models
+
+
+@pytest.fixture(scope="module")
+def free_view(fx) -> dict[str, int]:
+    """The demo's --free_view angles the fixture used (ints, as argparse gives them)."""
+    return fx.meta["free_view"]
 
 
 def _he(io, who: str, i: int | None = None) -> dict[str, torch.Tensor]:
@@ -80,7 +95,7 @@ def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 class TestManifest:
     def test_full_config_state_dict_matches_manifest(self):
-        manifest = json.loads(_need("fv2v_vox256_state_dict_manifest.json").read_text())
+        manifest = json.loads(reference("fv2v_vox256_state_dict_manifest.json").read_text())
         with torch.device("meta"):
             models = build_models(configs.FV2V_VOX_256)
         assert models.entries == ("kp_detector", "he_estimator", "generator")
@@ -91,17 +106,17 @@ class TestManifest:
             params = sum(p.numel() for p in module.parameters())
             assert params == manifest["_meta"]["counts"][entry]["num_parameters"]
 
-    def test_default_align_corners_false(self):
+    def test_default_align_corners_false(self, fx):
         assert configs.FV2V_VOX_256.align_corners is False
-        assert load_model_config(_need("fv2v_tiny.yaml")).align_corners is False
+        assert fx.config().align_corners is False
 
 
 class TestHeadposePredToDegree:
-    def test_parity(self, io):
+    def test_parity(self, fx, io):
         for name in POSE:
             assert _maxdiff(headpose_pred_to_degree(io[f"he_source_{name}"]), io[f"deg_source_{name}"]) < ATOL_DEGREES
-            deg = headpose_pred_to_degree(io[f"he_driving_{name}"].reshape(3, 66))
-            assert _maxdiff(deg, io[f"deg_driving_{name}"].reshape(3)) < ATOL_DEGREES
+            deg = headpose_pred_to_degree(io[f"he_driving_{name}"].reshape(fx.frames, -1))
+            assert _maxdiff(deg, io[f"deg_driving_{name}"].reshape(fx.frames)) < ATOL_DEGREES
 
     def test_known_answers(self):
         onehot = torch.full((3, 66), -1e4)
@@ -130,14 +145,15 @@ def _rz(a: float) -> torch.Tensor:
 
 
 class TestGetRotationMatrix:
-    def test_parity(self, io):
+    def test_parity(self, fx, io, free_view):
         rot = get_rotation_matrix(io["deg_source_yaw"], io["deg_source_pitch"], io["deg_source_roll"])
         assert _maxdiff(rot, io["rot_source"]) < ATOL_KP_MATH
-        deg = {n: io[f"deg_driving_{n}"].reshape(3) for n in POSE}
+        deg = {n: io[f"deg_driving_{n}"].reshape(fx.frames) for n in POSE}
         rot = get_rotation_matrix(deg["yaw"], deg["pitch"], deg["roll"])
-        assert _maxdiff(rot, io["rot_driving"].reshape(3, 3, 3)) < ATOL_KP_MATH
+        assert _maxdiff(rot, io["rot_driving"].reshape(fx.frames, 3, 3)) < ATOL_KP_MATH
         # Free view: int64 angles, like argparse type=int in the demo.
-        free = get_rotation_matrix(torch.tensor([20]), torch.tensor([-10]), torch.tensor([5]))
+        free = get_rotation_matrix(*[torch.tensor([free_view[n]]) for n in POSE])
+        assert free.dtype == torch.float32
         assert _maxdiff(free, io["rot_freeview"]) < ATOL_KP_MATH
 
     def test_order_is_pitch_yaw_roll_with_3_14(self):
@@ -161,13 +177,13 @@ class TestGetRotationMatrix:
 
 
 class TestKeypointTransformation:
-    def test_parity(self, io):
+    def test_parity(self, fx, io, free_view):
         canonical = _kp(io["kp_canonical"])
         assert _maxdiff(keypoint_transformation(canonical, _he(io, "source"))["value"], io["kp_source"]) < ATOL_KP_MATH
-        for i in range(3):
+        for i in range(fx.frames):
             he = _he(io, "driving", i)
             assert _maxdiff(keypoint_transformation(canonical, he)["value"], io["kp_driving"][i]) < ATOL_KP_MATH
-            free = keypoint_transformation(canonical, he, yaw=20, pitch=-10, roll=5)
+            free = keypoint_transformation(canonical, he, **free_view)
             assert _maxdiff(free["value"], io["kp_driving_freeview"][i]) < ATOL_KP_MATH
 
     def test_does_not_mutate_caller_dict(self, io):
@@ -191,12 +207,12 @@ class TestKeypointTransformation:
         torch.testing.assert_close(out["value"], kp_c + t[:, None] + exp.reshape(1, 2, 3), atol=1e-7, rtol=0)
         assert out["jacobian"] is None
 
-    def test_free_view_override_broadcasts_over_batch(self, io):
+    def test_free_view_override_broadcasts_over_batch(self, fx, io):
         he = {k: torch.cat([v, v]) for k, v in _he(io, "source").items()}
         kp_c = _kp(torch.cat([io["kp_canonical"]] * 2))
         out = keypoint_transformation(kp_c, he, yaw=20, pitch=-10.0, roll=torch.tensor([5.0], dtype=torch.float64))
         assert out["value"].dtype == torch.float32
-        assert out["value"].shape == (2, 15, 3)
+        assert out["value"].shape == (2, fx.num_kp, 3)
         assert torch.equal(out["value"][0], out["value"][1])
         # Only the given angle is overridden: yaw alone keeps the predicted pitch/roll.
         yaw_only = keypoint_transformation(_kp(io["kp_canonical"]), _he(io, "source"), yaw=0.0)
@@ -211,9 +227,9 @@ class TestKeypointTransformation:
 
 
 class TestNormalizeKp3d:
-    def test_parity(self, io):
+    def test_parity(self, fx, io):
         source, initial = _kp(io["kp_source"]), _kp(io["kp_driving"][0])
-        for i in range(3):
+        for i in range(fx.frames):
             rel = normalize_kp(source, _kp(io["kp_driving"][i]), initial, use_relative_movement=True)
             assert _maxdiff(rel["value"], io["kp_norm_rel"][i]) < ATOL_KP_MATH
             adapt = normalize_kp(source, _kp(io["kp_driving"][i]), initial, use_relative_movement=True,
@@ -261,13 +277,26 @@ class TestKPDetector:
 
 
 class TestHEEstimator:
-    def test_parity(self, io, fixture_models):
+    def test_parity(self, fx, io, fixture_models):
         he = fixture_models.he_estimator
         with torch.no_grad():
             features = he.features(io["source"])
-            # Rounding of the 2048-wide stack: about 5e-5 relative (values up to 15).
-            assert _maxdiff(features, io["debug_he_source_block7_out"]) < 2e-3
-            frames = [("source", io["source"], None)] + [("driving", io["driving"][i : i + 1], i) for i in range(3)]
+            exact = copy.deepcopy(he).double().features(io["source"].double())
+            # The features before pooling have no row in the README's table, so the bar is measured
+            # its way, against float64 (our float64 run from the stored source). The stored float32
+            # tensor is as far from float64 as any float32 run: 2.7e-3 on the shared fixture (values
+            # up to 15; ours 2.3e-3), the noise behind the README's 2.9e-4 on the logits after the
+            # mean and fc. Two float32 runs round differently on different CPUs (oneDNN's jit:avx2
+            # convolutions block by 8 channels, AVX-512 by 16), so the old |ours - stored| < 2e-3 held
+            # only on CI's AVX-512 machine, where it compared identical kernels. The stored tensor
+            # must be within 3x our own float32 rounding of the exact result: a bug the README's
+            # logits bar catches (one BN eps 1e-3 instead of 1e-5) moves the features by 1.7e-2,
+            # 7x our rounding.
+            noise = _maxdiff(features.double(), exact)
+            assert noise < 1e-3 * float(exact.abs().max()), f"our float32 run is {noise:.3g} from float64"
+            stored = _maxdiff(io["debug_he_source_block7_out"].double(), exact)
+            assert stored <= HE_FEATURES_NOISE_FACTOR * noise, f"stored vs exact {stored:.3g}, float32 rounding {noise:.3g}"
+            frames = [("source", io["source"], None)] + [("driving", io["driving"][i : i + 1], i) for i in range(fx.frames)]
             for who, image, i in frames:
                 out = he(image)
                 ref = _he(io, who, i)
@@ -339,7 +368,7 @@ class TestOcclusionAwareSPADEGenerator:
         assert _maxdiff(out, io["gen_rel_prediction"][1]) < ATOL_DECODER
 
     @pytest.mark.parametrize("tag", ["rel", "rel_adapt", "fv_rel_adapt"])
-    def test_parity_teacher_forced(self, io, fixture_models, tag):
+    def test_parity_teacher_forced(self, fx, io, fixture_models, tag):
         gen = fixture_models.generator
         kp_source = _kp(io["kp_source"])
         captured = {}
@@ -348,7 +377,7 @@ class TestOcclusionAwareSPADEGenerator:
             with torch.no_grad():
                 # Stored appearance volume in, so only this stage's rounding counts.
                 volume = io["debug_gen_rel_frame1_feature_3d"]
-                for i in range(3):
+                for i in range(fx.frames):
                     out = gen.decode(volume, _kp(io[f"kp_norm_{tag}"][i]), kp_source)
                     for key, atol in _GEN_KEYS.items():
                         if f"gen_{tag}_{key}" in io:

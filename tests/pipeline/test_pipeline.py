@@ -1,109 +1,45 @@
 """End to end on real clips: capture → tracking → smoothing → transfer → mesh → compositor → sinks."""
 
-import threading
-import time
-
-import cv2
 import numpy as np
-import pytest
 
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.avatars.photo import load_avatar
 from livehead.stages.capture import VideoFileSource
-from livehead.config import LiveHeadConfig, with_overrides
 from livehead.stages.motion import to_local, mouth_openness
 from livehead.pipeline import Pipeline
 from livehead.pipeline.processor import FrameProcessor
-from livehead.sinks import VirtualCameraSink
 from livehead.stages.tracking import FaceTracker
 
 from _media import media
-
-SIZE = (640, 360)
-
-
-class RecordingBackend:
-    """A pyvirtualcam backend that keeps what it was sent (and when)."""
-
-    instances: list["RecordingBackend"] = []
-
-    def __init__(self, *, width, height, fps, fourcc, device, **kw):
-        self.width, self.height = width, height
-        self.frames: list[np.ndarray] = []
-        self.times: list[float] = []
-        self._lock = threading.Lock()
-        RecordingBackend.instances.append(self)
-
-    def send(self, frame):
-        with self._lock:
-            self.frames.append(frame.reshape(self.height, self.width, 3).copy())  # backends get 1-D RGB
-            self.times.append(time.monotonic())
-
-    def close(self):
-        pass
-
-    def device(self):
-        return "recording"
-
-    def native_fourcc(self):
-        return None
+from harness import OUTPUT_SIZE as SIZE, config, run_frames, track_frames, vcam_sink
+from helpers import drain
 
 
-@pytest.fixture
-def recording_vcam():
-    import pyvirtualcam
-    from pyvirtualcam import camera
-
-    RecordingBackend.instances.clear()
-    pyvirtualcam.register_backend("test-recording", RecordingBackend)
-    yield RecordingBackend.instances
-    camera.BACKENDS.pop("test-recording", None)
-
-
-def config(**overrides):
-    base = {"output.size": SIZE, "output.preview": False}
-    base.update(overrides)
-    return with_overrides(LiveHeadConfig(), base)
-
-
-def run_offline(clip, avatar_path, *, cfg=None, every=1, blank=lambda i: False):
+def run_offline(clip, avatar_path, *, every=1, blank=lambda i: False):
     """Drive the processor frame by frame; returns driver and output (observation, result) pairs."""
-    cfg = cfg or config()
+    cfg = config()
     avatar = load_avatar(avatar_path, working_size=cfg.output.size)
     engine = MeshAnimator()
-    proc = FrameProcessor(cfg, engine, engine.prepare(avatar))
-    cap = cv2.VideoCapture(str(clip))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    rows = []
-    with FaceTracker() as driver_tracker, FaceTracker() as output_tracker:
-        i = 0
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if blank(i):
-                rgb = np.zeros_like(rgb)
-            t = i / fps
-            obs = driver_tracker.track(rgb, t)
-            result = proc.process(rgb, obs, now=t)
-            out_obs = output_tracker.track(result.avatar_frame, t) if i % every == 0 else None
-            rows.append((obs, result, out_obs))
-            i += 1
-    cap.release()
-    return avatar, rows
+    source = VideoFileSource(path=clip)
+    frames = [np.zeros_like(rgb) if blank(i) else rgb for i, rgb in enumerate(drain(source))]
+    source.close()
+    run = run_frames(FrameProcessor(cfg, engine, engine.prepare(avatar)), frames, fps=source.fps)
+    seen = track_frames(run.avatar_frames, times=run.times, every=every)
+    return avatar, list(zip(run.observations, run.results, seen))
 
 
 class TestEndToEnd:
-    def test_stream_to_virtual_camera(self, recording_vcam):
+    def test_stream_to_virtual_camera(self, vcam_backend):
+        backend_cls = vcam_backend[1]
+        backend_cls.thumb_step = 1  # whole frames
         cfg = config()
         avatar = load_avatar(media("aniportrait_Aragaki.png"), working_size=cfg.output.size)
         engine = MeshAnimator()
-        sink = VirtualCameraSink(width=SIZE[0], height=SIZE[1], fps=cfg.output.fps)
+        sink = vcam_sink(vcam_backend, cfg)
         source = VideoFileSource(path=media("dreamtalk_W011_front_neutral_level1_001.mp4"))
         with Pipeline(cfg, source=source, animator=engine, states=[engine.prepare(avatar)], sinks=[sink]) as p:
             summary = p.run(max_seconds=20)
-        frames = recording_vcam[0].frames
+        frames = backend_cls.instances[0].thumbs
         assert len(frames) >= 30
         assert all(f.shape == (SIZE[1], SIZE[0], 3) and f.dtype == np.uint8 for f in frames)
         assert summary["frames_rendered"] >= 30

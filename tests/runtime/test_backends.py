@@ -9,31 +9,18 @@ import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
+
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # before the imports below, which need torch
 
 from livehead.errors import EngineMismatchError, LiveHeadError
 
-from _media import reference as _need
+from golden import golden
 
 
-
-def _tiny(engine: str):
-    from livehead.runtime.graphs import build_graphs
-    from livehead.models import load_checkpoint, load_model_config
-
-    ckpt = load_checkpoint(_need(f"{engine}_tiny.pth.tar"),
-                           load_model_config(_need(f"{engine}_tiny.yaml"), align_corners=False))
-    return build_graphs(ckpt.models, image_size=128, checkpoint=str(ckpt.path), checkpoint_sha256=ckpt.sha256)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -210,23 +197,25 @@ class TestRegistry:
 
 @pytest.fixture(scope="module")
 def fomm_tiny():
-    return _tiny("fomm")
+    """The FOMM fixture's graphs at its own image size."""
+    return golden("fomm").graphs()
 
 
 @pytest.fixture(scope="module")
 def fomm_io():
-    return np.load(_need("fomm_tiny_io.npz"))
+    return golden("fomm").arrays
 
 
-def _golden_frames(runner, engine, io, frames=range(3)):
-    """Run the per-avatar/per-frame path on the fixture and return max |pred - stored| per frame."""
+def _golden_frames(runner, engine, io):
+    """Run the per-avatar/per-frame path on every driving frame of the fixture and return
+    max |pred - stored| per frame (frame 0 calibrates: zero relative motion)."""
     from livehead.runtime.frame_path import FramePath
 
     path = FramePath(runner, engine)
     driving = torch.from_numpy(io["driving"])
     path.prepare(torch.from_numpy(io["source"]), driving[0:1])
     return [float((path.step(driving[i:i + 1]).cpu() - torch.from_numpy(io["gen_rel_prediction"][i])).abs().max())
-            for i in frames]
+            for i in range(len(driving))]
 
 
 class TestTorchRunner:
@@ -242,9 +231,9 @@ class TestTorchRunner:
     def test_fv2v_reproduces_the_reference(self):
         from livehead.runtime import create_runner
 
-        io = np.load(_need("fv2v_tiny_io.npz"))
-        runner = create_runner("torch", _tiny("fv2v"), "cpu", "fp32")
-        errors = _golden_frames(runner, "fv2v", io)
+        fx = golden("fv2v")
+        runner = create_runner("torch", fx.graphs(), "cpu", "fp32")
+        errors = _golden_frames(runner, "fv2v", fx.arrays)
         assert errors[0] <= 2e-4  # frame 0 is the calibration frame: relative motion is zero
         assert max(errors) <= 2e-2  # README: face-vid2vid end to end from images ~2e-2
 
@@ -325,10 +314,10 @@ class TestTensorRTRunner:
             create_runner("tensorrt", fomm_tiny, "cuda", "fp16", engines_dir=tmp_path, machine=here)
 
 
-def test_import_livehead_backends_is_light():
+def test_import_livehead_runtime_is_light():
     import subprocess
 
-    code = ("import sys, livehead.backends, livehead.export; "
+    code = ("import sys, livehead.runtime, livehead.export; "
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

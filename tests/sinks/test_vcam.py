@@ -1,12 +1,15 @@
-"""The virtual camera's doctor check on Linux, against a fake sysfs tree; the fix text has one owner."""
+"""The virtual camera: frames reach the pyvirtualcam backend whole, it closes once, a missing device names
+the fix; its doctor check on Linux, against a fake sysfs tree; the fix text has one owner."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from livehead.sinks import vcam
+from livehead.sinks import SinkUnavailable, vcam
 from livehead.stages import cameras
 
 
@@ -58,3 +61,33 @@ class TestCheckVirtualCameraLinux:
 def test_the_sink_error_and_the_doctor_name_the_same_modprobe_line() -> None:
     assert vcam.V4L2LOOPBACK_FIX in vcam.virtual_camera_fix("Linux")
     assert 'card_label="LiveHead Camera" exclusive_caps=1' in vcam.V4L2LOOPBACK_FIX
+
+
+class TestVirtualCameraSink:
+    def test_frames_arrive_whole_and_in_order(self, vcam_backend) -> None:
+        name, backend_cls = vcam_backend
+        backend_cls.thumb_step = 1
+        sink = vcam.VirtualCameraSink(width=64, height=48, fps=30.0, backend=name)
+        frames = [np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8) for i in range(3)]
+        for i, frame in enumerate(frames):
+            sink.send(frame, i / 30)
+        sink.close()
+        (camera,) = backend_cls.instances
+        assert (camera.width, camera.height) == (64, 48)
+        for sent, got in zip(frames, camera.thumbs, strict=True):
+            np.testing.assert_array_equal(got, sent)
+        assert sink.device == camera.device() and sink.backend == name
+
+    def test_close_reaches_the_device_once(self, vcam_backend) -> None:
+        name, backend_cls = vcam_backend
+        sink = vcam.VirtualCameraSink(width=64, height=48, fps=30.0, backend=name)
+        sink.close()
+        sink.close()
+        assert backend_cls.instances[0].close_calls == 1
+
+    @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2loopback is the Linux backend")
+    def test_a_missing_device_names_the_fix(self) -> None:
+        with pytest.raises(SinkUnavailable) as info:
+            vcam.VirtualCameraSink(width=64, height=48, fps=30.0, device="/dev/livehead-test-no-such-device")
+        assert vcam.virtual_camera_fix("Linux") in str(info.value)
+        assert "/dev/livehead-test-no-such-device" in str(info.value)  # what pyvirtualcam said comes along

@@ -5,9 +5,11 @@ import pytest
 
 from livehead.config import MotionConfig
 from livehead.face import landmarks as lm
-from livehead.face.geometry import euler_from_rotation, rotation_from_euler, umeyama
+from livehead.face.geometry import euler_from_rotation, umeyama
 from livehead.stages.motion import Openness, eye_openness, mouth_openness, to_local, transfer
 from livehead.stages.tracking import canonical_face, observation_from_landmarks
+
+from harness import face_at
 
 
 FACE_RIGID = [i for i in lm.RIGID if i not in lm.FACE_OVAL]
@@ -17,12 +19,6 @@ def measured_pose(points):
     """Pose from rigid points off the outline (the outline gets only part of yaw/pitch by design)."""
     s, r, t = umeyama(canonical_face()[FACE_RIGID], np.asarray(points, dtype=np.float64)[FACE_RIGID])
     return s, euler_from_rotation(r), t
-
-
-def face_at(yaw=0.0, pitch=0.0, roll=0.0, scale=100.0, shift=(320.0, 240.0, 0.0), local=None):
-    local = canonical_face() if local is None else local
-    pts = scale * local @ rotation_from_euler(yaw, pitch, roll).T + np.asarray(shift)
-    return observation_from_landmarks(pts, timestamp=0.0, frame_size=(640, 480))
 
 
 class TestEstimatePose:

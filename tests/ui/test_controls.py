@@ -38,6 +38,8 @@ EXPECTED_DEFAULTS = {
     "s": Command("zoom_out"),
     "z": Command("ghost_down"),
     "c": Command("ghost_up"),
+    "e": Command("eyes_mode"),
+    "t": Command("lips_mode"),
     "o": Command("landmarks"),
     "i": Command("stats"),
     "h": Command("help"),

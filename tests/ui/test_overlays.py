@@ -65,6 +65,15 @@ class TestDrawStats:
         red = (lost[..., 0] > 200) & (lost[..., 1] < 120)
         assert red.sum() > (base[..., 0] > 200).__and__(base[..., 1] < 120).sum()
 
+    def test_notices_add_red_rows_with_and_without_the_stats(self) -> None:
+        from livehead.ui.overlays import draw_fps
+
+        def red(image: np.ndarray) -> int:
+            return int(((image[..., 0] > 200) & (image[..., 1] < 120)).sum())
+
+        assert red(stats(frame(value=0), notices=("NO FACE FOR 5 S",))) > red(stats(frame(value=0)))
+        assert red(draw_fps(frame(value=0), 30.0, ("RECORD FAILED",))) > red(draw_fps(frame(value=0), 30.0)) == 0
+
     def test_more_stages_make_a_taller_panel(self) -> None:
         def panel_rows(image: np.ndarray) -> int:
             return int((image[:, :40, 0] < 100).any(axis=1).sum())  # dark box darkens the 100-grey frame

@@ -36,7 +36,7 @@ from livehead.types import FaceObservation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ANGLE_SMOOTHING", "BOX_SMOOTHING", "KP_SMOOTHING", "NeuralAnimator", "NeuralState"]
+__all__ = ["ANGLE_SMOOTHING", "BOX_SMOOTHING", "KP_SMOOTHING", "NeuralAnimator", "NeuralState", "parse_pose"]
 
 KP_SMOOTHING = SmoothingConfig(min_cutoff=1.5, beta=2.0, d_cutoff=1.0)  # keypoints live in [-1, 1]
 ANGLE_SMOOTHING = SmoothingConfig(min_cutoff=1.0, beta=0.05, d_cutoff=1.0)  # degrees
@@ -52,16 +52,14 @@ def _tree(value, fn):
 
 @functools.lru_cache(maxsize=1)
 def _random_state(engine: str, model_config: str | None, seed: int, size: int) -> dict[str, dict[str, Any]]:
-    """Calibrated random weights (``random_init.randomize_``) as state dicts, made once per process:
+    """Calibrated random weights (``random_init.random_models``) as state dicts, made once per process:
     calibration runs the networks on the CPU (a minute for face-vid2vid), and a benchmark builds the
     same engine several times (``make gpu-check``: once per backend and precision)."""
-    from livehead.models.configs import PUBLIC_CONFIGS, build_models, load_model_config
-    from livehead.models.random_init import randomize_
+    from livehead.models.configs import load_model_config
+    from livehead.models.random_init import random_models
 
-    cfg = load_model_config(model_config, engine=engine) if model_config else next(
-        c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
-    models = build_models(cfg)
-    randomize_(models, seed=seed, image_size=size)
+    cfg = load_model_config(model_config, engine=engine) if model_config else None
+    models = random_models(engine, seed=seed, image_size=size, config=cfg)
     return {name: {k: v.clone() for k, v in module.state_dict().items()} for name, module in models.items()}
 
 
@@ -88,6 +86,10 @@ class NeuralAnimator:
     # GPU memory (GiB) the engine should fit in at fp16, 256² (twice that at fp32): cuDNN's algorithm
     # search runs under it (livehead.runtime.memory), so an 8 GB card runs the engine.
     gpu_budget_fp16_gb: ClassVar[float | None] = None
+    # Whether the engine's frame goes through the shared hooks (``_reference`` / ``_motion`` / ``_ease``
+    # / ``_generate``) that the tensor frame path drives; an engine with its own ``render`` says False
+    # and runs the OpenCV/NumPy frame path on every device.
+    tensor_frame_path: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -110,9 +112,12 @@ class NeuralAnimator:
     ) -> None:
         import time
 
+        from livehead.extras import require
+
+        require("neural", f"--engine {self.name}")
         import torch
 
-        from livehead.runtime import resolve_backend
+        from livehead.runtime import resolve_backend, resolve_device
 
         started = time.perf_counter()
         self.torch = torch
@@ -121,6 +126,7 @@ class NeuralAnimator:
         self.expression_strength = float(expression_strength)
         self.pose = pose
         self.precision = precision
+        resolve_device(device)  # a wrong --device fails before hundreds of MB of checkpoint are read
         models, path, label, sha, config_name = self._load_models(checkpoint, model_config, random_weights, seed)
         self.checkpoint_label = label
         self.sha256 = sha
@@ -131,7 +137,9 @@ class NeuralAnimator:
         self.runner = self._make_runner(models, path, sha, config_name, engines_dir)
         if frame_path not in ("auto", "tensor", "arrays"):
             raise LiveHeadError(f"frame_path must be auto, tensor or arrays; got {frame_path!r}")
-        self.tensor_path = frame_path == "tensor" or (frame_path == "auto" and self.device == "cuda")
+        if frame_path == "tensor" and not self.tensor_frame_path:
+            raise LiveHeadError(f"--engine {self.name} has no tensor frame path yet; use frame_path auto or arrays.")
+        self.tensor_path = self.tensor_frame_path and (frame_path == "tensor" or (frame_path == "auto" and self.device == "cuda"))
         # Graphs are called through the runner's ``call`` (no capture of its own) when the tensor path
         # captures the whole frame step as one CUDA graph; otherwise through ``run``.
         self.capture = self.tensor_path and self.device == "cuda" and cuda_graphs and hasattr(self.runner, "call")
@@ -304,3 +312,14 @@ class NeuralAnimator:
         raise NotImplementedError
 
 
+def parse_pose(text: str) -> tuple[float, float, float] | None:
+    """``follow`` → None; ``frontal`` → (0, 0, 0); ``"yaw,pitch,roll"`` → degrees."""
+    if text == "follow":
+        return None
+    if text == "frontal":
+        return (0.0, 0.0, 0.0)
+    try:
+        yaw, pitch, roll = (float(v) for v in text.split(","))
+    except ValueError:
+        raise LiveHeadError(f"--pose must be follow, frontal or yaw,pitch,roll in degrees (e.g. 20,-5,0); got {text!r}.") from None
+    return yaw, pitch, roll

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from livehead.animators.neural.base import ANGLE_SMOOTHING, KP_SMOOTHING, NeuralAnimator
-from livehead.errors import LiveHeadError
+from livehead.animators.neural.base import ANGLE_SMOOTHING, KP_SMOOTHING, NeuralAnimator, parse_pose
 
-__all__ = ["Fv2vAnimator", "parse_pose"]
+__all__ = ["Fv2vAnimator"]
 
 
 class Fv2vAnimator(NeuralAnimator):
@@ -79,16 +78,3 @@ class Fv2vAnimator(NeuralAnimator):
     def _generate(self, state, motion):
         inputs = {**state.cache["encoding"], "kp_source": state.cache["kp_source"]["value"], "kp_driving": motion["value"]}
         return self._run("generator", inputs)["prediction"]
-
-
-def parse_pose(text: str) -> tuple[float, float, float] | None:
-    """``follow`` → None; ``frontal`` → (0, 0, 0); ``"yaw,pitch,roll"`` → degrees."""
-    if text == "follow":
-        return None
-    if text == "frontal":
-        return (0.0, 0.0, 0.0)
-    try:
-        yaw, pitch, roll = (float(v) for v in text.split(","))
-    except ValueError:
-        raise LiveHeadError(f"--pose must be follow, frontal or yaw,pitch,roll in degrees (e.g. 20,-5,0); got {text!r}.") from None
-    return yaw, pitch, roll

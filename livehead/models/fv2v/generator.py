@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from livehead.models.blocks import (
+    encode_appearance,
     DownBlock,
     ResBlock,
     SameBlock2d,
@@ -127,13 +128,7 @@ class OcclusionAwareSPADEGenerator(nn.Module):
     def encode_source(self, source_image: Tensor) -> Tensor:
         """Per-avatar part: ``(B, C, H, W)`` -> appearance volume f_s
         ``(B, reshape_channel, reshape_depth, H/4, W/4)`` (vox: 32 x 16 x 64 x 64)."""
-        out = self.first(source_image)  # (B, be, H, W)
-        for block in self.down_blocks:
-            out = block(out)  # (B, ·, H/2^i, W/2^i)
-        out = self.second(out)  # (B, max_features, h, w)
-        b, _, h, w = out.shape
-        feature_3d = out.reshape(b, self.reshape_channel, self.reshape_depth, h, w)
-        return self.resblocks_3d(feature_3d)  # (B, reshape_channel, D, h, w)
+        return encode_appearance(self, source_image)  # (B, reshape_channel, D, h, w)
 
     def _warp(self, volume: Tensor, deformation: Tensor) -> Tensor:
         """``grid_sample`` the volume ``(B, C, D, h, w)`` at ``deformation`` ``(B, D', h', w', 3)``."""

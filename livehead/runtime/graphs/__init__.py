@@ -33,6 +33,10 @@ face-vid2vid (``engine="fv2v"``)
                                -> ``prediction`` (1,3,S,S)
 =================  ==========  ==========================================================================
 
+LivePortrait (``engine="liveportrait"``): ``appearance_feature_extractor`` (per avatar),
+``motion_extractor``, ``stitching``, ``retarget_eye``, ``retarget_lip`` and ``generator`` (W + G,
+output 2S) per frame; see :mod:`livehead.runtime.graphs.liveportrait`.
+
 Between graphs the animator runs the keypoint math of :mod:`livehead.models.keypoints` in torch
 (``normalize_kp`` for both engines; ``keypoint_transformation`` for face-vid2vid): a few dozen
 element operations on (1,K,3) tensors, kept out of the graphs so free-view angles and relative
@@ -111,3 +115,8 @@ def _register_builtin() -> None:
         from livehead.runtime.graphs.fv2v import fv2v_graphs
 
         register_graphs("fv2v", fv2v_graphs, keypoint_graphs=("kp_detector", "he_estimator"))
+    if "liveportrait" not in GRAPH_BUILDERS:
+        from livehead.runtime.graphs.liveportrait import liveportrait_graphs
+
+        register_graphs("liveportrait", liveportrait_graphs,
+                        keypoint_graphs=("motion_extractor", "stitching", "retarget_eye", "retarget_lip"))
