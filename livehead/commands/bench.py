@@ -13,7 +13,7 @@ start and end is recorded next to the numbers. GPU work is synchronised before a
 
 Numbers are never reported under the wrong name: when the engine that ran is not the one asked for
 (it faulted and the pipeline fell back to mesh) or any frame faulted, bench says so in red and exits
-with status 1. ``--random-weights`` benchmarks fomm / fv2v without a checkpoint.
+with status 1. ``--random-weights`` benchmarks fomm / fv2v / liveportrait without a checkpoint.
 
 This module is only the command line: the measurements are ``livehead.bench.runs``, memory and
 machine ``livehead.bench.resources``, the JSON fields, table and ``--compare``

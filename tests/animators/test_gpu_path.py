@@ -31,12 +31,12 @@ def tiny(engine: str, crop_size: int, **options):
 
 
 @pytest.fixture(scope="module")
-def tracked(driver_frames):
-    """(frame, observation, time) for the first frames of the talking clip."""
+def tracked(moving_frames):
+    """(frame, observation, time) for the first frames of the clip with head motion."""
     from livehead.stages.tracking import FaceTracker
 
     with FaceTracker() as tracker:
-        return [(f, tracker.track(f, i / 25.0), i / 25.0) for i, f in enumerate(driver_frames[:12:2])]
+        return [(f, tracker.track(f, i / 25.0), i / 25.0) for i, f in enumerate(moving_frames[:12:2])]
 
 
 def drive(animator, tracked, avatar):

@@ -30,12 +30,12 @@ def both(values, times, params, scales=None):
 
 
 class TestTensorOneEuro:
-    def test_equals_numpy_on_a_real_landmark_track(self, driver_frames):
-        """Keypoint-like values: the tracked face's box corners over 40 frames of the talking clip."""
+    def test_equals_numpy_on_a_real_landmark_track(self, moving_frames):
+        """Keypoint-like values: the tracked face's box corners over 40 frames of the clip with head motion."""
         from livehead.stages.tracking import FaceTracker
 
         with FaceTracker() as tracker:
-            boxes = [np.asarray(tracker.track(f, i / 25.0).box, dtype=np.float64) for i, f in enumerate(driver_frames[:40])]
+            boxes = [np.asarray(tracker.track(f, i / 25.0).box, dtype=np.float64) for i, f in enumerate(moving_frames[:40])]
         times = np.arange(40) / 25.0
         expected, got = both(boxes, times, SmoothingConfig(min_cutoff=0.5, beta=0.5, d_cutoff=1.0),
                              scales=[b[2] - b[0] for b in boxes])
