@@ -183,6 +183,17 @@ class Media:
         return VideoFileSource(path=self.clip, loop=True)
 
 
+def _random_models(engine: str):
+    """The public architecture with the calibrated random weights the engines get (made once per process)."""
+    from livehead.animators.neural.base import _random_state
+    from livehead.models import PUBLIC_CONFIGS, build_models
+
+    models = build_models(next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine))
+    for name, module in models.items():
+        module.load_state_dict(_random_state(engine, None, 0, PLAN.crop)[name])
+    return models
+
+
 def _engine(engine: str, backend: str, precision: str):
     """(animator, seconds to build it): random-weight calibration (CPU, once per process) not counted."""
     from livehead.animators import animator_from_config
@@ -305,14 +316,7 @@ def accuracy(media: Media, engine: str) -> dict:
     from livehead.models import load_checkpoint, load_model_config
     from livehead.runtime.graphs import build_graphs
 
-    from livehead.animators.neural.base import _random_state
-    from livehead.models import PUBLIC_CONFIGS, build_models
-
-    cfg = next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
-    models = build_models(cfg)
-    for name, module in models.items():
-        module.load_state_dict(_random_state(engine, None, 0, PLAN.crop)[name])
-    out = {"random weights": graph_errors(build_graphs(models, image_size=PLAN.crop), device="cuda")}
+    out = {"random weights": graph_errors(build_graphs(_random_models(engine), image_size=PLAN.crop), device="cuda")}
     yaml, ckpt = media.fixtures / f"{engine}_tiny.yaml", media.fixtures / f"{engine}_tiny.pth.tar"
     if yaml.is_file() and ckpt.is_file():
         import yaml as pyyaml
@@ -325,14 +329,9 @@ def accuracy(media: Media, engine: str) -> dict:
 
 def network_alone(engine: str) -> dict:
     """The networks alone (``livehead.bench.gpu``): keypoints + keypoint math + generator per frame."""
-    from livehead.animators.neural.base import _random_state
     from livehead.bench.gpu import run_benchmark
-    from livehead.models import PUBLIC_CONFIGS, build_models
 
-    models = build_models(next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine))
-    for name, module in models.items():
-        module.load_state_dict(_random_state(engine, None, 0, PLAN.crop)[name])
-    return run_benchmark(engine, size=PLAN.crop, iters=100, warmup=10, models=models)
+    return run_benchmark(engine, size=PLAN.crop, iters=100, warmup=10, models=_random_models(engine))
 
 
 def second_start(engine: str, data_dir: str) -> dict:
@@ -347,14 +346,12 @@ def startup(engine: str) -> None:
     """Build inductor fp16, prepare the avatar, render 3 frames; print the start-up times as JSON."""
     import numpy as np
 
-    from livehead.bench.runs import run_network
-
-    from livehead.animators.base import AvatarImage
     from livehead.avatars.demo import demo_avatar
+    from livehead.bench.runs import run_network
 
     t0 = time.perf_counter()
     animator, engine_s = _engine(engine, "inductor", "fp16")
-    avatar: AvatarImage = demo_avatar(OUTPUT)
+    avatar = demo_avatar(OUTPUT)
     m = run_network(_config(engine, "inductor", "fp16"), animator=animator, avatar=avatar, frames=1, warmup=2)
     print(json.dumps({"engine_s": engine_s, **m["startup"], "total_s": time.perf_counter() - t0,
                       "detail": animator.describe()["detail"], "frames_ok": bool(np.isfinite(m["fps"]))}))

@@ -36,6 +36,22 @@ def test_without_cuda_it_says_so_and_exits_2(gpu_check, tmp_path, capsys):
     assert "no CUDA GPU" in capsys.readouterr().err
 
 
+def test_make_gpu_check_without_cuda_fails_saying_so():
+    """The make target runs the script (with this interpreter) and passes its refusal on."""
+    import shutil
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    done = subprocess.run(["make", "-s", "gpu-check", f"GPU_PYTHON={sys.executable}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0 and "no CUDA GPU" in done.stderr, done.stderr
+
+
 @pytest.fixture(scope="module")
 def prepared(gpu_check, tmp_path_factory):
     if not (MEDIA / gpu_check.CLIP).is_file() or not (MEDIA / gpu_check.PHOTO).is_file():
