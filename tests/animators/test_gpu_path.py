@@ -10,7 +10,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
+from _media import media, needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.animators import create_animator
 from livehead.animators.neural.crop import crop, face_crop_box, to_tensor
@@ -19,7 +21,6 @@ from livehead.animators.neural.tensor_filters import FilterClock, HostClock
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.pipeline.processor import FrameProcessor
 
-from _media import media, reference
 
 SIZE = (320, 180)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.animators.neural.tensor_filters import FilterClock, HostClock, TensorOneEuro
 from livehead.config import SmoothingConfig

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from _media import media, needs_extra
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.animators.neural.crop import crop, face_crop_box, paste_back
 from livehead.animators.neural.tensor_frame import (
@@ -22,7 +24,6 @@ from livehead.animators.neural.tensor_frame import (
 )
 from livehead.stages.compose import letterbox
 
-from _media import media
 
 PHOTOS = [("aniportrait_Aragaki.png", (640, 360)), ("liveportrait_s1.jpg", (1280, 720)),
           ("liveportrait_s7.jpg", (1280, 720)), ("dreamtalk_f30.png", (320, 180))]

@@ -3,12 +3,13 @@ fixture the fp16 graphs stay within the issue's bound (max |fp16 − fp32| ≤ 0
 
 from __future__ import annotations
 
-import torch
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 import torch.nn.functional as F
 
 from livehead.bench.fp16 import AutocastEmulation, graph_errors
 
-from _media import reference
 
 
 class TestAutocastEmulation:

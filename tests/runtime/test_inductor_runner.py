@@ -8,7 +8,9 @@ import logging
 import os
 
 import pytest
-import torch
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 from torch import nn
 
 from livehead.errors import LiveHeadError

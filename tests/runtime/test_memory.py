@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 
-import torch
+from _media import needs_extra
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.runtime.memory import memory_budget, within_budget
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-import torch
+from _media import needs_extra, reference
+
+torch = needs_extra("neural", "torch")  # a light install skips this module
 from torch import nn
 
 from livehead.runtime.torch_passes import Conv3dAsConv2d, conv3d_as_conv2d
 
-from _media import reference
 
 
 class TestConv3dAsConv2d:
