@@ -11,8 +11,8 @@ keypoint count or depth).
 Which folder: ``LIVEHEAD_REFERENCE_DIR`` (read by :mod:`_media`), default ``../shared/reference``
 beside the repository. To run the suite against a variant made with our own implementation::
 
-    python tools/make_variant_fixtures.py /tmp/variant --preset small   # 64 px, 6 / 8 keypoints
-    LIVEHEAD_REFERENCE_DIR=/tmp/variant python -m pytest tests/test_models_fomm.py tests/test_export.py ...
+    python tools/make_variant_fixtures.py /tmp/variant --preset small   # 64 px, 6 / 8 / 24 keypoints
+    LIVEHEAD_REFERENCE_DIR=/tmp/variant python -m pytest tests/models tests/export ...
 
 Use::
 

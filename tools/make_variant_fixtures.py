@@ -12,7 +12,8 @@ they are copied from ``--manifests`` (the shared reference) when present.
 What changes against the shared copies: seeds, image size, keypoint counts, depths and widths, the
 number of driving frames, (preset ``deep``) a FOMM dense-motion resolution that differs from the
 feature resolution and, for LivePortrait, the hourglass depth (crop-size multiple 64 in ``small``)
-and the stitching/retargeting MLP depths. Weights follow the fixture recipe through :func:`livehead.models.random_init.randomize_`.
+and the stitching/retargeting MLP depths. Weights follow the fixture recipe through
+:func:`livehead.models.random_init.randomize_` (LivePortrait: ``random_models``).
 Because the outputs come from livehead itself, a run against a variant proves only that the tests
 are independent of the shared numbers, not that the math matches the original code.
 
@@ -20,7 +21,7 @@ Usage::
 
     python tools/make_variant_fixtures.py /tmp/variant-small --preset small
     python tools/make_variant_fixtures.py /tmp/variant-deep --preset deep --engine liveportrait
-    LIVEHEAD_REFERENCE_DIR=/tmp/variant-small python -m pytest tests/test_models_fomm.py ...
+    LIVEHEAD_REFERENCE_DIR=/tmp/variant-small python -m pytest tests/models/test_fomm.py tests/models/test_liveportrait.py ...
 
 The variant data is for local runs only; do not commit it.
 """

@@ -247,8 +247,6 @@ def write_liveportrait(folder: Path, params: dict, *, seed: int, source: torch.T
     """Write ``liveportrait_tiny.{yaml,pth}`` and ``liveportrait_tiny_io.npz`` for ``params`` (see
     :func:`liveportrait_params`) to ``folder``. ``source`` ``(1, 3, S, S)`` and ``driving``
     ``(F, 3, S, S)`` in [0, 1] are rounded to 8-bit levels first; ``meta`` gets LivePortrait's fields."""
-    import yaml
-
     yaml_path = folder / "liveportrait_tiny.yaml"
     yaml_path.write_text(yaml.safe_dump({"model_params": params}, sort_keys=False), encoding="utf-8")
     source, driving = to_uint8_levels(source), to_uint8_levels(driving)
