@@ -80,6 +80,10 @@ class TestLoading:
         again = load_checkpoint(_official_files(tmp_path / "copy"), config)
         assert again.sha256 == loaded.sha256 and len(loaded.sha256) == 64
 
+    def test_combined_file_records_its_own_hash(self, fx, config):
+        # engine manifests and state caches are keyed on it: the file's sha256, computed here with hashlib
+        assert load_checkpoint(fx.checkpoint_path, config).sha256 == fx.checkpoint_sha256
+
     def test_detected_without_config(self, tmp_path):
         folder = _official_files(tmp_path / "lp")
         with pytest.raises(CheckpointError, match="wrong shape"):  # the public config, but tiny files
