@@ -21,6 +21,7 @@ fixture's own image size.
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -38,26 +39,15 @@ def fp32_tolerance(ref: torch.Tensor, noise: float = 0.0) -> float:
     return max(ATOL * max(1.0, float(ref.abs().max())), 2.0 * noise)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the fixtures' numbers were made with 1 thread
-    yield
-    torch.set_num_threads(threads)
+# The fixtures' numbers were made with 1 thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """{engine: GraphSet} for the golden tiny fixtures at their own image size (align_corners
     False, as they were made)."""
-    cache: dict = {}
-
-    def get(engine: str):
-        if engine not in cache:
-            cache[engine] = golden(engine).graphs()
-        return cache[engine]
-
-    return get
+    return functools.cache(lambda engine: golden(engine).graphs())
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +55,7 @@ def tiny_onnx(tiny):
     """(engine, graph) -> exported fp32 ONNX model, exported once per module."""
     from livehead.runtime.onnx_export import export_onnx
 
-    cache: dict = {}
-
-    def get(engine: str, graph: str):
-        if (engine, graph) not in cache:
-            cache[(engine, graph)] = export_onnx(tiny(engine)[graph])
-        return cache[(engine, graph)]
-
-    return get
+    return functools.cache(lambda engine, graph: export_onnx(tiny(engine)[graph]))
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +63,7 @@ def tiny_fp16(tiny_onnx):
     """(engine, graph) -> (fp16 model, report), converted once per module."""
     from livehead.runtime.precision import convert_to_fp16
 
-    cache: dict = {}
-
-    def get(engine: str, graph: str):
-        if (engine, graph) not in cache:
-            cache[(engine, graph)] = convert_to_fp16(tiny_onnx(engine, graph))
-        return cache[(engine, graph)]
-
-    return get
+    return functools.cache(lambda engine, graph: convert_to_fp16(tiny_onnx(engine, graph)))
 
 
 def _generator_inputs(gs, fx, frame: int) -> dict[str, torch.Tensor]:
