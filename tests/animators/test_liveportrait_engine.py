@@ -148,6 +148,17 @@ class TestControls:
             run(tiny, avatar, clip, extras={"lips": "pout"})
 
 
+def test_too_few_keypoints_for_retargeting_is_refused(monkeypatch):
+    """The eye/lip keypoint indices are the original code's: a checkpoint with fewer keypoints is
+    refused at load, naming the count, instead of an IndexError mid-stream."""
+    from livehead.models.liveportrait import keypoints as lpk
+
+    num_kp = golden("liveportrait").num_kp
+    monkeypatch.setattr(lpk, "LIP_KEYPOINTS", lpk.LIP_KEYPOINTS + (num_kp,))
+    with pytest.raises(LiveHeadError, match=f"has {num_kp} keypoints.*at least {num_kp + 1}"):
+        engine()
+
+
 class TestFaceMeasurements:
     """LivePortrait's crop and ratios measured on MediaPipe landmarks."""
 
