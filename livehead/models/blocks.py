@@ -27,6 +27,7 @@ __all__ = [
     "SameBlock2d",
     "SpectralNormConv2d",
     "UpBlock",
+    "add_appearance_layers",
     "encode_appearance",
     "fold_spectral_norm",
 ]
@@ -356,6 +357,39 @@ class SPADEResnetBlock(nn.Module):
         dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))  # (B, fmiddle, H, W)
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))  # (B, fout, H, W)
         return x_s + dx
+
+
+def add_appearance_layers(
+    encoder: nn.Module, *, image_channel: int, block_expansion: int, num_down_blocks: int, max_features: int,
+    reshape_channel: int, reshape_depth: int, num_resblocks: int,
+) -> None:
+    """Give ``encoder`` the layers :func:`encode_appearance` runs, under the checkpoints' keys:
+    ``first``, ``down_blocks.{i}`` (channels ``min(max_features, block_expansion * 2**(i+1))``),
+    ``second`` (1x1 conv to ``max_features``) and ``resblocks_3d.3dr{i}``, registered in that order
+    (the state-dict order of face-vid2vid's generator and LivePortrait's F).
+
+    Raises:
+        ValueError: ``max_features != reshape_channel * reshape_depth`` (``second``'s output is
+            viewed as the volume) or ``num_down_blocks < 1``.
+    """
+    if max_features != reshape_channel * reshape_depth:
+        raise ValueError(
+            f"max_features ({max_features}) must equal reshape_channel * reshape_depth "
+            f"({reshape_channel} * {reshape_depth}): second's output is viewed as the volume"
+        )
+    if num_down_blocks < 1:
+        raise ValueError(f"num_down_blocks must be >= 1; got {num_down_blocks}")
+    encoder.first = SameBlock2d(image_channel, block_expansion, kernel_size=3, padding=1)
+    encoder.down_blocks = nn.ModuleList(
+        DownBlock(min(max_features, block_expansion * 2**i), min(max_features, block_expansion * 2 ** (i + 1)))
+        for i in range(num_down_blocks)
+    )
+    encoder.second = nn.Conv2d(min(max_features, block_expansion * 2**num_down_blocks), max_features, kernel_size=1)
+    encoder.resblocks_3d = nn.Sequential()
+    for i in range(num_resblocks):
+        encoder.resblocks_3d.add_module(f"3dr{i}", ResBlock(reshape_channel, dims=3))
+    encoder.reshape_channel = reshape_channel
+    encoder.reshape_depth = reshape_depth
 
 
 def encode_appearance(encoder: nn.Module, image: Tensor) -> Tensor:

@@ -9,13 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from livehead.models.blocks import (
-    encode_appearance,
-    DownBlock,
-    ResBlock,
-    SameBlock2d,
-    SPADEResnetBlock,
-)
+from livehead.models.blocks import SameBlock2d, SPADEResnetBlock, add_appearance_layers, encode_appearance
 from livehead.models.fv2v.dense_motion import DenseMotionNetwork
 from livehead.models.keypoints import KpDict
 
@@ -93,11 +87,6 @@ class OcclusionAwareSPADEGenerator(nn.Module):
         align_corners: bool = False,
     ) -> None:
         super().__init__()
-        if max_features != reshape_channel * reshape_depth:
-            raise ValueError(
-                f"max_features ({max_features}) must equal reshape_channel * reshape_depth "
-                f"({reshape_channel} * {reshape_depth}) for the 2D -> 3D reshape"
-            )
         if dense_motion_params is not None:
             if feature_channel != reshape_channel:
                 raise ValueError(f"feature_channel ({feature_channel}) must equal reshape_channel ({reshape_channel})")
@@ -107,22 +96,14 @@ class OcclusionAwareSPADEGenerator(nn.Module):
             )
         else:
             self.dense_motion_network = None
-        self.first = SameBlock2d(image_channel, block_expansion, kernel_size=3, padding=1)
-        self.down_blocks = nn.ModuleList(
-            DownBlock(min(max_features, block_expansion * 2**i), min(max_features, block_expansion * 2 ** (i + 1)))
-            for i in range(num_down_blocks)
-        )
-        encoder_out = min(max_features, block_expansion * 2**num_down_blocks)
-        self.second = nn.Conv2d(encoder_out, max_features, kernel_size=1)
-        self.resblocks_3d = nn.Sequential()
-        for i in range(num_resblocks):
-            self.resblocks_3d.add_module(f"3dr{i}", ResBlock(reshape_channel, dims=3))
+        add_appearance_layers(self, image_channel=image_channel, block_expansion=block_expansion,
+                              num_down_blocks=num_down_blocks, max_features=max_features,
+                              reshape_channel=reshape_channel, reshape_depth=reshape_depth,
+                              num_resblocks=num_resblocks)
         decoder_in = block_expansion * 2**num_down_blocks
         self.third = SameBlock2d(max_features, decoder_in, kernel_size=3, padding=1, lrelu=True)
         self.fourth = nn.Conv2d(decoder_in, decoder_in, kernel_size=1)
         self.decoder = SPADEDecoder(in_channels=decoder_in, image_channels=image_channel)
-        self.reshape_channel = reshape_channel
-        self.reshape_depth = reshape_depth
         self.align_corners = align_corners
 
     def encode_source(self, source_image: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from livehead.models.blocks import DownBlock, ResBlock, SameBlock2d, encode_appearance
+from livehead.models.blocks import add_appearance_layers, encode_appearance
 
 __all__ = ["AppearanceFeatureExtractor"]
 
@@ -41,25 +41,10 @@ class AppearanceFeatureExtractor(nn.Module):
         num_resblocks: int,
     ) -> None:
         super().__init__()
-        if max_features != reshape_channel * reshape_depth:
-            raise ValueError(
-                f"max_features ({max_features}) must equal reshape_channel * reshape_depth "
-                f"({reshape_channel} * {reshape_depth}): second's output is viewed as the volume"
-            )
-        if num_down_blocks < 1:
-            raise ValueError(f"num_down_blocks must be >= 1; got {num_down_blocks}")
-        self.first = SameBlock2d(image_channel, block_expansion, kernel_size=3, padding=1)
-        self.down_blocks = nn.ModuleList(
-            DownBlock(min(max_features, block_expansion * 2**i), min(max_features, block_expansion * 2 ** (i + 1)))
-            for i in range(num_down_blocks)
-        )
-        encoder_out = min(max_features, block_expansion * 2**num_down_blocks)
-        self.second = nn.Conv2d(encoder_out, max_features, kernel_size=1)
-        self.resblocks_3d = nn.Sequential()
-        for i in range(num_resblocks):
-            self.resblocks_3d.add_module(f"3dr{i}", ResBlock(reshape_channel, dims=3))
-        self.reshape_channel = reshape_channel
-        self.reshape_depth = reshape_depth
+        add_appearance_layers(self, image_channel=image_channel, block_expansion=block_expansion,
+                              num_down_blocks=num_down_blocks, max_features=max_features,
+                              reshape_channel=reshape_channel, reshape_depth=reshape_depth,
+                              num_resblocks=num_resblocks)
 
     def forward(self, image: Tensor) -> Tensor:
         """``(B, 3, H, W)`` RGB in [0, 1] -> f_s ``(B, reshape_channel, reshape_depth, H/4, W/4)``."""
