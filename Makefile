@@ -11,7 +11,7 @@ LOCK := requirements.lock
 EXTRAS ?= neural,test
 PIP := $(BIN)/python -m pip --quiet
 
-.PHONY: demo test test-quick soak lock sysdeps clean
+.PHONY: demo test test-quick soak lock sysdeps clean gpu-check gpu-check-media
 
 $(VENV)/.python:
 	@test -n "$(PYTHON)" || { tools/find_python 3.11 3.12 3.10 >/dev/null; exit 1; }
@@ -52,5 +52,16 @@ sysdeps:
 		fi; \
 	fi
 
+# The GPU check (issue 11). gpu-check-media records the clip's tracking once, where MediaPipe and
+# ../shared/media are; gpu-check runs on the CUDA machine (the venv's python, else python3 with the
+# repository on PYTHONPATH) and writes gpu-check-results/summary.md and every JSON.
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-check-media: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/python tools/gpu_check.py prepare --out gpu-check-media
+
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) tools/gpu_check.py run --media gpu-check-media --out gpu-check-results
+
 clean:
-	rm -rf .venv .venv3* .venv-tools demo.mp4 .pytest_cache build dist
+	rm -rf .venv .venv3* .venv-tools demo.mp4 .pytest_cache build dist gpu-check-results

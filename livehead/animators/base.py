@@ -67,5 +67,24 @@ class Animator(Protocol):
         ...
 
     def describe(self) -> dict[str, str]:
-        """What is actually running: {'engine', 'backend', 'device', 'precision'}."""
+        """What is actually running: {'engine', 'backend', 'device', 'precision'}; optionally 'why'
+        (the reason this backend was chosen) and 'detail'."""
+        ...
+
+
+class ComposingAnimator(Animator, Protocol):
+    """Optional extension: an engine that composes the output frame itself.
+
+    Where the animated frame lives on a GPU, handing back the avatar-size frame only for the CPU
+    compositor to letterbox it costs a download plus CPU work per frame. An engine with
+    ``composes_output`` true instead returns the finished output frame from ``render_composed``;
+    :class:`livehead.pipeline.processor.FrameProcessor` then skips its own compositor (unless it was
+    asked for avatar frames, as ``livehead eval`` does, which uses ``render``).
+    """
+
+    composes_output: bool
+
+    def render_composed(self, state: AvatarState, driving: Driving, compositor: Any) -> np.ndarray:
+        """The output frame, (h, w, 3) uint8 RGB, as ``compositor.compose(self.render(state, driving))``
+        would make it: ``compositor.size`` (w, h), ``.mirror``, ``.background`` (letterbox bars)."""
         ...

@@ -21,13 +21,14 @@ def register_animator(name: str, factory: AnimatorFactory) -> None:
     ANIMATORS[name] = factory
 
 
-def animator_from_config(config: Any, *, engine: str | None = None) -> Animator:
+def animator_from_config(config: Any, *, engine: str | None = None, **extra: Any) -> Animator:
     """The engine ``config.engine.engine`` (or ``engine``) built from a ``LiveHeadConfig``
     (engine section + motion strength): the one place the CLI, bench, eval and the pipeline's
-    fallback build an engine."""
+    fallback build an engine. ``extra`` options go to the engine too (``livehead bench
+    --random-weights`` passes ``random_weights=True``)."""
     options = {k: v for k, v in dataclasses.asdict(config.engine).items() if k != "engine"}
     return create_animator(engine or config.engine.engine, expression_strength=config.motion.expression_strength,
-                           **options)
+                           **options, **extra)
 
 
 def engine_names() -> list[str]:

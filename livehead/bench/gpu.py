@@ -5,7 +5,8 @@
 Measures the per-frame path (driving keypoints + keypoint math + generator, after the per-avatar
 graphs ran once) with full-size networks (random weights calibrated like trained ones, or
 ``--checkpoint``) for: torch fp32 eager, torch fp16 (autocast, half conv weights) eager, torch
-fp16 + CUDA graphs, and TensorRT fp16/fp32 when ``tensorrt`` imports and ``engines/`` holds plans
+fp16 + CUDA graphs, inductor (torch.compile) fp16 + CUDA graphs when Triton is there, and
+TensorRT fp16/fp32 when ``tensorrt`` imports and ``engines/`` holds plans
 built on this machine for the same weights. Each iteration is timed between two
 ``torch.cuda.synchronize()`` calls, so launch overhead and GPU work both count; reported as median
 and p95 in ms, with the max |difference| of each variant's prediction against fp32 eager on the
@@ -63,8 +64,11 @@ def time_frames(path, frames, *, warmup: int, iters: int) -> list[float]:
 
 def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int = 20, checkpoint: str | None = None,
                   config: str | None = None, engines_dir: str = "engines", seed: int = 0, frames: int = 4,
-                  fp16_keypoints: bool = False) -> dict:
-    """Run every available variant; returns a JSON-able dict (see the module docstring)."""
+                  fp16_keypoints: bool = False, models=None) -> dict:
+    """Run every available variant; returns a JSON-able dict (see the module docstring).
+
+    ``models``: a ModelSet with calibrated random weights of ``seed`` already in it (saves the
+    calibration when the caller has them, as ``tools/gpu_check.py`` does)."""
     import torch
 
     from livehead.runtime import create_runner
@@ -81,6 +85,8 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     if checkpoint:
         loaded = load_checkpoint(checkpoint, cfg)
         base, sha = loaded.models, loaded.sha256
+    elif models is not None:
+        base, sha = models, random_weights_id(seed, size)
     else:
         base = build_models(cfg)
         randomize_(base, seed=seed, image_size=size)
@@ -91,6 +97,11 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
 
     variants = [("torch fp32 eager", "torch", "fp32", False), ("torch fp16 eager", "torch", "fp16", False),
                 ("torch fp16 + CUDA graphs", "torch", "fp16", True)]
+    why_not = probes.inductor(BackendRequest(device="cuda", precision="fp16"))
+    if why_not is None:
+        variants.append(("inductor fp16 + CUDA graphs", "inductor", "fp16", True))
+    else:
+        print(f"inductor fp16: skipped ({why_not})", flush=True)
     trt_status = {}
     for precision in ("fp16", "fp32"):
         why = probes.tensorrt(BackendRequest(device="cuda", precision=precision, engine=engine,

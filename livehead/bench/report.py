@@ -14,7 +14,7 @@ from typing import Any
 
 from livehead.errors import InputError
 
-__all__ = ["JSON_FIELDS", "SCHEMA", "compare", "finish", "load_result", "print_result", "write_json"]
+__all__ = ["JSON_FIELDS", "SCHEMA", "compare", "finish", "load_result", "mismatch", "print_result", "write_json"]
 
 SCHEMA = "livehead.bench/1"
 
@@ -25,9 +25,10 @@ JSON_FIELDS: dict[str, str] = {
     "created": "local time the run ended, ISO 8601",
     "machine": "platform, python, cpu model, cpu_count, load_avg_start / load_avg_end (1-min), gpu name or null; "
                "compute_capability, torch, cuda, tensorrt when the run imported torch, else null",
-    "engine": "what actually ran: engine, backend, device, precision (Animator.describe())",
+    "engine": "what actually ran: engine, backend, device, precision, and for neural engines why (the backend's "
+              "reason) and detail (weights, runner, frame path) (Animator.describe())",
     "requested": "engine, backend, device, precision, realtime (clip paced at its frame rate), camera_fps "
-                 "(--camera-fps or null) as asked",
+                 "(--camera-fps or null), random_weights as asked",
     "source": "driving input: kind ('clip' or 'scripted'), name, size [w, h]",
     "avatar": "avatar photo: name, working size [w, h]",
     "output_size": "[w, h] of the output frames",
@@ -41,6 +42,8 @@ JSON_FIELDS: dict[str, str] = {
                       "reads faster than the pipeline renders, so this is expected to be large)",
     "engine_faults": "frames where the engine raised (the last good frame was repeated)",
     "duration_s": "wall time of the measured part",
+    "startup": "engine_s (building the engine: weights, backend, runner), prepare_s (the avatar's per-avatar work), "
+               "first_frames_ms (animate time of the first frames: compilation and CUDA-graph capture land there)",
     "memory": "rss_mb (resident now), peak_rss_mb (process peak), gpu_allocated_mb / gpu_peak_mb / "
               "gpu_reserved_mb (PyTorch CUDA allocator; null without CUDA)",
 }
@@ -57,6 +60,19 @@ def finish(measured: dict[str, Any], **context: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"bench result fields {unknown} are not in JSON_FIELDS; document them there first.")
     return {k: result[k] for k in JSON_FIELDS if k in result}
+
+
+def mismatch(result: dict[str, Any]) -> str | None:
+    """Why the numbers do not belong to the engine asked for, or None when they do: another engine
+    ran (a faulting engine hands over to mesh) or frames faulted (the last good frame was repeated)."""
+    asked, ran = result["requested"]["engine"], result["engine"].get("engine")
+    if ran != asked:
+        return (f"These numbers are NOT {asked}: engine {ran} ran instead (engine faults: "
+                f"{result['engine_faults']}; see the log above for the error).")
+    if result["engine_faults"]:
+        return (f"{result['engine_faults']} of the measured frames faulted in {asked} (the last good frame was "
+                "repeated); these numbers are not a clean run; see the log above for the error.")
+    return None
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:
@@ -78,9 +94,13 @@ def print_result(result: dict[str, Any], console) -> None:
 
     eng = result["engine"]
     src_size = f" {tuple(result['source']['size'])}" if result["source"]["size"] else ""
+    from rich.markup import escape
+
+    why = f"\nwhy: {escape(eng['why'])}" if eng.get("why") else ""
+    detail = f"\ndetail: {escape(eng['detail'])}" if eng.get("detail") else ""
     console.print(
         f"Engine {eng.get('engine')} · backend {eng.get('backend')} · device {eng.get('device')} · "
-        f"precision {eng.get('precision')}\nSource {result['source']['name']}{src_size} · "
+        f"precision {eng.get('precision')}{why}{detail}\nSource {result['source']['name']}{src_size} · "
         f"avatar {result['avatar']['name']} {tuple(result['avatar']['size'])} · "
         f"output {tuple(result['output_size'])} · "
         f"{result['frames']} frames after {result['warmup']} warm-up · mode {result['mode']}"
@@ -105,6 +125,11 @@ def print_result(result: dict[str, Any], console) -> None:
         f"{m['cpu']} × {m['cpu_count']} · load {_f(m['load_avg_start'])} → {_f(m['load_avg_end'])}"
         + (f" · GPU {m['gpu']}" if m["gpu"] else "")
     )
+    st = result.get("startup") or {}
+    if st:
+        first = ", ".join(_f(v, "{:.0f}") for v in st.get("first_frames_ms", []))
+        console.print(f"Start-up: engine {_f(st.get('engine_s'))} s · avatar {_f(st.get('prepare_s'))} s · "
+                      f"first frames {first} ms")
 
 
 def load_result(path: str) -> dict[str, Any]:

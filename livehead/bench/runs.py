@@ -8,7 +8,7 @@ crop and paste-back; for mesh, the warp. GPU work is synchronised before a timer
 
 Both return the measured part of a result (see ``report.JSON_FIELDS``): ``mode``, ``engine``,
 ``frames``, ``warmup``, ``stages_ms``, ``fps``, ``latency_ms``, ``dropped_frames``,
-``engine_faults``, ``duration_s``.
+``engine_faults``, ``duration_s`` and ``startup`` (``prepare_s``, ``first_frames_ms``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import numpy as np
 from livehead.bench.resources import sync
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.pipeline.stats import STAGES, summarise
+from livehead.stages.compose import Compositor
 
-__all__ = ["ScriptedSource", "run_network", "run_pipeline"]
+__all__ = ["FIRST_FRAMES", "ScriptedSource", "run_network", "run_pipeline"]
+
+FIRST_FRAMES = 3  # start-up: the first frames' animate times (compile on the first, CUDA-graph capture on the second)
 
 
 class ScriptedSource:
@@ -68,14 +71,21 @@ class ScriptedSource:
         pass
 
 
-def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: int, warmup: int) -> dict[str, Any]:
-    """Full pipeline into a NullSink; numbers cover the ``frames`` after ``warmup`` frames."""
+def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: int, warmup: int,
+                 tracker_factory=None) -> dict[str, Any]:
+    """Full pipeline into a NullSink; numbers cover the ``frames`` after ``warmup`` frames.
+
+    ``tracker_factory`` replaces MediaPipe (``livehead.bench.replay`` replays recorded tracking).
+    """
     from livehead.pipeline import Pipeline
     from livehead.sinks import NullSink
 
+    t0 = time.perf_counter()
     state = animator.prepare(avatar)
+    sync()
+    prepare_s = time.perf_counter() - t0
     with Pipeline(config, source=source, animator=animator, states=[state], sinks=[NullSink()],
-                  throttle=False) as pipeline:
+                  throttle=False, tracker_factory=tracker_factory) as pipeline:
         if warmup:
             pipeline.run(max_frames=warmup)
         stats = pipeline.stats
@@ -85,6 +95,7 @@ def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: in
         summary = pipeline.run(max_frames=warmup + frames)
         duration = max(stats.finished - t0, 1e-9)
         stages = {k: summarise(list(v)[marks.get(k, 0):]) for k, v in stats.stages.items()}
+        first_frames = list(stats.stages.get("animate", []))[:FIRST_FRAMES]
         latency = summarise(list(stats.latency_ms)[latency_mark:])
         rendered = stats.frames_rendered - rendered_mark
     ordered = {k: stages[k] for k in STAGES if k in stages}
@@ -93,7 +104,7 @@ def run_pipeline(config: LiveHeadConfig, *, source, animator, avatar, frames: in
         "mode": "pipeline", "engine": summary["engine"], "frames": rendered, "warmup": warmup,
         "stages_ms": ordered, "fps": rendered / duration, "latency_ms": latency,
         "dropped_frames": summary["dropped_frames"], "engine_faults": stats.engine_faults - faults_mark,
-        "duration_s": duration,
+        "duration_s": duration, "startup": {"prepare_s": prepare_s, "first_frames_ms": first_frames},
     }
 
 
@@ -107,7 +118,10 @@ def run_network(config: LiveHeadConfig, *, animator, avatar, frames: int, warmup
     from livehead.avatars.demo import ScriptedDriver
     from livehead.stages.motion import transfer
 
+    t0 = time.perf_counter()
     state = animator.prepare(avatar)
+    sync()
+    prepare_s = time.perf_counter() - t0
     driver = ScriptedDriver(avatar.face)
     h, w = avatar.image.shape[:2]
     reference = driver.observation(0.0)
@@ -118,6 +132,8 @@ def run_network(config: LiveHeadConfig, *, animator, avatar, frames: int, warmup
         target = transfer(avatar.face, reference, obs, config.motion, bounds=(w, h))
         drivings.append(Driving(observation=obs, reference=reference, reference_id=1, target_landmarks=target,
                                 frame=avatar.image, reference_frame=avatar.image, timestamp=t))
+    compositor = Compositor(size=config.output.size, mirror=config.output.mirror, background=config.output.background)
+    composes = getattr(animator, "composes_output", False)
     times = []
     t_start = 0.0
     for i in range(warmup + frames):
@@ -125,13 +141,17 @@ def run_network(config: LiveHeadConfig, *, animator, avatar, frames: int, warmup
             sync()
             t_start = time.perf_counter()
         t0 = time.perf_counter()
-        animator.render(state, drivings[i % len(drivings)])
+        # The frame the pipeline would hand to the sink: an engine composing on its device does it all.
+        if composes:
+            animator.render_composed(state, drivings[i % len(drivings)], compositor)
+        else:
+            animator.render(state, drivings[i % len(drivings)])
         sync()
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
+        times.append((time.perf_counter() - t0) * 1e3)
     duration = max(time.perf_counter() - t_start, 1e-9)
     return {
         "mode": "network", "engine": dict(animator.describe()), "frames": frames, "warmup": warmup,
-        "stages_ms": {"animate": summarise(times)}, "fps": frames / duration, "latency_ms": summarise([]),
+        "stages_ms": {"animate": summarise(times[warmup:])}, "fps": frames / duration, "latency_ms": summarise([]),
         "dropped_frames": 0, "engine_faults": 0, "duration_s": duration,
+        "startup": {"prepare_s": prepare_s, "first_frames_ms": times[:FIRST_FRAMES]},
     }

@@ -11,6 +11,10 @@ crop and paste-back; for mesh, the warp.
 Timings are of this machine *now*: other processes compete for the CPU, so the load average at
 start and end is recorded next to the numbers. GPU work is synchronised before a timer is read.
 
+Numbers are never reported under the wrong name: when the engine that ran is not the one asked for
+(it faulted and the pipeline fell back to mesh) or any frame faulted, bench says so in red and exits
+with status 1. ``--random-weights`` benchmarks fomm / fv2v / liveportrait without a checkpoint.
+
 This module is only the command line: the measurements are ``livehead.bench.runs``, memory and
 machine ``livehead.bench.resources``, the JSON fields, table and ``--compare``
 ``livehead.bench.report``.
@@ -20,10 +24,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
-from livehead.bench.report import JSON_FIELDS, compare, finish, print_result, write_json
+from livehead.bench.report import JSON_FIELDS, compare, finish, mismatch, print_result, write_json
 from livehead.bench.resources import machine, memory
 from livehead.bench.runs import ScriptedSource, run_network, run_pipeline
 from livehead.config import LiveHeadConfig, with_overrides
@@ -52,11 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar", metavar="PHOTO", help="avatar photo (default: a photo from ../shared/media, else "
                                                      "the demo's astronaut)")
     p.add_argument("--engine", default="mesh", help="mesh (default) | fomm | fv2v | liveportrait")
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], default="auto",
+    p.add_argument("--backend", choices=["auto", "torch", "inductor", "onnxruntime", "tensorrt"], default="auto",
                    help="network runtime for neural engines")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where neural engines run")
     p.add_argument("--precision", choices=["fp32", "fp16"], default="fp32", help="neural engine precision on CUDA")
     p.add_argument("--checkpoint", metavar="PATH", help="checkpoint for fomm / fv2v, weights folder for liveportrait")
+    p.add_argument("--random-weights", action="store_true",
+                   help="fomm / fv2v / liveportrait: the full public architecture with calibrated random weights instead of a "
+                        "checkpoint (speed does not depend on the weights; the pictures mean nothing)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
+    p.add_argument("--crop-size", type=int, default=256, metavar="PX",
+                   help="neural network input size (default 256, the public checkpoints' size)")
     p.add_argument("--frames", type=int, default=300, metavar="N", help="frames to measure (default 300)")
     p.add_argument("--warmup", type=int, default=10, metavar="N", help="frames run first, not measured (default 10)")
     p.add_argument("--size", default="1280x720", metavar="WxH", help="output size (default 1280x720)")
@@ -97,8 +108,12 @@ def main(argv: list[str]) -> int:
         "output.size": size, "output.vcam": False, "output.preview": False,
         "engine.engine": ns.engine, "engine.backend": ns.backend, "engine.device": ns.device,
         "engine.precision": ns.precision, "engine.checkpoint": ns.checkpoint, "capture.realtime": ns.realtime,
+        "engine.crop_size": ns.crop_size,
     })
-    animator = animator_from_config(config)
+    t_engine = time.perf_counter()
+    extra = {"random_weights": True, "seed": ns.seed} if ns.random_weights else {}
+    animator = animator_from_config(config, **extra)
+    engine_s = time.perf_counter() - t_engine
     described = animator.describe()
     if ns.device != "auto" and described.get("device") != ns.device:
         console.print(f"[yellow]Note:[/yellow] --device {ns.device} asked, engine {ns.engine} runs on "
@@ -115,10 +130,11 @@ def main(argv: list[str]) -> int:
     finally:
         if source is not None:
             source.close()
+    result["startup"] = {"engine_s": engine_s, **result.pop("startup")}
     result = finish(
         result,
         requested={"engine": ns.engine, "backend": ns.backend, "device": ns.device, "precision": ns.precision,
-                   "realtime": ns.realtime, "camera_fps": ns.camera_fps},
+                   "realtime": ns.realtime, "camera_fps": ns.camera_fps, "random_weights": ns.random_weights},
         source=source_info, avatar={"name": avatar.name, "size": list(avatar.image.shape[1::-1])},
         output_size=list(size), memory=memory(), machine=machine(load_start),
     )
@@ -129,6 +145,10 @@ def main(argv: list[str]) -> int:
         except OSError as exc:
             raise RunFailure(f"Could not write {ns.json}: {exc.strerror or exc}. The table above holds the numbers.") from None
         console.print(f"Numbers written to {ns.json}")
+    wrong = mismatch(result)
+    if wrong:
+        console.print(f"[bold red]{wrong}[/bold red]")
+        return 1
     return 0
 
 

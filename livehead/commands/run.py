@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overlay-on-output", action="store_true", default=None, help="draw overlays on the virtual camera too")
     g = p.add_argument_group("engine")
     g.add_argument("--engine", help="mesh (default, no weights) | fomm | fv2v | liveportrait")
-    g.add_argument("--backend", choices=["auto", "torch", "onnxruntime", "tensorrt"], help="network runtime (neural engines)")
+    g.add_argument("--backend", choices=["auto", "torch", "inductor", "onnxruntime", "tensorrt"], help="network runtime (neural engines)")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where neural engines run")
     g.add_argument("--precision", choices=["fp32", "fp16"], help="neural engine precision on CUDA")
     g.add_argument("--checkpoint", metavar="PATH",

@@ -58,7 +58,7 @@ LIP_MODES: tuple[str, ...] = get_args(LipsMode)
 @dataclass(frozen=True)
 class EngineConfig:
     engine: str = "mesh"  # mesh | fomm | fv2v | liveportrait
-    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
+    backend: Literal["auto", "torch", "inductor", "onnxruntime", "tensorrt"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "fp16"] = "fp32"
     checkpoint: str | None = None  # a .pth.tar for fomm / fv2v; the weights folder for liveportrait

@@ -59,7 +59,7 @@ def drive(
     ``Run.kept`` (report strips, identity embeddings).
     """
     cfg = with_overrides(ctx.config, {"smoothing.enabled": method.smoothing})
-    processor = FrameProcessor(cfg, method.animator, state)
+    processor = FrameProcessor(cfg, method.animator, state, avatar_frames=True)
     run = Run()
     h, w = state.avatar.image.shape[:2]
     box = face_region(avatar_measure.box, (w, h))

@@ -60,6 +60,7 @@ class Pipeline:
         sinks: where output frames go. A sink that fails is dropped (and listed in ``failed_sinks``);
             the stream stops when none is left.
         throttle: keep the sinks fed at ``config.output.fps`` even without new frames.
+        tracker_factory: makes the face tracker (default MediaPipe's); benchmarks replay recorded tracking.
 
     A video file is rendered frame by frame, in order and without repeats (``every_frame``), when
     ``config.capture.realtime`` is false, or "auto" and no sink is ``live``; otherwise it plays in
@@ -77,6 +78,7 @@ class Pipeline:
         library=None,
         sinks: list[Sink],
         throttle: bool = True,
+        tracker_factory=None,
     ) -> None:
         states = list(states or []) or (library.ready() if library is not None else [])
         if not states:
@@ -114,7 +116,7 @@ class Pipeline:
         self._last_stamp = 0.0  # timestamp of the last frame sent (they never go back)
         self.capture = CaptureThread(source, pace=not self.every_frame, stats=self.stats)
         self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom,
-                                       every_frame=self.every_frame)
+                                       every_frame=self.every_frame, tracker_factory=tracker_factory)
         self._started = False
         log.info("Running %s.", _describe(animator))
         if source.is_file:

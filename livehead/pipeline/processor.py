@@ -40,7 +40,7 @@ MAX_STEP_DT = 0.1  # s; a stalled render loop must not license a jump
 @dataclass
 class ProcessResult:
     output: np.ndarray  # (h, w, 3) uint8 RGB, output size
-    avatar_frame: np.ndarray  # (H, W, 3) uint8 RGB, the avatar's working size
+    avatar_frame: np.ndarray | None  # (H, W, 3) uint8 RGB, the avatar's working size; None when the engine composed the output itself
     observation: FaceObservation | None  # smoothed driver face (None when lost)
     target_landmarks: np.ndarray  # (478, 3) avatar landmarks after motion transfer
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -53,12 +53,19 @@ class FrameProcessor:
 
     Not thread-safe: one processor per render thread. ``calibrate()`` makes the next observed
     face the neutral reference and resets the filters.
+
+    An engine whose ``composes_output`` is true (a neural engine on the GPU) renders the output frame
+    itself (``render_composed``: paste-back and composition stay on the device, one download);
+    ``avatar_frames=True`` asks every engine for the avatar-size frame instead (``livehead eval``
+    measures that), and the compositor runs here.
     """
 
-    def __init__(self, config: LiveHeadConfig, animator: Animator, state: AvatarState) -> None:
+    def __init__(self, config: LiveHeadConfig, animator: Animator, state: AvatarState, *,
+                 avatar_frames: bool = False) -> None:
         self.config = config
         self.animator = animator
         self.state = state
+        self.avatar_frames = avatar_frames
         self.compositor = Compositor(
             size=config.output.size, mirror=config.output.mirror, background=config.output.background
         )
@@ -200,13 +207,24 @@ class FrameProcessor:
             timestamp=now,
             extras={"amount": amount, "lost": lost, **self.engine_controls},
         )
-        avatar_frame = self.animator.render(self.state, driving)
-        expected = self.state.avatar.image.shape
-        if not isinstance(avatar_frame, np.ndarray) or avatar_frame.dtype != np.uint8 or avatar_frame.shape != expected:
-            got = (getattr(avatar_frame, "shape", None), getattr(avatar_frame, "dtype", type(avatar_frame).__name__))
-            raise RuntimeError(f"engine returned {got}, expected uint8 frame of shape {expected}")
+        if getattr(self.animator, "composes_output", False) and not self.avatar_frames:
+            # The engine composes on its device: "animate" covers paste-back and composition too.
+            output = _checked(self.animator.render_composed(self.state, driving, self.compositor),
+                              (self.compositor.size[1], self.compositor.size[0], 3))
+            timings["animate"] = (time.perf_counter() - t2) * 1e3
+            timings["compose"] = 0.0
+            return ProcessResult(output, None, smoothed, target, timings, lost, amount)
+        avatar_frame = _checked(self.animator.render(self.state, driving), self.state.avatar.image.shape)
         t3 = time.perf_counter()
         timings["animate"] = (t3 - t2) * 1e3
         output = self.compositor.compose(avatar_frame)
         timings["compose"] = (time.perf_counter() - t3) * 1e3
         return ProcessResult(output, avatar_frame, smoothed, target, timings, lost, amount)
+
+
+def _checked(frame: object, expected: tuple[int, ...]) -> np.ndarray:
+    """The engine's frame, or a RuntimeError naming what came back instead of (H, W, 3) uint8."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != expected:
+        got = (getattr(frame, "shape", None), getattr(frame, "dtype", type(frame).__name__))
+        raise RuntimeError(f"engine returned {got}, expected uint8 frame of shape {expected}")
+    return frame

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,8 +51,11 @@ class TrackingThread:
     """
 
     def __init__(self, capture: CaptureThread, config: LiveHeadConfig, stats: RunStats, zoom=lambda: 1.0,
-                 every_frame: bool = False) -> None:
+                 every_frame: bool = False, tracker_factory: Callable[[], Any] | None = None) -> None:
         self.capture = capture
+        # () -> a tracker (``track(image, timestamp)``, ``close()``); default MediaPipe's FaceTracker.
+        # ``livehead.bench.replay`` replays recorded observations (the GPU check runs without MediaPipe).
+        self.tracker_factory = tracker_factory
         self.zoom = zoom  # callable → current driver-crop magnification (1 = whole frame)
         self.config = config
         self.stats = stats
@@ -67,6 +71,8 @@ class TrackingThread:
         return self
 
     def _new_tracker(self) -> FaceTracker:
+        if self.tracker_factory is not None:
+            return self.tracker_factory()
         cfg = self.config.tracking
         return FaceTracker(
             max_faces=cfg.max_faces,

@@ -18,7 +18,7 @@ FP16_ON_CPU = "fp16 needs a CUDA GPU (no fp16 speed-up on CPU); use --precision 
 class Runner(Protocol):
     """Runs named graphs. Constructors take keyword arguments only."""
 
-    backend: str  # a registered backend name, e.g. "torch" | "onnxruntime" | "tensorrt"
+    backend: str  # a registered backend name, e.g. "torch" | "inductor" | "onnxruntime" | "tensorrt"
     device: str  # "cpu" | "cuda"
     precision: str  # "fp32" | "fp16"
 
@@ -32,6 +32,18 @@ class Runner(Protocol):
 
     def close(self) -> None:
         """Release device memory and sessions; idempotent."""
+        ...
+
+
+class CapturableRunner(Runner, Protocol):
+    """Optional: a runner whose graphs are plain torch code on its device (backends torch, inductor).
+
+    ``call`` is ``run`` without a CUDA graph of its own and without host synchronisation, on float32
+    inputs already on ``device``; the neural engines' GPU frame path captures several graphs and
+    the work between them as one CUDA graph through it.
+    """
+
+    def call(self, graph: str, inputs: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
         ...
 
 

@@ -10,7 +10,7 @@ from livehead.checks import Check
 from livehead.errors import EngineMismatchError, LiveHeadError
 from livehead.runtime.machine import gpu_info, tensorrt_version
 
-__all__ = ["check_engines", "check_gpu", "check_tensorrt", "doctor_checks"]
+__all__ = ["check_backends", "check_engines", "check_gpu", "check_tensorrt", "doctor_checks"]
 
 
 def check_gpu(gpu: dict[str, Any]) -> list[Check]:
@@ -105,8 +105,40 @@ def check_engines(gpu: dict[str, Any], trt_version: str | None) -> list[Check]:
 
 
 
+def check_backends(gpu: dict[str, Any], engine: str = "fomm") -> list[Check]:
+    """What ``--backend auto`` picks for a neural engine here and why, with every backend's probe.
+
+    The request is the one the engines make: fp16 on a CUDA GPU, fp32 on the CPU, plans and ONNX
+    graphs looked up in ./engines.
+    """
+    if "torch_cuda_build" not in gpu:
+        return []  # no torch: check_gpu already says so
+    from livehead.runtime.backend import BackendRequest
+    from livehead.runtime.registry import BACKENDS, auto_candidates
+
+    device = "cuda" if gpu.get("cuda") else "cpu"
+    request = BackendRequest(device=device, precision="fp16" if device == "cuda" else "fp32", engine=engine,
+                             auto=True)
+    chosen, rejected = None, []
+    for backend in auto_candidates(device):
+        why = backend.probe(request)
+        if why is None and chosen is None:
+            chosen = backend
+        elif chosen is None:
+            rejected.append(f"not {backend.name}: {why}")
+    summary = f"{chosen.name} ({chosen.why})" if chosen else "none"
+    checks = [Check("gpu", f"backend auto ({device}, {request.precision})", "ok" if chosen else "warn",
+                    "; ".join([summary, *rejected]))]
+    if "inductor" in BACKENDS and device == "cuda":
+        why = BACKENDS["inductor"].probe(request)
+        checks.append(Check("gpu", "torch.compile (backend inductor)", "ok" if why is None else "warn",
+                            "usable; kernels are compiled on the first frame and cached in the data folder"
+                            if why is None else str(why)))
+    return checks
+
+
 def doctor_checks() -> list[Check]:
-    """GPU, TensorRT and engines/, in report order (all optional for the main job)."""
+    """GPU, backends, TensorRT and engines/, in report order (all optional for the main job)."""
     gpu = gpu_info()
     trt = tensorrt_version()
-    return check_gpu(gpu) + check_tensorrt(trt, gpu) + check_engines(gpu, trt)
+    return check_gpu(gpu) + check_backends(gpu) + check_tensorrt(trt, gpu) + check_engines(gpu, trt)

@@ -110,6 +110,35 @@ def onnxruntime(request: BackendRequest) -> LiveHeadError | None:
     return None
 
 
+def inductor(request: BackendRequest) -> LiveHeadError | None:
+    """torch.compile's inductor needs Triton (and a GPU of compute capability 7.0+) on CUDA, a C++
+    compiler on the CPU; fp16 only on CUDA. Whether a given graph compiles shows at its first call
+    (a failure runs that graph eagerly, logged)."""
+    why = torch(request)
+    if why is not None:
+        return why
+    import importlib.util
+    import shutil
+
+    if request.device == "cuda":
+        if importlib.util.find_spec("triton") is None:
+            return LiveHeadError("torch.compile on CUDA needs Triton, which is not installed; install the CUDA build "
+                                 "of torch (it brings triton on Linux; on Windows pip install triton-windows), or use "
+                                 "--backend torch")
+        import torch as _torch
+
+        major, minor = _torch.cuda.get_device_capability(0)
+        if major < 7:
+            return LiveHeadError(f"torch.compile's Triton kernels need a GPU of compute capability 7.0 or newer; this "
+                                 f"one is {major}.{minor}; use --backend torch")
+        return None
+    if not any(shutil.which(cc) for cc in ("g++", "c++", "clang++", "cl")):
+        return LiveHeadError("torch.compile on the CPU needs a C++ compiler (none of g++, c++, clang++, cl is on the "
+                             "PATH); install one (apt install g++, Xcode command line tools, or Visual Studio Build "
+                             "Tools), or use --backend torch")
+    return None
+
+
 def tensorrt(request: BackendRequest) -> LiveHeadError | None:
     """TensorRT needs a CUDA GPU, the tensorrt module and plans built on this machine for this checkpoint."""
     if request.device != "cuda":

@@ -77,6 +77,8 @@ def _register_builtin() -> None:
     builtin = [
         ("tensorrt", "livehead.runtime.trt_runner", "TensorRTRunner", probes.tensorrt, ("cuda",), 10,
          "TensorRT plans for this GPU, the fastest path"),
+        ("inductor", "livehead.runtime.inductor_runner", "InductorRunner", probes.inductor, ("cuda",), 20,
+         "torch.compile (inductor) kernels in CUDA graphs, compiled once and cached in the data folder"),
         ("onnxruntime", "livehead.runtime.ort_runner", "OrtRunner", probes.onnxruntime, ("cpu",), 50,
          "ONNX Runtime on exported ONNX graphs (measured 2-7x faster than torch eager on CPU)"),
         ("torch", "livehead.runtime.torch_runner", "TorchRunner", probes.torch, ("cpu", "cuda"), 90,
@@ -91,7 +93,8 @@ def create_runner(backend: str, graphs, device: str, precision: str, **options) 
     """Build a runner for ``graphs`` (a :class:`~livehead.runtime.graphs.GraphSet`).
 
     ``backend`` must be a concrete name (resolve ``auto`` with :func:`resolve_backend` first);
-    options go to the runner (``engines_dir``, ``cuda_graphs``, ``threads``).
+    options go to the runner (``engines_dir``, ``cuda_graphs``, ``threads``, ``cache_dir``); a runner
+    ignores the options it has no use for.
     """
     _register_builtin()
     if backend == "auto":
@@ -136,7 +139,7 @@ def resolve_backend(requested: str, device: str = "auto", *, engine: str | None 
 
     ``auto`` takes the first registered backend (by priority) whose probe accepts the request on
     the resolved device: on a GPU TensorRT when ``engines_dir`` has plans built on this machine,
-    else torch CUDA; on CPU ONNX Runtime when ``engines_dir`` has the graphs exported for this
+    else inductor (torch.compile) when Triton is there, else torch CUDA; on CPU ONNX Runtime when ``engines_dir`` has the graphs exported for this
     checkpoint, else torch. The choice's reason lists why each earlier backend was not taken. A
     backend requested by name that cannot run raises its probe's error (a
     :class:`~livehead.errors.EngineMismatchError` for plans built elsewhere) with the fix.

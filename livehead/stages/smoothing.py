@@ -17,7 +17,7 @@ import numpy as np
 
 from livehead.config import SmoothingConfig
 
-__all__ = ["OneEuroState", "one_euro_step", "smoothing_alpha"]
+__all__ = ["OneEuroState", "one_euro_step", "one_euro_update", "smoothing_alpha"]
 
 
 @dataclass
@@ -29,10 +29,30 @@ class OneEuroState:
     time: float
 
 
-def smoothing_alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
-    """Exponential smoothing factor of a first-order low-pass with ``cutoff`` Hz over ``dt`` s."""
-    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff, dtype=np.float64))
+def smoothing_alpha(cutoff, dt):
+    """Exponential smoothing factor of a first-order low-pass with ``cutoff`` Hz over ``dt`` s.
+
+    Plain arithmetic, so floats, NumPy arrays and torch tensors all work (the GPU frame path
+    filters keypoints on the device with the same formula).
+    """
+    tau = 1.0 / (2.0 * math.pi * cutoff)
     return 1.0 / (1.0 + tau / dt)
+
+
+def one_euro_update(value, previous, derivative, dt, params: SmoothingConfig, scale=1.0):
+    """One filter update without the bookkeeping: ``(filtered, derivative)``.
+
+    ``value``, ``previous`` (the last filtered value) and ``derivative`` are arrays or tensors of one
+    shape; ``dt`` > 0 (seconds) and ``scale`` > 0 (face size) are numbers or tensors. Only ``+ - * /``
+    and ``abs`` are used, so :func:`one_euro_step` (NumPy, float64) and the tensor filter of the
+    neural engines' GPU path (:mod:`livehead.animators.neural.tensor_filters`) share this arithmetic.
+    """
+    raw_derivative = (value - previous) / (dt * scale)
+    a_d = smoothing_alpha(params.d_cutoff, dt)
+    derivative = derivative + a_d * (raw_derivative - derivative)
+    cutoff = params.min_cutoff + params.beta * abs(derivative)
+    a = smoothing_alpha(cutoff, dt)
+    return previous + a * (value - previous), derivative
 
 
 def one_euro_step(
@@ -64,10 +84,5 @@ def one_euro_step(
     dt = time - state.time
     if dt <= 0.0:
         return state.value.copy(), state
-    raw_derivative = (value - state.value) / (dt * max(scale, 1e-9))
-    a_d = smoothing_alpha(params.d_cutoff, dt)
-    derivative = state.derivative + a_d * (raw_derivative - state.derivative)
-    cutoff = params.min_cutoff + params.beta * np.abs(derivative)
-    a = smoothing_alpha(cutoff, dt)
-    filtered = state.value + a * (value - state.value)
+    filtered, derivative = one_euro_update(value, state.value, state.derivative, dt, params, max(scale, 1e-9))
     return filtered, OneEuroState(filtered, derivative, time)

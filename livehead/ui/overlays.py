@@ -130,13 +130,15 @@ def draw_stats(
     backend: str,
     device: str,
     precision: str,
+    why: str = "",
     dropped_frames: int = 0,
     camera_lost: bool = False,
     notices: Sequence[str] = (),
 ) -> np.ndarray:
-    """Stats overlay, top-left: fps, what is running, dropped frames, per-stage milliseconds.
+    """Stats overlay, top-left: fps, what is running and why, dropped frames, per-stage milliseconds.
 
-    ``stage_ms`` maps stage name → milliseconds (e.g. ``{"tracking": 4.1, "render": 14.0}``),
+    ``why`` is the reason the backend was chosen (``describe()['why']``), shortened to its first
+    clause. ``stage_ms`` maps stage name → milliseconds (e.g. ``{"tracking": 4.1, "render": 14.0}``),
     drawn in the given order with their sum. ``camera_lost`` adds a red warning row, and so does
     each of ``notices`` (e.g. "NO FACE FOR 5 S", "RECORD FAILED").
     """
@@ -144,6 +146,11 @@ def draw_stats(
     rows: list[Row] = [
         [("fps", GREY), (f"{fps:.1f}", WHITE)],
         [("engine", GREY), (f"{engine} / {backend} / {device} / {precision}", WHITE)],
+    ]
+    if why:
+        first = why.split(";")[0]
+        rows.append([("why", GREY), (first if len(first) <= 60 else first[:57] + "...", WHITE)])
+    rows += [
         [("dropped", GREY), (str(dropped_frames), YELLOW if dropped_frames else WHITE)],
     ]
     for stage, ms in stage_ms.items():
@@ -272,7 +279,8 @@ def decorate(output: np.ndarray, control: ControlState, keymap: Mapping[str, str
         frame = draw_stats(
             frame, fps=inputs.fps, stage_ms=inputs.stage_ms or {}, engine=info.get("engine", "?"),
             backend=info.get("backend", "?"), device=info.get("device", "?"), precision=info.get("precision", "?"),
-            dropped_frames=inputs.dropped_frames, camera_lost=inputs.camera_lost, notices=inputs.notices,
+            why=info.get("why", ""), dropped_frames=inputs.dropped_frames, camera_lost=inputs.camera_lost,
+            notices=inputs.notices,
         )
     else:
         frame = draw_fps(frame, inputs.fps, inputs.notices)

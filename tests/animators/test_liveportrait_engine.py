@@ -126,6 +126,15 @@ class TestEndToEnd:
             np.testing.assert_array_equal(a.avatar_frame, b.avatar_frame)
 
 
+    def test_keeps_its_own_frame_path_and_refuses_the_tensor_one(self, tiny):
+        """Its rotated crop and 2x paste-back are not on the GPU frame path: it says so, and asking for
+        that path is an error naming the choice, not a silent switch."""
+        assert not tiny.tensor_path and not tiny.composes_output
+        assert "OpenCV/NumPy frame path" in tiny.describe()["detail"]
+        with pytest.raises(LiveHeadError, match="frame_path auto or arrays"):
+            engine(frame_path="tensor")
+
+
 class TestControls:
     def test_eye_and_lip_modes_change_the_face(self, tiny, avatar, clip, follow):
         follow = follow[-1].avatar_frame

@@ -54,8 +54,10 @@ def render(engine, frames):
 def test_tiny_engine_renders_finite_deterministic_frames(name, n):
     frames = driver_frames(n)
     engine = tiny(name)
-    assert engine.describe() | {"detail": ""} == {"engine": name, "backend": "torch", "device": "cpu",
-                                                    "precision": "fp32", "detail": ""}
+    info = engine.describe()
+    assert info | {"detail": "", "why": ""} == {"engine": name, "backend": "torch", "device": "cpu",
+                                               "precision": "fp32", "detail": "", "why": ""}
+    assert info["why"], "describe() says why this backend runs"
     avatar, first = render(engine, frames)
     _, second = render(tiny(name), frames)
     for a, b in zip(first, second):

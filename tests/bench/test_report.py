@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from livehead.bench.report import JSON_FIELDS, SCHEMA, finish, load_result, write_json
+from livehead.bench.report import JSON_FIELDS, SCHEMA, finish, load_result, mismatch, write_json
 from livehead.errors import InputError
 
 
@@ -16,7 +16,8 @@ def measured() -> dict:
     return {"mode": "network", "engine": {"engine": "mesh"}, "frames": 3, "warmup": 1,
             "stages_ms": {"animate": {"median": 1.0, "p95": 2.0, "mean": 1.2, "n": 3}}, "fps": 500.0,
             "latency_ms": {"median": math.nan, "p95": math.nan, "mean": math.nan, "n": 0},
-            "dropped_frames": 0, "engine_faults": 0, "duration_s": 0.006}
+            "dropped_frames": 0, "engine_faults": 0, "duration_s": 0.006,
+            "startup": {"engine_s": 0.1, "prepare_s": 0.2, "first_frames_ms": [3.0, 2.0, 1.0]}}
 
 
 def context() -> dict:
@@ -54,3 +55,16 @@ class TestJson:
         path.write_text("{oops")
         with pytest.raises(InputError, match="is not JSON"):
             load_result(str(path))
+
+
+class TestMismatch:
+    def test_the_engine_asked_for_ran_cleanly(self) -> None:
+        assert mismatch({**measured(), **context()}) is None
+
+    def test_another_engine_ran(self) -> None:
+        result = {**measured(), **context(), "requested": {"engine": "fomm"}, "engine_faults": 10}
+        assert "NOT fomm" in mismatch(result) and "mesh ran instead" in mismatch(result)
+
+    def test_faulted_frames(self) -> None:
+        result = {**measured(), **context(), "engine_faults": 2}
+        assert "2 of the measured frames faulted" in mismatch(result)

@@ -88,3 +88,39 @@ class TestCompare:
         other.write_text('{"hello": 1}')
         assert livehead_main(["bench", "--compare", str(pipeline_json), str(other)]) == 2
         assert "not a livehead bench result" in capsys.readouterr().err
+
+
+class TestNeuralEngines:
+    def test_random_weights_bench_reports_the_engine_asked_for(self, tmp_path: Path) -> None:
+        """fomm without a checkpoint: the public architecture with calibrated random weights (at the
+        smallest input the architecture takes, 128 px, to keep the CPU run short)."""
+        path = tmp_path / "fomm.json"
+        code = livehead_main(["bench", "--random-weights", "--engine", "fomm", "--device", "cpu", "--frames", "3",
+                              "--warmup", "0", "--crop-size", "128", "--source", "scripted", "--size", "320x180",
+                              "--json", str(path)])
+        assert code == 0
+        data = json.loads(path.read_text())
+        assert data["engine"]["engine"] == "fomm" and data["engine"]["device"] == "cpu"
+        assert "random weights" in data["engine"]["detail"] and data["requested"]["random_weights"] is True
+        assert data["engine_faults"] == 0 and data["frames"] >= 3
+        assert data["startup"]["engine_s"] > 0 and len(data["startup"]["first_frames_ms"]) == 3
+
+    def test_an_engine_that_faults_is_never_reported_under_its_name(self, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+        """Every render raises: the pipeline hands over to mesh, and bench says so and fails."""
+        from livehead.animators.mesh.animator import MeshAnimator
+        from livehead.animators.registry import ANIMATORS
+
+        class Faulty(MeshAnimator):
+            def describe(self) -> dict[str, str]:
+                return {**super().describe(), "engine": "fomm"}
+
+            def render(self, state, driving):
+                raise RuntimeError("forced engine fault")
+
+        monkeypatch.setitem(ANIMATORS, "fomm", lambda **options: Faulty())
+        code = livehead_main(["bench", "--engine", "fomm", "--frames", "12", "--warmup", "0", "--source", "scripted",
+                              "--size", "320x180"])
+        out = capsys.readouterr().out
+        assert code == 1
+        assert "NOT fomm" in out and "engine mesh ran instead" in out

@@ -137,7 +137,7 @@ class TestResolveBackend:
     def test_unknown_backend_lists_registered(self):
         from livehead.runtime import resolve_backend
 
-        with pytest.raises(LiveHeadError, match="auto, onnxruntime, tensorrt, torch"):
+        with pytest.raises(LiveHeadError, match="auto, inductor, onnxruntime, tensorrt, torch"):
             resolve_backend("tvm", "cpu")
 
 

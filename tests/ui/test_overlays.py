@@ -82,6 +82,15 @@ class TestDrawStats:
         tall = stats(frame(), stage_ms={f"s{i}": 1.0 for i in range(6)})
         assert panel_rows(tall) > panel_rows(short)
 
+    def test_why_the_backend_adds_a_row(self) -> None:
+        def panel_rows(image: np.ndarray) -> int:
+            return int((image[:, :40, 0] < 100).any(axis=1).sum())
+
+        plain = stats(frame())
+        why = stats(frame(), why="auto: torch.compile (inductor) kernels in CUDA graphs; not tensorrt because " + "x" * 200)
+        assert panel_rows(why) > panel_rows(plain)
+        assert why.shape == plain.shape  # a long reason is shortened, never widens past the frame
+
 
 class TestDrawHelp:
     def test_follows_keymap(self) -> None:

@@ -2,13 +2,24 @@
 encoding of the face crop; per frame the driver crop, relative motion, generator and paste-back.
 
 Subclasses (:mod:`.fomm`, :mod:`.fv2v`) implement ``_encode``, ``_reference``, ``_motion``,
-``_ease`` and ``_generate``. The networks live in :mod:`livehead.models` and run through a runner of
-:mod:`livehead.runtime`; this module never falls back silently: the device, backend and precision
-in use are logged once and returned by ``describe``.
+``_ease`` and ``_generate``, calling graphs through ``_run`` and filtering through ``_smooth``.
+Two frame paths drive those hooks:
+
+* on the CPU (``frame_path="arrays"``, the default there) the crop and paste-back are OpenCV on
+  NumPy arrays and the filters NumPy (this module);
+* on CUDA (``frame_path="tensor"``, the default there) the whole frame stays on the device from the
+  upload of the driver frame to the download of the composed output (:mod:`.gpu_path`), captured
+  as CUDA graphs when the backend allows. ``render_composed`` then returns the output frame itself
+  (see :class:`livehead.animators.base.Animator`).
+
+The networks live in :mod:`livehead.models` and run through a runner of :mod:`livehead.runtime`;
+this module never falls back silently: the device, backend, precision and frame path in use are
+logged once and returned by ``describe``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -19,6 +30,7 @@ from livehead.animators.base import AvatarImage, Driving
 from livehead.animators.neural.crop import crop, face_crop_box, paste_back, to_image, to_tensor
 from livehead.config import SmoothingConfig
 from livehead.errors import LiveHeadError
+from livehead.runtime.memory import within_budget
 from livehead.stages.smoothing import OneEuroState, one_euro_step
 from livehead.types import FaceObservation
 
@@ -38,6 +50,19 @@ def _tree(value, fn):
     return fn(value) if hasattr(value, "detach") else value
 
 
+@functools.lru_cache(maxsize=1)
+def _random_state(engine: str, model_config: str | None, seed: int, size: int) -> dict[str, dict[str, Any]]:
+    """Calibrated random weights (``random_init.random_models``) as state dicts, made once per process:
+    calibration runs the networks on the CPU (a minute for face-vid2vid), and a benchmark builds the
+    same engine several times (``make gpu-check``: once per backend and precision)."""
+    from livehead.models.configs import load_model_config
+    from livehead.models.random_init import random_models
+
+    cfg = load_model_config(model_config, engine=engine) if model_config else None
+    models = random_models(engine, seed=seed, image_size=size, config=cfg)
+    return {name: {k: v.clone() for k, v in module.state_dict().items()} for name, module in models.items()}
+
+
 @dataclass
 class NeuralState:
     """Per-avatar cache; driver-side state (reference keypoints, filters) is reset per calibration."""
@@ -48,15 +73,23 @@ class NeuralState:
     cache: dict[str, Any] = field(default_factory=dict)  # engine-specific tensors
     reference_id: int = -1
     reference: dict[str, Any] = field(default_factory=dict)
-    filters: dict[str, OneEuroState | None] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)  # OneEuroState (arrays) or TensorOneEuro (tensor path)
     driver_box: OneEuroState | None = None
     last_motion: Any = None
+    gpu: Any = None  # the GpuFramePath of this avatar (tensor frame path), made on first use
 
 
 class NeuralAnimator:
     """Shared orchestration; subclasses implement ``_encode``, ``_reference`` and ``_motion``."""
 
     name: ClassVar[str] = "neural"
+    # GPU memory (GiB) the engine should fit in at fp16, 256² (twice that at fp32): cuDNN's algorithm
+    # search runs under it (livehead.runtime.memory), so an 8 GB card runs the engine.
+    gpu_budget_fp16_gb: ClassVar[float | None] = None
+    # Whether the engine's frame goes through the shared hooks (``_reference`` / ``_motion`` / ``_ease``
+    # / ``_generate``) that the tensor frame path drives; an engine with its own ``render`` says False
+    # and runs the OpenCV/NumPy frame path on every device.
+    tensor_frame_path: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -71,19 +104,22 @@ class NeuralAnimator:
         expression_strength: float = 1.0,
         pose: str = "follow",
         engines_dir: str = "engines",
+        random_weights: bool = False,
+        seed: int = 0,
+        frame_path: str = "auto",
+        cuda_graphs: bool = True,
         **_: object,
     ) -> None:
+        import time
+
         from livehead.extras import require
 
         require("neural", f"--engine {self.name}")
         import torch
 
-        from livehead.runtime import create_runner, resolve_backend, resolve_device
-        from livehead.runtime.graphs import build_graphs
-        from livehead.models.catalog import resolve_checkpoint
-        from livehead.models.checkpoint import load_checkpoint
-        from livehead.models.configs import load_model_config
+        from livehead.runtime import resolve_backend, resolve_device
 
+        started = time.perf_counter()
         self.torch = torch
         self.crop_size = int(crop_size)
         self.adapt_scale = adapt_scale
@@ -91,21 +127,60 @@ class NeuralAnimator:
         self.pose = pose
         self.precision = precision
         resolve_device(device)  # a wrong --device fails before hundreds of MB of checkpoint are read
+        models, path, label, sha, config_name = self._load_models(checkpoint, model_config, random_weights, seed)
+        self.checkpoint_label = label
+        self.sha256 = sha
+        # Backend, device and precision are resolved in one place and logged with the reason.
+        self.choice = resolve_backend(backend, device, engine=self.name, precision=precision,
+                                      engines_dir=engines_dir, checkpoint_sha256=sha)
+        self.device = self.choice.device
+        self.runner = self._make_runner(models, path, sha, config_name, engines_dir)
+        if frame_path not in ("auto", "tensor", "arrays"):
+            raise LiveHeadError(f"frame_path must be auto, tensor or arrays; got {frame_path!r}")
+        if frame_path == "tensor" and not self.tensor_frame_path:
+            raise LiveHeadError(f"--engine {self.name} has no tensor frame path yet; use frame_path auto or arrays.")
+        self.tensor_path = self.tensor_frame_path and (frame_path == "tensor" or (frame_path == "auto" and self.device == "cuda"))
+        # Graphs are called through the runner's ``call`` (no capture of its own) when the tensor path
+        # captures the whole frame step as one CUDA graph; otherwise through ``run``.
+        self.capture = self.tensor_path and self.device == "cuda" and cuda_graphs and hasattr(self.runner, "call")
+        self._run = self.runner.call if self.capture else self.runner.run
+        self.startup_s = time.perf_counter() - started
+        log.info("%s engine: %s, config %s, backend %s, %s frame path.", self.name, label, config_name, self.choice,
+                 "tensor (GPU)" if self.tensor_path else "OpenCV/NumPy")
+
+    def _load_models(self, checkpoint, model_config, random_weights: bool, seed: int):
+        """(models, path or None, label, sha256 or random-weights id, config name) from a checkpoint, or the public
+        architecture with calibrated random weights (benchmarks: speed does not depend on the weights)."""
+        from livehead.models.catalog import resolve_checkpoint
+        from livehead.models.checkpoint import load_checkpoint
+        from livehead.models.configs import PUBLIC_CONFIGS, build_models, load_model_config
+
+        if random_weights:
+            from livehead.runtime.manifest import random_weights_id
+
+            cfg = load_model_config(model_config, engine=self.name) if model_config else next(
+                c for c in PUBLIC_CONFIGS.values() if c.engine == self.name)
+            models = build_models(cfg)
+            for name, module in models.items():
+                module.load_state_dict(_random_state(self.name, model_config, seed, self.crop_size)[name])
+            return models, None, f"random weights (seed {seed})", random_weights_id(seed, self.crop_size), cfg.name
         path, cfg = resolve_checkpoint(self.name, checkpoint)
         if model_config is not None:
             cfg = load_model_config(model_config, engine=self.name)
         loaded = load_checkpoint(path, cfg)
-        self.checkpoint = loaded.path
-        self.sha256 = loaded.sha256
-        # Backend, device and precision are resolved in one place and logged with the reason.
-        self.choice = resolve_backend(backend, device, engine=self.name, precision=precision,
-                                      engines_dir=engines_dir, checkpoint_sha256=loaded.sha256)
-        self.device = self.choice.device
-        graphs = build_graphs(loaded.models, image_size=self.crop_size, checkpoint=str(path),
-                              checkpoint_sha256=loaded.sha256, config_name=cfg.name)
-        self.runner = create_runner(self.choice.backend, graphs, self.device, precision)
-        log.info("%s engine: checkpoint %s (sha256 %s…), config %s, backend %s.",
-                 self.name, path, loaded.sha256[:12], cfg.name, self.choice)
+        return (loaded.models, str(path), f"checkpoint {loaded.path.name} (sha256 {loaded.sha256[:12]}…)",
+                loaded.sha256, cfg.name)
+
+    def _make_runner(self, models, path: str | None, sha: str, config_name: str, engines_dir: str):
+        from livehead.config.paths import user_data_dir
+        from livehead.runtime import create_runner
+        from livehead.runtime.graphs import build_graphs
+
+        graphs = build_graphs(models, image_size=self.crop_size, checkpoint=path, checkpoint_sha256=sha,
+                              config_name=config_name)
+        # Compiled kernels (backend inductor) are cached in the data folder: the second start is fast.
+        return create_runner(self.choice.backend, graphs, self.device, self.precision, engines_dir=engines_dir,
+                             cache_dir=user_data_dir() / "compile-cache")
 
     # ---- on-disk cache of the per-avatar work (used by the avatar library) -------------------
     def cache_key(self) -> str:
@@ -123,8 +198,19 @@ class NeuralAnimator:
                            cache=data["cache"])
 
     def describe(self) -> dict[str, str]:
-        return {"engine": self.name, "backend": self.choice.backend, "device": self.device,
-                "precision": self.precision, "detail": f"checkpoint {self.checkpoint.name}"}
+        """What runs: engine, backend, device, precision, why this backend, and the runner's and frame
+        path's details (the stats overlay and ``livehead bench`` show them)."""
+        runner = self.runner.describe()
+        path = "tensor frame path" + (", one CUDA graph per step" if self.capture else "") if self.tensor_path else \
+            "OpenCV/NumPy frame path"
+        return {"engine": self.name, "backend": runner.get("backend", self.choice.backend), "device": self.device,
+                "precision": self.precision, "why": self.choice.reason,
+                "detail": f"{self.checkpoint_label}; {runner.get('detail', '')}; {path}"}
+
+    @property
+    def composes_output(self) -> bool:
+        """True when ``render_composed`` does the composition itself (on the device)."""
+        return self.tensor_path
 
     # ---- Animator ------------------------------------------------------------------------
     def prepare(self, avatar: AvatarImage) -> NeuralState:
@@ -132,16 +218,47 @@ class NeuralAnimator:
         box = face_crop_box(avatar.face, (w, h))
         source_crop = crop(avatar.image, box, self.crop_size)
         state = NeuralState(avatar=avatar, box=box, source_crop=source_crop)
-        with self.torch.inference_mode():
-            state.cache = self._encode(to_tensor(source_crop, self.device))
+
+        def encode():
+            with self.torch.inference_mode():
+                return self._encode(to_tensor(source_crop, self.device))
+
+        state.cache = within_budget(encode, self.memory_budget_gb, f"{self.name}: encoding an avatar")
         return state
+
+    @property
+    def memory_budget_gb(self) -> float | None:
+        """The GPU memory budget at this precision and crop size (None on the CPU)."""
+        if self.device != "cuda" or self.gpu_budget_fp16_gb is None:
+            return None
+        scale = (self.crop_size / 256) ** 2 * (2.0 if self.precision == "fp32" else 1.0)
+        return self.gpu_budget_fp16_gb * max(scale, 1.0)
 
     def _driver_crop(self, state: NeuralState, frame: np.ndarray, face: FaceObservation, t: float) -> np.ndarray:
         box = face_crop_box(face, face.frame_size)
         box, state.driver_box = one_euro_step(state.driver_box, box, t, BOX_SMOOTHING, scale=box[2])
         return crop(frame, box, self.crop_size)
 
+    def _gpu(self, state: NeuralState):
+        if state.gpu is None:
+            from livehead.animators.neural.gpu_path import GpuFramePath
+
+            state.gpu = GpuFramePath(self, state, capture=self.capture, box_smoothing=BOX_SMOOTHING)
+        return state.gpu
+
+    def render_composed(self, state: NeuralState, driving: Driving, compositor) -> np.ndarray:
+        """The output frame of ``compositor`` (size, mirror, bars), composed on the engine's device."""
+        if not self.tensor_path:
+            return compositor.compose(self.render(state, driving))
+        from livehead.animators.neural.gpu_path import Layout
+
+        return self._gpu(state).render(driving, Layout.of(compositor))
+
     def render(self, state: NeuralState, driving: Driving) -> np.ndarray:
+        if self.tensor_path:
+            from livehead.animators.neural.gpu_path import Layout
+
+            return self._gpu(state).render(driving, Layout())
         amount = float(driving.extras.get("amount", 1.0))
         with self.torch.inference_mode():
             if driving.frame is None or driving.reference_frame is None:
@@ -163,9 +280,17 @@ class NeuralAnimator:
         result = to_image(prediction)
         return paste_back(state.avatar.image, result, state.box, state.source_crop)
 
-    def _smooth(self, state: NeuralState, key: str, tensor, t: float, params: SmoothingConfig):
+    def _smooth(self, state: NeuralState, key: str, tensor, t, params: SmoothingConfig):
+        """One Euro filter ``tensor`` under ``key``: NumPy on the host when ``t`` is a timestamp, on the
+        device when it is a :class:`~.tensor_filters.FilterClock` (tensor frame path, no host copy)."""
         if tensor is None:
             return None
+        if not isinstance(t, (int, float)):
+            from livehead.animators.neural.tensor_filters import TensorOneEuro
+
+            if key not in state.filters:
+                state.filters[key] = TensorOneEuro(tensor)
+            return state.filters[key].step(tensor, t, params)
         values = tensor.detach().float().cpu().numpy()
         out, state.filters[key] = one_euro_step(state.filters.get(key), values, t, params)
         return self.torch.from_numpy(out.astype(np.float32)).to(tensor.device)

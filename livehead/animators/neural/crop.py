@@ -8,7 +8,8 @@ import numpy as np
 
 from livehead.types import FaceObservation
 
-__all__ = ["CROP_LIFT", "CROP_SCALE", "crop", "face_crop_box", "paste_back", "to_image", "to_tensor"]
+__all__ = ["CROP_LIFT", "CROP_SCALE", "crop", "crop_matrix", "face_crop_box", "feather_mask", "paste_back", "paste_ring",
+           "to_image", "to_tensor"]
 
 CROP_SCALE = 1.9  # crop side / landmark-box side: the vox datasets frame the whole head with some hair
 CROP_LIFT = 0.12  # move the crop up by this share of its side: landmarks start at the brows
@@ -22,7 +23,7 @@ def face_crop_box(face: FaceObservation, image_size: tuple[int, int]) -> np.ndar
     return np.array([cx, cy, side], dtype=np.float64)
 
 
-def _crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
+def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
     """2×3 affine: image pixels → crop pixels (``size``²)."""
     cx, cy, side = box
     s = size / side
@@ -31,15 +32,20 @@ def _crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
 
 def crop(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 3) uint8 crop; outside the image the border is replicated."""
-    return cv2.warpAffine(image, _crop_matrix(box, size), (size, size), flags=cv2.INTER_AREA if box[2] > size else cv2.INTER_LINEAR,
+    return cv2.warpAffine(image, crop_matrix(box, size), (size, size), flags=cv2.INTER_AREA if box[2] > size else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def _feather_mask(size: int) -> np.ndarray:
+def feather_mask(size: int) -> np.ndarray:
     """(size, size) float32 in [0, 1]: 1 in the middle, fading to 0 over the outer ~12 %."""
     ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / (0.12 * size), 0.0, 1.0)
     mask = np.outer(ramp, ramp).astype(np.float32)
     return mask * mask * (3 - 2 * mask)
+
+
+def paste_ring(mask: np.ndarray) -> np.ndarray:
+    """Where the feather mask fades (mostly background and hair): bool, same shape; colour is matched there."""
+    return (mask > 0.05) & (mask < 0.6)
 
 
 def paste_back(avatar: np.ndarray, result: np.ndarray, box: np.ndarray, source_crop: np.ndarray) -> np.ndarray:
@@ -50,12 +56,12 @@ def paste_back(avatar: np.ndarray, result: np.ndarray, box: np.ndarray, source_c
     is removed before blending, so the seam disappears.
     """
     size = result.shape[0]
-    mask = _feather_mask(size)
-    ring = (mask > 0.05) & (mask < 0.6)
+    mask = feather_mask(size)
+    ring = paste_ring(mask)
     shift = source_crop[ring].astype(np.float32).mean(0) - result[ring].astype(np.float32).mean(0)
     corrected = np.clip(result.astype(np.float32) + shift, 0, 255)
     h, w = avatar.shape[:2]
-    inverse = cv2.invertAffineTransform(_crop_matrix(box, size))
+    inverse = cv2.invertAffineTransform(crop_matrix(box, size))
     warped = cv2.warpAffine(corrected, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     alpha = cv2.warpAffine(mask, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
     out = alpha * warped + (1.0 - alpha) * avatar.astype(np.float32)

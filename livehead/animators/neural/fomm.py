@@ -16,13 +16,14 @@ class FommAnimator(NeuralAnimator):
     """
 
     name: ClassVar[str] = "fomm"
+    gpu_budget_fp16_gb: ClassVar[float | None] = 3.0  # issue 11: fits an 8 GB card with room for the rest
 
     def _keypoints(self, image):
-        out = self.runner.run("kp_detector", {"image": image})
+        out = self._run("kp_detector", {"image": image})
         return {"value": out["kp_value"], "jacobian": out.get("kp_jacobian")}
 
     def _encode(self, source):
-        return {"kp_source": self._keypoints(source), "encoding": self.runner.run("source_encoder", {"source": source})}
+        return {"kp_source": self._keypoints(source), "encoding": self._run("source_encoder", {"source": source})}
 
     def _reference(self, state, reference):
         from livehead.models.keypoints import movement_scale
@@ -55,6 +56,6 @@ class FommAnimator(NeuralAnimator):
         inputs = {**state.cache["encoding"], "kp_source_value": src["value"], "kp_driving_value": motion["value"]}
         if motion.get("jacobian") is not None:
             inputs |= {"kp_source_jacobian": src["jacobian"], "kp_driving_jacobian": motion["jacobian"]}
-        return self.runner.run("generator", inputs)["prediction"]
+        return self._run("generator", inputs)["prediction"]
 
 

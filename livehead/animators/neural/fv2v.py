@@ -17,6 +17,7 @@ class Fv2vAnimator(NeuralAnimator):
     """
 
     name: ClassVar[str] = "fv2v"
+    gpu_budget_fp16_gb: ClassVar[float | None] = 6.0  # issue 11: fits an 8 GB card with room for the rest
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -25,34 +26,41 @@ class Fv2vAnimator(NeuralAnimator):
     def _encode(self, source):
         from livehead.models.keypoints import keypoint_transformation
 
-        kp_canonical = {"value": self.runner.run("kp_detector", {"image": source})["kp_canonical"], "jacobian": None}
-        he_source = self.runner.run("he_estimator", {"image": source})
+        kp_canonical = {"value": self._run("kp_detector", {"image": source})["kp_canonical"], "jacobian": None}
+        he_source = self._run("he_estimator", {"image": source})
         return {
             "kp_canonical": kp_canonical,
             "kp_source": keypoint_transformation(kp_canonical, he_source),
-            "encoding": self.runner.run("source_encoder", {"source": source}),
+            "encoding": self._run("source_encoder", {"source": source}),
         }
 
     def _reference(self, state, reference):
         from livehead.models.keypoints import keypoint_transformation, movement_scale
 
-        he = self.runner.run("he_estimator", {"image": reference})
+        he = self._run("he_estimator", {"image": reference})
         kp_initial = keypoint_transformation(state.cache["kp_canonical"], he)
         scale = movement_scale(state.cache["kp_source"]["value"], kp_initial["value"]) if self.adapt_scale else 1.0
-        return {"he": he, "kp_initial": kp_initial, "scale": scale}
+        ref = {"he": he, "kp_initial": kp_initial, "scale": scale}
+        if self.fixed_pose is not None:
+            # Free view: the fixed pose replaces the driver's on both sides of the relative motion.
+            # Kept as tensors made here, once, so the per-frame step creates none.
+            pose = self.torch.tensor([self.fixed_pose], dtype=self.torch.float32, device=reference.device)  # (1, 3)
+            ref["pose"] = pose
+            ref["kp_fixed"] = keypoint_transformation(state.cache["kp_canonical"], he, yaw=pose[:, 0],
+                                                      pitch=pose[:, 1], roll=pose[:, 2])
+        return ref
 
     def _motion(self, state, driver, t):
         from livehead.models.keypoints import headpose_pred_to_degree, keypoint_transformation, normalize_kp
 
-        he = self.runner.run("he_estimator", {"image": driver})
+        he = self._run("he_estimator", {"image": driver})
         angles = self.torch.stack([headpose_pred_to_degree(he[k]) for k in ("yaw", "pitch", "roll")], -1)  # (1, 3)
         angles = self._smooth(state, "angles", angles, t, ANGLE_SMOOTHING)
         ref = state.reference
         if self.fixed_pose is not None:
-            # Free view: the driver's pose change is replaced by a fixed pose on both sides of the
-            # relative motion, so only expression (and translation) move the avatar.
-            yaw, pitch, roll = self.fixed_pose
-            ref_kp = keypoint_transformation(state.cache["kp_canonical"], ref["he"], yaw=yaw, pitch=pitch, roll=roll)
+            # Free view: only expression (and translation) move the avatar.
+            yaw, pitch, roll = (ref["pose"][:, i] for i in range(3))
+            ref_kp = ref["kp_fixed"]
         else:
             yaw, pitch, roll = (angles[:, i] for i in range(3))
             ref_kp = ref["kp_initial"]
@@ -69,4 +77,4 @@ class Fv2vAnimator(NeuralAnimator):
 
     def _generate(self, state, motion):
         inputs = {**state.cache["encoding"], "kp_source": state.cache["kp_source"]["value"], "kp_driving": motion["value"]}
-        return self.runner.run("generator", inputs)["prediction"]
+        return self._run("generator", inputs)["prediction"]

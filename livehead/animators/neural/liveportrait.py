@@ -64,6 +64,7 @@ class LivePortraitAnimator(NeuralAnimator):
 
     name: ClassVar[str] = "liveportrait"
     controls: ClassVar[tuple[str, ...]] = ("eyes", "lips")  # Driving.extras keys it reads (hotkeys)
+    tensor_frame_path: ClassVar[bool] = False  # own rotated crop and 2x paste-back: OpenCV/NumPy on every device
 
     def __init__(self, *, eyes: str = "follow", lips: str = "follow", **kwargs: Any) -> None:
         self.eyes = _check_mode("eyes", eyes, EYE_MODES)

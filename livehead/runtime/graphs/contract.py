@@ -44,6 +44,8 @@ class GraphSpec:
     outputs: tuple[TensorSpec, ...]
     doc: str = ""
     fp16: bool = True  # runs in fp16 (with fp32 islands) when the set's precision is fp16
+    # submodules (paths inside ``module``) that compute in fp32 even in fp16: where fp16 rounding shows
+    fp32_modules: tuple[str, ...] = ()
 
     def compute_precision(self, precision: str) -> str:
         """``"fp16"`` or ``"fp32"``: what this graph computes in when the set runs at ``precision``."""
@@ -157,11 +159,12 @@ class GraphBuilder:
         return TensorSpec(name, (1, 3, s, s), "image")
 
     def add(self, name: str, stage: Stage, module: nn.Module, inputs: list[TensorSpec], out_names: list[str],
-            out_kinds: list[Kind], doc: str, produced_by: str | None = None) -> GraphSpec:
+            out_kinds: list[Kind], doc: str, produced_by: str | None = None,
+            fp32_modules: tuple[str, ...] = ()) -> GraphSpec:
         """Register graph ``name``; output shapes are derived on the meta device (cheap at full size)."""
         module.eval()  # wrappers are new modules (training=True by default); the networks inside are eval already
         shapes = output_shapes(module, inputs)
         outputs = tuple(TensorSpec(n, sh, k, produced_by=produced_by) for n, sh, k in zip(out_names, shapes, out_kinds))
-        spec = GraphSpec(name, stage, module, tuple(inputs), outputs, doc)
+        spec = GraphSpec(name, stage, module, tuple(inputs), outputs, doc, fp32_modules=tuple(fp32_modules))
         self.graphs[name] = spec
         return spec

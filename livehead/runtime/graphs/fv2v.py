@@ -66,6 +66,12 @@ def fv2v_graphs(models, b: GraphBuilder) -> None:
     enc = b.add("source_encoder", "per_avatar", Fv2vSourceEncoder(models.generator), [b.image("source")],
                 ["feature_3d"], ["feature"], "per-avatar appearance volume", produced_by="source_encoder")
     k = b.graphs["kp_detector"].outputs[0].shape
+    # The dense-motion hourglass stays fp32 in fp16 sets: in fp16 its rounding moved the deformation
+    # of the feature volume enough to change the picture by up to 0.085 (CPU emulation of CUDA
+    # autocast, calibrated random weights); with it in fp32, 0.033. The whole dense-motion network
+    # in fp32 would give 0.005 but is half of the graph's multiply-adds (the 7x7x7 mask head alone
+    # 40 GMAC), the hourglass a quarter.
     b.add("generator", "per_frame", Fv2vGenerator(models.generator),
           [*enc.outputs, TensorSpec("kp_source", k, "kp_value"), TensorSpec("kp_driving", k, "kp_value")],
-          ["prediction"], ["image"], "3D dense motion, warp, occlusion and SPADE decoder")
+          ["prediction"], ["image"], "3D dense motion, warp, occlusion and SPADE decoder",
+          fp32_modules=("generator.dense_motion_network.hourglass",))
