@@ -16,6 +16,8 @@ Usage (from the repository root)::
 
     # a quick look at two pairs, 300 frames each:
     ... tools/mesh_quality.py --pairs sadtalker_happy.png:liveportrait_d6.mp4,self:liveportrait_d14.mp4 --frames 300
+    # a scripted ±35° head turn of each photo's own face (no clip turns that far):
+    ... tools/mesh_quality.py --pairs sadtalker_sad.png:turn:35,liveportrait_s12.jpg:turn:35
 
 It prints the issue's table (both trackers), writes ``results.json`` and a contact sheet per pair
 (``sheet_<photo>_<clip>.png``: face, mouth and eyes of driver and output, frame by frame) into
@@ -82,6 +84,9 @@ DEFAULT_PAIRS = (
     "self:liveportrait_d10.mp4",
     "self:liveportrait_d14.mp4",
     "self:tpsmm_driving.mp4",
+    "sadtalker_sad.png:turn:35",
+    "aniportrait_Aragaki.png:turn:35",
+    "liveportrait_s12.jpg:turn:35",
 )
 
 # dlib's 68 points → MediaPipe indices of the same places, for the 3D head model of solvePnP.
@@ -167,6 +172,34 @@ def measure_dlib(result: dict, image: np.ndarray, out: Measures) -> None:
     out.ocular.append(ocular)
 
 
+# ---- a scripted head turn (no clip has one as large as the issue's) --------------------------------
+TURN_FPS = 30.0
+
+
+def turn_driver(face, amplitude: float, seconds: float = 6.0) -> tuple[list, list[tuple[float, float]]]:
+    """Observations of ``face`` turning: yaw ±``amplitude`` over 4 s, then pitch ±``amplitude``/2 over 2 s.
+
+    Returns (observations, [(yaw, pitch)] degrees per frame): the scripted angles are the
+    driver's truth, exact by construction.
+    """
+    from livehead.face.geometry import rotation_from_euler
+    from livehead.stages.motion import from_local
+    from livehead.stages.tracking import observation_from_landmarks
+
+    from livehead.face.expression import close_mouth
+
+    local, pose = close_mouth(to_local(face)), face.pose
+    observations, angles = [], []
+    for i in range(int(seconds * TURN_FPS)):
+        t = i / TURN_FPS
+        yaw = amplitude * math.sin(2 * math.pi * t / 4.0) if t < 4.0 else 0.0
+        pitch = 0.5 * amplitude * math.sin(2 * math.pi * (t - 4.0) / 2.0) if t >= 4.0 else 0.0
+        pts = from_local(local, rotation_from_euler(yaw, pitch, 0.0) @ pose.rotation, pose.scale, pose.translation)
+        observations.append(observation_from_landmarks(pts, timestamp=t, frame_size=face.frame_size))
+        angles.append((yaw, pitch))
+    return observations, angles
+
+
 # ---- running one pair ------------------------------------------------------------------------
 def read_clip(path: Path, limit: int | None) -> tuple[list[np.ndarray], float]:
     cap = cv2.VideoCapture(str(path))
@@ -194,10 +227,13 @@ class PairRun:
     still_points_mp: np.ndarray | None
     sheet: list[SheetFrame]
     render_ms: list[float]
+    near: dict[str, list[float]]  # file → a face box (x0, y0, x1, y1) that narrows dlib's search
+    truth_yaw: list[float] | None = None  # scripted driver: its exact yaw per measured frame
 
 
 def run_pair(photo: str, clip: str, frames: list[np.ndarray], fps: float, observations: list, config: LiveHeadConfig,
              work: Path, stride: int, meter: FaceTracker, driver_cache: dict, sheet_columns: int) -> PairRun:
+    turn = clip.startswith("turn:")
     if photo == "self":
         first = frames[0]
         avatar = avatar_from_array(first, name=f"{clip} frame 0", content_hash=f"self-{clip}")
@@ -206,7 +242,11 @@ def run_pair(photo: str, clip: str, frames: list[np.ndarray], fps: float, observ
     animator = create_animator("mesh", grid_step=config.engine.grid_step, mouth_fill=config.engine.mouth_fill,
                                expression_strength=config.motion.expression_strength)
     processor = FrameProcessor(config, animator, animator.prepare(avatar))
-    tag = f"{Path(photo).stem}_{Path(clip).stem}"
+    angles = None
+    if turn:
+        observations, angles = turn_driver(avatar.face, float(clip.split(":")[1]))
+        frames = [None] * len(observations)
+    tag = f"{Path(photo).stem}_{Path(clip).stem}".replace(":", "")
     folder = work / tag
     folder.mkdir(parents=True, exist_ok=True)
     avatar_file = str(folder / "avatar.png")
@@ -217,6 +257,7 @@ def run_pair(photo: str, clip: str, frames: list[np.ndarray], fps: float, observ
     measure_mediapipe(meter, avatar.image, still)
     sheet_at = set(np.linspace(0, len(frames) - 1, sheet_columns).round().astype(int).tolist())
     sheet = []
+    near: dict[str, list[float]] = {avatar_file: list(avatar.face.box)}
     drv_mp = driver_cache.setdefault(clip, {})
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
@@ -230,26 +271,40 @@ def run_pair(photo: str, clip: str, frames: list[np.ndarray], fps: float, observ
             o_file = folder / f"out_{i:05d}.png"
             cv2.imwrite(str(o_file), cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
             o_files.append(str(o_file))
+            t = result.target_landmarks
+            near[str(o_file)] = [float(t[:, 0].min()), float(t[:, 1].min()), float(t[:, 0].max()), float(t[:, 1].max())]
+            if turn:
+                measure_mediapipe(meter, out, out_mp)
+                continue
             d_file = work / "drivers" / Path(clip).stem / f"drv_{i:05d}.png"
             if not d_file.exists():
                 d_file.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(d_file), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             d_files.append(str(d_file))
+            if observations[i] is not None:
+                near[str(d_file)] = list(observations[i].box)
             measure_mediapipe(meter, out, out_mp)
             if i not in drv_mp:
                 m = Measures()
                 measure_mediapipe(meter, frame, m)
                 drv_mp[i] = m
-        if i in sheet_at and observations[i] is not None:
+        if i in sheet_at and observations[i] is not None and frame is not None:
             sheet.append(SheetFrame(f"#{i}", frame, observations[i].landmarks, out, result.target_landmarks))
     driver = Measures()
+    if turn:
+        truth = [angles[i][0] for i in indices]
+        for y in truth:
+            driver.add_missing()
+            driver.yaw[-1] = y
+        return PairRun(photo, clip, indices, [], o_files, avatar_file, driver, out_mp, None, sheet, render_ms, near,
+                       truth)
     for i in indices:
         m = drv_mp[i]
         for name in ("mouth", "eyes", "yaw", "luma", "seam", "points", "ocular"):
             getattr(driver, name).append(getattr(m, name)[0])
     still_points = still.points[0] if photo == "self" else None
     return PairRun(photo, clip, indices, d_files, o_files, avatar_file, driver, out_mp, still_points, sheet,
-                   render_ms)
+                   render_ms, near)
 
 
 # ---- scoring ---------------------------------------------------------------------------------
@@ -371,19 +426,21 @@ def main(argv: list[str] | None = None) -> int:
         except json.JSONDecodeError:
             overrides[key] = value
     config = with_overrides(LiveHeadConfig(), overrides)
-    pairs = [tuple(x.split(":")) for x in ns.pairs.split(",") if x]
+    pairs = [tuple(x.split(":", 1)) for x in ns.pairs.split(",") if x]
     meter = FaceTracker(static_image_mode=True, max_faces=1)
     clips: dict[str, tuple] = {}
     driver_cache: dict = {}
     runs: list[PairRun] = []
     for photo, clip in pairs:
-        if clip not in clips:
+        if clip.startswith("turn:"):
+            clips[clip] = ([], TURN_FPS, [])
+        elif clip not in clips:
             frames, fps = read_clip(MEDIA / clip, ns.frames)
             with FaceTracker(static_image_mode=False, max_faces=1) as tracker:
                 observations = [tracker.track(f, i / fps) for i, f in enumerate(frames)]
             clips[clip] = (frames, fps, observations)
         frames, fps, observations = clips[clip]
-        stride = max(1, len(frames) // ns.measured)
+        stride = max(1, (len(frames) or int(6 * TURN_FPS)) // ns.measured)
         t0 = time.perf_counter()
         run = run_pair(photo, clip, frames, fps, observations, config, work, stride, meter, driver_cache,
                        ns.sheet_columns)
@@ -395,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.imwrite(str(work / f"sheet_{Path(photo).stem}_{Path(clip).stem}.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
         clips_left = {c for _, c in pairs[len(runs):]}
         if clip not in clips_left:
-            del clips[clip]
+            clips.pop(clip, None)
     meter.close()
 
     rows = []
@@ -407,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                 if f not in seen:
                     seen[f] = len(jobs)
                     is_out = "/out_" in f
-                    jobs.append({"image": f, "near": None, "embed": f == run.avatar_file or (is_out and run.output_files.index(f) % 10 == 0)})
+                    jobs.append({"image": f, "near": run.near.get(f),
+                                 "embed": f == run.avatar_file or (is_out and run.output_files.index(f) % 10 == 0)})
         t0 = time.perf_counter()
         results = run_dlib(ns.dlib_python, jobs, work)
         print(f"dlib measured {len(jobs)} images in {time.perf_counter() - t0:.0f} s")
@@ -419,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         if dlib_results is not None:
             seen, results = dlib_results
             drv, out = Measures(), Measures()
+            if run.truth_yaw is not None:
+                drv = run.driver_mp
             for f in run.driver_files:
                 measure_dlib(results[seen[f]], cv2.imread(f)[:, :, ::-1], drv)
             for f in run.output_files:

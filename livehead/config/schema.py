@@ -47,6 +47,7 @@ class MotionConfig:
     expression_strength: float = 1.0  # multiplies expression change
     translation: bool = True  # follow head translation
     absolute_openness: bool = True  # mouth/eye openness follow the driver's absolute values (robust to a non-neutral calibration)
+    estimate_neutral: bool = True  # expression is measured against the driver's running neutral, not the calibration frame
 
 
 @dataclass(frozen=True)

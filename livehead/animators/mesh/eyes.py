@@ -1,11 +1,12 @@
-"""Blinks for a 2D warp: close the avatar's eyes with a fold-free vertical squeeze.
+"""Blinks for a 2D warp: close the avatar's eyelids over the eyes, each eye on its own.
 
 A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
 points share a position but want different sources, and the fit folds (seen as black rings).
-So the TPS keeps each eye at its open shape and this module closes it afterwards, per eye, in the
-eye's own frame: along each column the eyelid skin above the lid is stretched down to the new lid
-line and the eye between the lids is squeezed under it — a monotone map, so nothing folds, and
-the lashes move down with the lid edge.
+So the TPS keeps each eye at its open shape (the iris where the driver looks) and this module
+closes it afterwards, per eye, in the eye's own frame: along each column the eyelid skin above
+the lid slides down to the new lid line, lid edge and lashes first, and covers the eye, which
+stays where it is below the lid — a lid, not a squeeze, so the iris is hidden rather than
+flattened and nothing smears. Winks are just one eye at ratio 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ EYES = (
     (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
 )
 SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's height
+BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
+_BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 
 
@@ -84,7 +87,7 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
 def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
     """In place: squeeze each eye of ``image`` (warped with ``opened`` landmarks) to ``ratios``."""
     h, w = image.shape[:2]
-    for (upper, lower, _), r in zip(EYES, ratios):
+    for (upper, lower, _), brow, r in zip(EYES, _BROWS_LOWER, ratios):
         if r >= 1.0 - MIN_CHANGE:
             continue
         c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
@@ -105,7 +108,8 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         us, ut = frame_of(upper)
         ls, lt = frame_of(lower)
         height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
-        top_margin = SKIN_ABOVE * height
+        brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
+        top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
         corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (ut.min() - top_margin, lt.max() + 1.0)]
         roi = pixel_roi(np.array(corners), (w, h), margin=1)
@@ -123,8 +127,6 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         src_t = t.copy()
         skin = (t >= top) & (t <= u_new)
         src_t[skin] = top[skin] + (t[skin] - top[skin]) * (u[skin] - top[skin]) / np.maximum(u_new[skin] - top[skin], 1e-6)
-        eye = (t > u_new) & (t <= lo)
-        src_t[eye] = u[eye] + (t[eye] - u_new[eye]) * (lo[eye] - u[eye]) / np.maximum(lo[eye] - u_new[eye], 1e-6)
         inside = (s > 0) & (s < length)
         src_t = np.where(inside, src_t, t)
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
