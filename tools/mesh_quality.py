@@ -145,7 +145,13 @@ def dlib_yaw(points: np.ndarray, size: tuple[int, int]) -> float:
     """Head yaw in degrees from dlib's 68 points by solvePnP on the canonical face (focal = image width)."""
     w, h = size
     camera = np.array([[w, 0, w / 2], [0, w, h / 2], [0, 0, 1]], dtype=np.float64)
-    ok, rvec, _ = cv2.solvePnP(_model_points(), points[list(_DLIB_RIGID)].astype(np.float64), camera, None,
+    image = points[list(_DLIB_RIGID)].astype(np.float64)
+    # Start frontal at the distance the eye corners' spacing implies: left to itself, the solver
+    # often lands on the mirrored pose (nose depth on the wrong side), flipping the yaw's sign.
+    model = _model_points()
+    spacing = np.linalg.norm(model[10] - model[7]) / max(np.linalg.norm(image[10] - image[7]), 1e-6)
+    tvec = np.array([[(image[:, 0].mean() - w / 2) * spacing], [(image[:, 1].mean() - h / 2) * spacing], [w * spacing]])
+    ok, rvec, _ = cv2.solvePnP(model, image, camera, None, rvec=np.zeros((3, 1)), tvec=tvec, useExtrinsicGuess=True,
                                flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         return math.nan
@@ -312,7 +318,8 @@ def _arr(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def score(driver: Measures, output: Measures, *, open_threshold: float, self_still: np.ndarray | None) -> dict:
+def score(driver: Measures, output: Measures, *, open_threshold: float, self_still: np.ndarray | None,
+          turning: bool | None = None) -> dict:
     d_eyes, o_eyes = _arr(driver.eyes), _arr(output.eyes)
     right, left = M.per_eye_correlation(d_eyes, o_eyes)
     d_yaw, o_yaw = _arr(driver.yaw), _arr(output.yaw)
@@ -337,7 +344,7 @@ def score(driver: Measures, output: Measures, *, open_threshold: float, self_sti
         "yaw_gain": M.yaw_gain(d_yaw, o_yaw),
         "driver_yaw_range": yaw_range,
         "yaw_error": err,
-        "turning": bool(yaw_range >= TURNING_DEG),
+        "turning": bool(yaw_range >= TURNING_DEG) if turning is None else turning,
         "mouth_brightness": M.brightness_ratio(_arr(output.luma), _arr(driver.luma), mouth_open),
         "open_frames": int(mouth_open.sum()),
         "seam_ratio": float(np.mean(seam_o[both]) / np.mean(seam_d[both])) if both.any() else math.nan,
@@ -488,7 +495,10 @@ def main(argv: list[str] | None = None) -> int:
                 s = Measures()
                 measure_dlib(results[seen[run.avatar_file]], cv2.imread(run.avatar_file)[:, :, ::-1], s)
                 still = s.points[0]
-            row["dlib"] = score(drv, out, open_threshold=OPEN_MOUTH, self_still=still)
+            # Whether the head turns is the MediaPipe driver's call: dlib's yaw is noisier and
+            # would count talking heads as turning.
+            row["dlib"] = score(drv, out, open_threshold=OPEN_MOUTH, self_still=still,
+                                turning=row["mediapipe"]["turning"])
             emb_photo = results[seen[run.avatar_file]].get("embedding")
             dists = [np.linalg.norm(np.asarray(results[seen[f]]["embedding"]) - np.asarray(emb_photo))
                      for f in run.output_files if emb_photo is not None and results[seen[f]].get("embedding")]

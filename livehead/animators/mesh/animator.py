@@ -65,7 +65,7 @@ CONTROL = tuple(
     )
 )
 _INNER_LIPS = set(lm.LIPS_UPPER_INNER + lm.LIPS_LOWER_INNER) - set(lm.INNER_MOUTH_CORNERS)
-HIDDEN_REGULARISATION = 10.0  # TPS regularisation of a fully hidden control point: it no longer pulls
+HIDDEN_REGULARISATION = 0.03  # TPS regularisation of a fully hidden control point: it no longer pulls
 SMALL_FACE_PX = 100  # faces shorter than this animate, but with little detail in eyes and mouth
 # Face height (forehead to chin) over the distance between the eye centres: 2.6–3.0 on the real
 # photos we have (and in anthropometric tables); drawn and rendered characters have big eyes set
@@ -85,7 +85,6 @@ class MeshState:
     anchors: np.ndarray  # (B, 2)
     outline: Outline | None  # head-outline points (None: segmentation off)
     layers: Layers | None  # person mask + background plate (None: segmentation off)
-    person_rgba: np.ndarray | None  # (H, W, 4) uint8: ``base`` with the person mask as alpha, warped in one remap
     tone: mouth.Tone  # the avatar's skin tone, for the mouth interior
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
     exposure: tuple  # head3d.exposure of the control and outline points in the neutral: ((facing, cover), (facing, cover))
@@ -135,13 +134,12 @@ class MeshAnimator:
         warnings = _suitability(avatar)
         for text in warnings:
             log.warning("Avatar %s: %s", avatar.name, text)
-        rgba = None if layers is None else np.ascontiguousarray(np.dstack([base, layers.person]))
         normals = landmark_normals(neutral)
         unit = avatar.face.face_size
         seen = (exposure(neutral[control], normals[control], neutral[:468], unit),
-                exposure(outline.points, outline.normals, neutral[:468], unit) if outline is not None else None)
+                exposure(outline.points, outline.normals, None, unit) if outline is not None else None)
         return MeshState(avatar=avatar, base=base, neutral=neutral, control=control, source_points=source,
-                         anchors=anchors, outline=outline, layers=layers, person_rgba=rgba,
+                         anchors=anchors, outline=outline, layers=layers,
                          tone=mouth.face_tone(base, neutral), normals=normals,
                          exposure=seen, warnings=warnings)
 
@@ -194,7 +192,7 @@ class MeshAnimator:
         if state.outline is not None:
             moved, outline_normals = move_outline(state.outline, motion)
             points.append(moved[:, :2])
-            facing, cover = exposure(moved, outline_normals, opened[:468], unit)
+            facing, cover = exposure(moved, outline_normals, None, unit)
             hidden.append(1.0 - visibility(facing, cover, *state.exposure[1]))
         dst = np.concatenate(points + [state.anchors])
         hidden.append(np.zeros(len(state.anchors)))
@@ -283,19 +281,18 @@ def _fine_boxes(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[tuple[int
 def _over_plate(state: MeshState, field) -> np.ndarray:
     """The warped person laid over the still background plate, (H, W, 3) uint8.
 
-    One remap carries colour and person mask together (``MeshState.person_rgba``). The mask is
-    cut at one half rather than blended: the warped edge pixels already mix hair with the
-    background they were photographed against, and a per-pixel blend of the whole outline costs
-    more than the rest of the composite.
+    The person mask is cut at one half rather than blended: the warped edge pixels already mix
+    hair with the background they were photographed against, and a per-pixel blend of the whole
+    outline costs more than the rest of the composite.
     """
-    out = state.base.copy()
+    out = remap(state.base, field)
     if field is None:
         return out
     x0, y0, x1, y1 = field.roi
-    warped = cv2.remap(state.person_rgba, field.map1, field.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    region = out[y0:y1, x0:x1]
-    region[...] = state.layers.plate[y0:y1, x0:x1]
-    np.copyto(region, warped[..., :3], where=(warped[..., 3] >= 128)[..., None])
+    person = cv2.remap(state.layers.person, field.map1, field.map2, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    region = np.ascontiguousarray(out[y0:y1, x0:x1])
+    cv2.copyTo(state.layers.plate[y0:y1, x0:x1], cv2.compare(person, 128, cv2.CMP_LT), region)
+    out[y0:y1, x0:x1] = region
     return out
 
 

@@ -37,6 +37,7 @@ BODY_FIXED = 0.6  # fully still from this far below the chin (face heights)
 # image that lies this much nearer the camera (the nose over the far cheek in a turned head).
 OCCLUDER_RADIUS = 0.07  # about the landmark spacing, so the mesh has no holes between points
 OCCLUDER_DEPTH = 0.12  # a surface's own neighbours differ by less, even at a grazing angle
+NEAREST_OCCLUDERS = 12  # occluders looked at per point (within OCCLUDER_RADIUS there are fewer)
 HIDE_AFTER = 0.15  # a point turned this far past edge-on (normal · view, ≈ 9°) is hidden
 
 
@@ -89,7 +90,7 @@ def exposure(points: np.ndarray, normals: np.ndarray, occluders: np.ndarray, uni
     Args:
         points: (M, 3) positions in pixels (x, y) and depth (z, same scale, away from the camera).
         normals: (M, 3) outward unit normals at ``points``, in the same frame.
-        occluders: (N, 3) surface points that may hide them (the face mesh).
+        occluders: (N, 3) surface points that may hide them (the face mesh); None: facing only.
         unit: pixels per canonical unit (the face's pose scale).
 
     Returns:
@@ -99,11 +100,19 @@ def exposure(points: np.ndarray, normals: np.ndarray, occluders: np.ndarray, uni
         in the geometry, so points fade rather than pop as the head turns (see ``visibility``).
     """
     facing = -normals[:, 2]
+    if occluders is None:
+        return facing, np.zeros(len(points))
+    from scipy.spatial import cKDTree
+
     radius, depth = OCCLUDER_RADIUS * unit, OCCLUDER_DEPTH * unit
-    d2 = ((points[:, None, :2] - occluders[None, :, :2]) ** 2).sum(-1)
-    near = np.clip(1.0 - np.sqrt(d2) / radius, 0.0, 1.0)
-    lead = np.clip((points[:, None, 2] - occluders[None, :, 2] - depth) / depth, 0.0, 1.0)
-    return facing, (near * lead).max(1)
+    # The nearest occluders across the image first (a k-d tree), then how much nearer they are.
+    dist, idx = cKDTree(occluders[:, :2]).query(points[:, :2], k=NEAREST_OCCLUDERS, distance_upper_bound=radius)
+    found = np.isfinite(dist)
+    idx = np.where(found, idx, 0)
+    lead = np.clip((points[:, None, 2] - occluders[idx, 2] - depth) / depth, 0.0, 1.0)
+    closeness = np.where(found, 1.0 - np.minimum(dist, radius) / radius, 0.0)
+    cover = (closeness * lead).max(1)
+    return facing, np.clip(cover, 0.0, 1.0)
 
 
 def visibility(facing: np.ndarray, cover: np.ndarray, neutral_facing: np.ndarray, neutral_cover: np.ndarray) -> np.ndarray:
