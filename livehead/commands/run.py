@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", metavar="FILE", help="checkpoint for fomm / fv2v (see livehead models)")
     g.add_argument("--pose", help="fv2v head pose: follow | frontal | yaw,pitch,roll (degrees)")
     g.add_argument("--expression-strength", type=float, help="scale of the transferred expression (default 1)")
+    g.add_argument("--pose-strength", type=float, help="scale of the transferred head rotation (default 1; 0 keeps the avatar's pose)")
     g.add_argument("--relative", dest="motion_mode", action="store_const", const="relative", help="motion relative to calibration (default)")
     g.add_argument("--absolute", dest="motion_mode", action="store_const", const="absolute", help="copy the driver's head rotation")
     g.add_argument("--no-smoothing", action="store_true", default=None, help="turn the One Euro filter off")
@@ -85,6 +86,7 @@ _DEST_TO_KEY = {
     "checkpoint": "engine.checkpoint",
     "pose": "engine.pose",
     "expression_strength": "motion.expression_strength",
+    "pose_strength": "motion.pose_strength",
     "motion_mode": "motion.mode",
 }
 

@@ -128,7 +128,8 @@ def transfer(
     local = set_gaze(local, base, (config.expression_strength * amount) * (gaze(driver) - gaze(driver_neutral)))
     if openness is not None:
         local = set_mouth_gap(local, base, amount * openness.mouth * config.expression_strength)
-        eye = tuple(amount * r + (1 - amount) * 1.0 for r in openness.eyes)
+        strength = config.expression_strength * amount
+        eye = tuple(max(0.0, 1.0 + strength * (r - 1.0)) for r in openness.eyes)
         local = set_eye_openness(local, base, eye)
 
     a, r, c = avatar.pose, reference.pose, current.pose

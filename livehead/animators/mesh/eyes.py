@@ -25,7 +25,10 @@ EYES = (
     (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
 )
 SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's height
+LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
+LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
+_GLABELLA = (8, 9, 151, 168, 107, 336)  # skin between and just above the brows
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 
@@ -84,6 +87,19 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
     return out
 
 
+def _lid_colour(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, brow_t: float,
+                lid_t: float) -> np.ndarray:
+    """(3,) colour of the skin between brow and lid (its middle third), in the eye's frame."""
+    h, w = image.shape[:2]
+    ss = np.linspace(0.2, 0.8, 7) * length
+    tt = brow_t + np.linspace(0.35, 0.65, 4) * (lid_t - brow_t)
+    s_grid, t_grid = np.meshgrid(ss, tt)
+    xs = np.clip(np.round(c0[0] + s_grid * ax[0] + t_grid * nm[0]).astype(int), 0, w - 1)
+    ys = np.clip(np.round(c0[1] + s_grid * ax[1] + t_grid * nm[1]).astype(int), 0, h - 1)
+    # A bright-ish percentile: brow hairs and crease shadow are the dark outliers here.
+    return np.percentile(image[ys.ravel(), xs.ravel()].astype(np.float32), 80, axis=0)
+
+
 def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
     """In place: squeeze each eye of ``image`` (warped with ``opened`` landmarks) to ``ratios``."""
     h, w = image.shape[:2]
@@ -125,10 +141,31 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         u_new = lo - r * (lo - u)  # closed upper lid
         top = u - top_margin
         src_t = t.copy()
-        skin = (t >= top) & (t <= u_new)
-        src_t[skin] = top[skin] + (t[skin] - top[skin]) * (u[skin] - top[skin]) / np.maximum(u_new[skin] - top[skin], 1e-6)
+        # The lash line keeps its thickness and slides down with the lid edge; what it uncovers
+        # above is lid: smooth skin in the colour of the skin between brow and lid, shaded a
+        # little towards the lashes. (Stretching the photo's skin band down instead turns its
+        # lashes and crease shadow into dark streaks across the lid.)
+        lash = min(LASH_SHARE * height, 0.7 * top_margin)
+        shift = u_new - u
+        band = (t > u_new - lash) & (t <= u_new)
+        src_t[band] = (t - shift)[band]
         inside = (s > 0) & (s < length)
         src_t = np.where(inside, src_t, t)
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
-        image[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Half the skin between brow and lid (often in shadow, or made up), half the skin
+        # between the brows (the face's own lit skin): a lid is lit like its surroundings.
+        glabella = np.round(opened[list(_GLABELLA), :2]).astype(int)
+        glabella[:, 0] = np.clip(glabella[:, 0], 0, w - 1)
+        glabella[:, 1] = np.clip(glabella[:, 1], 0, h - 1)
+        lid = 0.5 * _lid_colour(image, c0, ax, nm, length, brow_t, float(ut.min())) + \
+            0.5 * np.median(image[glabella[:, 1], glabella[:, 0]].astype(np.float32), axis=0)
+        feather = max(1.0, 0.5 * lash)
+        start = u - lash - feather
+        depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
+        fill = lid[None, None, :] * (1.0 - LID_SHADE * depth[..., None])
+        ramp = np.clip((t - start) / feather, 0.0, 1.0)
+        cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
+        weight = np.where(cover, ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
+        image[y0:y1, x0:x1] = (closed * (1.0 - weight) + fill * weight + 0.5).astype(np.uint8)

@@ -4,7 +4,7 @@ A warp that moves the head also drags whatever lies around it: curtains, a flag 
 frame bend with a head turn. So the photo is split into the person (head, hair, neck, body: the
 selfie segmentation) and a background *plate* — the photo with the person painted out — and each
 frame the warped person is laid over the still plate. Where the head moves away, the plate shows
-what was behind it (filled from the surrounding background, blurred like an out-of-focus wall).
+what was behind it (filled smoothly from the surrounding background, like an out-of-focus wall).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import numpy as np
 
 from livehead.face import landmarks as lm
 
-__all__ = ["Layers", "split_layers"]
+__all__ = ["PERSON_FROM", "Layers", "split_layers"]
 
+PERSON_FROM = 8  # mask value (0–255) from which a pixel belongs to the person layer
 PLATE_SIDE = 192  # px: the plate is filled at about this size, then scaled up (smooth anyway, and fast)
 
 
@@ -63,13 +64,37 @@ def _plate(image: np.ndarray, person: np.ndarray, face_size: float) -> np.ndarra
     small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
     # Grow the hole past the soft edge (and hair wisps) so no person colour seeds the fill.
     grow = max(1, int(round(0.08 * face_size * k)))
-    hole = cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR) > 8
+    hole = cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR) >= PERSON_FROM
     hole = cv2.dilate(hole.astype(np.uint8) * 255, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     if hole.all():
         return np.full_like(image, int(np.median(image)))
-    filled = cv2.inpaint(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), hole, max(3, grow), cv2.INPAINT_TELEA)
-    filled = cv2.cvtColor(filled, cv2.COLOR_BGR2RGB)
-    filled = cv2.GaussianBlur(filled, (0, 0), 1.5)
-    big = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    hole_big = cv2.resize(hole, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255.0
-    return (hole_big * big + (1.0 - hole_big) * image + 0.5).astype(np.uint8)
+    filled = _push_pull(small.astype(np.float32), (hole == 0).astype(np.float32))
+    big = cv2.resize(np.clip(filled + 0.5, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    # The fill replaces exactly what the composite treats as person (``PERSON_FROM``, which
+    # includes the soft edge, whose pixels mix hair with the old background and would leave a
+    # ghost outline behind a moving head): everywhere else the plate is the photo itself, so
+    # where nothing moves the composite shows the photo exactly.
+    plate = image.copy()
+    inside = person >= PERSON_FROM
+    plate[inside] = big[inside]
+    return plate
+
+
+def _push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill the unknown pixels of ``image`` (h, w, 3) float from the known ones (``known`` (h, w) 0/1).
+
+    Push-pull: average the known pixels down an image pyramid, then fill each level's holes from
+    the coarser level on the way back up. Holes get the smooth colour of the background around
+    them (like an out-of-focus wall), without the streaks that line-by-line inpainting leaves.
+    """
+    levels = [(image * known[..., None], known)]
+    while min(levels[-1][1].shape) > 4:
+        premultiplied, weight = levels[-1]
+        levels.append((cv2.pyrDown(premultiplied), cv2.pyrDown(weight)))
+    premultiplied, weight = levels[-1]
+    filled = premultiplied / np.maximum(weight, 1e-6)[..., None]
+    for premultiplied, weight in reversed(levels[:-1]):
+        up = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0]))
+        alpha = np.clip(weight, 0.0, 1.0)[..., None]
+        filled = alpha * (premultiplied / np.maximum(weight, 1e-6)[..., None]) + (1.0 - alpha) * up
+    return filled
