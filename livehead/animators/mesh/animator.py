@@ -318,7 +318,7 @@ def _over_plate(state: MeshState, field) -> np.ndarray:
     if field is None:
         return out
     x0, y0, x1, y1 = field.roi
-    person = cv2.remap(state.layers.person, field.map1, field.map2, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    person = cv2.remap(state.layers.person, field.map1, field.map2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     region = np.ascontiguousarray(out[y0:y1, x0:x1])
     cv2.copyTo(state.layers.plate[y0:y1, x0:x1], cv2.compare(person, PERSON_FROM, cv2.CMP_LT), region)
     out[y0:y1, x0:x1] = region

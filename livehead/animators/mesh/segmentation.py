@@ -41,7 +41,8 @@ def split_layers(image: np.ndarray, landmarks: np.ndarray, probability: np.ndarr
     h, w = image.shape[:2]
     if probability.shape != (h, w):
         raise ValueError(f"probability must be {(h, w)}, got {probability.shape}")
-    person = (np.clip(probability, 0, 1) * 255).astype(np.uint8)
+    # Faint responses (a few per cent) are noise in the background, not person.
+    person = (np.where(probability >= 0.1, np.clip(probability, 0, 1), 0.0) * 255).astype(np.uint8)
     face = np.zeros((h, w), np.uint8)
     cv2.fillPoly(face, [np.round(landmarks[list(lm.FACE_OVAL), :2]).astype(np.int32)], 255)
     person = np.maximum(person, face)
