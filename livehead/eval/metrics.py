@@ -351,13 +351,13 @@ def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray, shift: int = 3) -
 def inner_mouth_luma(image: np.ndarray, polygon: np.ndarray, *, min_pixels: int = 12) -> float:
     """Mean luma (BT.601, 0–255) inside the inner-lip ``polygon`` (N, 2) pixels of ``image`` (H, W, 3) RGB.
 
-    NaN when the opening covers fewer than ``min_pixels`` pixels (a closed mouth has no interior).
+    NaN when the opening's area is under ``min_pixels`` pixels (a closed mouth has no interior).
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"inner_mouth_luma needs an (H, W, 3) image, got {image.shape}")
-    mask = _polygon_mask(image.shape[:2], polygon) > 0
-    if int(mask.sum()) < min_pixels:
+    if cv2.contourArea(np.asarray(polygon, dtype=np.float32)[:, :2]) < min_pixels:
         return math.nan
+    mask = _polygon_mask(image.shape[:2], polygon) > 0
     return float((image[mask].astype(np.float64) @ _LUMA).mean())
 
 

@@ -335,7 +335,8 @@ def _suitability(avatar: AvatarImage) -> tuple[str, ...]:
     local = to_local(avatar.face)
     centres = [local[list(lm.RIGHT_EYE_CORNERS), :2].mean(0), local[list(lm.LEFT_EYE_CORNERS), :2].mean(0)]
     ratio = float(np.linalg.norm(local[10, :2] - local[152, :2])) / max(float(np.linalg.norm(centres[1] - centres[0])), 1e-9)
-    if ratio < STYLISED_FACE:
+    # On a small face the landmarks are too coarse to judge proportions; the size warning stands.
+    if ratio < STYLISED_FACE and not out:
         out.append(f"this looks like a drawn or rendered character, not a photo (face height {ratio:.2f} × the eye "
                    f"distance; photos of people measure {STYLISED_FACE:.2f} or more). It is animated as a human face, "
                    "which can look off on stylised features; a photo of a real person works best.")

@@ -28,7 +28,6 @@ SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's heigh
 LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
-_GLABELLA = (8, 9, 151, 168, 107, 336)  # skin between and just above the brows
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 
@@ -89,7 +88,7 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
 
 def _lid_colour(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, brow_t: float,
                 lid_t: float) -> np.ndarray:
-    """(3,) colour of the skin between brow and lid (its middle third), in the eye's frame."""
+    """(3,) colour of the skin between two lines across the eye at ``brow_t`` and ``lid_t`` (its middle third)."""
     h, w = image.shape[:2]
     ss = np.linspace(0.2, 0.8, 7) * length
     tt = brow_t + np.linspace(0.35, 0.65, 4) * (lid_t - brow_t)
@@ -154,18 +153,25 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
         closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Half the skin between brow and lid (often in shadow, or made up), half the skin
-        # between the brows (the face's own lit skin): a lid is lit like its surroundings.
-        glabella = np.round(opened[list(_GLABELLA), :2]).astype(int)
-        glabella[:, 0] = np.clip(glabella[:, 0], 0, w - 1)
-        glabella[:, 1] = np.clip(glabella[:, 1], 0, h - 1)
+        # Half the skin between brow and lid (often in shadow, or made up), half the skin under
+        # the eye: a lid is lit like the skin around it.
         lid = 0.5 * _lid_colour(image, c0, ax, nm, length, brow_t, float(ut.min())) + \
-            0.5 * np.median(image[glabella[:, 1], glabella[:, 0]].astype(np.float32), axis=0)
+            0.5 * _lid_colour(image, c0, ax, nm, length, float(lt.max()) + 2.0 * height, float(lt.max()))
         feather = max(1.0, 0.5 * lash)
         start = u - lash - feather
         depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
-        fill = lid[None, None, :] * (1.0 - LID_SHADE * depth[..., None])
+        # Colour: ``lid``, shaded towards the lashes. Grain: the fine detail (not the colour) of
+        # the skin just above the lid, mirrored down over the eye, so the lid is not a flat sticker
+        # (a shadowed or made-up crease keeps its darkness out of the lid).
+        room = np.maximum(start - brow_t - 1.0, 1.0)
+        squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
+        mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
+        mirror = cv2.remap(image, (c0[0] + s * ax[0] + mirror_t * nm[0]).astype(np.float32),
+                           (c0[1] + s * ax[1] + mirror_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
+        fill = lid[None, None, :] * (1.0 - LID_SHADE * depth[..., None]) + 0.7 * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
         weight = np.where(cover, ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
-        image[y0:y1, x0:x1] = (closed * (1.0 - weight) + fill * weight + 0.5).astype(np.uint8)
+        image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)

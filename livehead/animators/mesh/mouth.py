@@ -23,10 +23,11 @@ import numpy as np
 from livehead.face import landmarks as lm
 from livehead.animators.mesh.lips import interior_source
 
-__all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "mouth_mask", "opening_alpha",
-           "synth_mouth"]
+__all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
+           "pixel_box", "synth_mouth"]
 
 _INNER = lm.LIPS_UPPER_INNER + tuple(reversed(lm.LIPS_LOWER_INNER[1:-1]))
+_OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
 # Cheeks, forehead, nose: skin away from lips, eyes and hair, sampled for the face's tone.
 _SKIN = (50, 280, 205, 425, 117, 346, 118, 347, 101, 330, 151, 9, 108, 337, 5, 195, 36, 266, 203, 423)
 TONE_LIMIT = (0.85, 1.15)  # luma gain range from driver to avatar: lit like the avatar, never a dark hole
@@ -45,6 +46,22 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], *, shift: int = 2)
     pts = np.round(inner_mouth_polygon(landmarks) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=shift)
     return mask
+
+
+def lip_ring(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) bool: the lips themselves, between the outer and inner lip contours."""
+    outer = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(outer, [np.round(landmarks[list(_OUTER), :2]).astype(np.int32)], 255)
+    return (outer > 0) & (mouth_mask(landmarks, shape[:2]) == 0)
+
+
+def pixel_box(landmarks: np.ndarray, shape: tuple[int, ...], *, margin: int = 0) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) integer box around the lips plus ``margin`` px, clipped to an image of ``shape``."""
+    pts = landmarks[list(lm.LIPS), :2]
+    h, w = shape[:2]
+    x0, y0 = np.floor(pts.min(0)).astype(int) - margin
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + margin + 1
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
 
 
 class Tone:
