@@ -33,6 +33,7 @@ WARM_SAMPLES = 20  # re-estimate on every kept sample until this many
 MOUTH_PERCENTILE = 5.0
 PRIOR_CLOSED_GAP = 0.02  # canonical units; closed lips measure 0.000–0.02 on the clips we have
 CLOSED_MARGIN = 0.02  # samples within this of the closed gap count as "mouth closed" for the shape
+SHAPE_SAMPLES = 41  # calm samples the neutral shape's median is taken over
 EYE_PERCENTILE = 60.0
 EYE_RANGE = (0.12, 0.45)  # plausible neutral eye openness (gap / width); bounds a blink-only start
 
@@ -69,12 +70,14 @@ def _estimate(history: NeutralHistory) -> NeutralEstimate:
     eyes = np.asarray(history.eyes)
     closed_gap = float(min(np.percentile(gaps, MOUTH_PERCENTILE), PRIOR_CLOSED_GAP))
     neutral_eyes = np.clip(np.percentile(eyes, EYE_PERCENTILE, axis=0), *EYE_RANGE)
-    shapes = np.asarray(history.shapes)
-    calm = gaps <= closed_gap + CLOSED_MARGIN
-    if calm.any():
-        local = np.median(shapes[calm], axis=0).astype(np.float64)
+    calm = np.nonzero(gaps <= closed_gap + CLOSED_MARGIN)[0]
+    if calm.size:
+        # A median over up to SHAPE_SAMPLES of them, evenly spread in time (all 300 would cost
+        # ~10 ms on the render thread twice a second; more samples change nothing visible).
+        pick = calm[np.linspace(0, calm.size - 1, min(calm.size, SHAPE_SAMPLES)).round().astype(int)]
+        local = np.median(np.asarray([history.shapes[i] for i in pick]), axis=0).astype(np.float64)
     else:
-        local = shapes[int(np.argmin(gaps))].astype(np.float64)
+        local = np.asarray(history.shapes[int(np.argmin(gaps))], dtype=np.float64)
     # The shape's own lips closed, so an expression delta against it opens from closed.
     local = set_mouth_gap(local, local, closed_gap)
     return NeutralEstimate(local, closed_gap, (float(neutral_eyes[0]), float(neutral_eyes[1])), len(gaps))

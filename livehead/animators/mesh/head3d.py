@@ -24,7 +24,7 @@ from livehead.face import landmarks as lm
 from livehead.face.geometry import umeyama
 from livehead.stages.tracking import canonical_face
 
-__all__ = ["Outline", "exposure", "head_motion", "head_outline", "landmark_normals", "move_outline", "visibility"]
+__all__ = ["Outline", "exposure", "front_points", "head_motion", "head_outline", "landmark_normals", "move_outline", "visibility"]
 
 _RIGID = lm.as_index(lm.RIGID)
 _EARS = (234, 454)  # the face outline's left- and rightmost points, at ear depth
@@ -37,7 +37,7 @@ BODY_FIXED = 0.6  # fully still from this far below the chin (face heights)
 # image that lies this much nearer the camera (the nose over the far cheek in a turned head).
 OCCLUDER_RADIUS = 0.07  # about the landmark spacing, so the mesh has no holes between points
 OCCLUDER_DEPTH = 0.12  # a surface's own neighbours differ by less, even at a grazing angle
-NEAREST_OCCLUDERS = 12  # occluders looked at per point (within OCCLUDER_RADIUS there are fewer)
+FRONT_DEPTH = -0.1  # canonical depth in front of which a landmark counts as an occluder
 HIDE_AFTER = 0.15  # a point turned this far past edge-on (normal · view, ≈ 9°) is hidden
 
 
@@ -50,6 +50,13 @@ class Outline:
     points: np.ndarray
     weight: np.ndarray
     normals: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def front_points() -> np.ndarray:
+    """Indices of the landmarks that stand out from the face (nose, lips, chin, cheekbones):
+    the only ones that can hide another landmark when the head turns."""
+    return np.nonzero(canonical_face()[:468, 2] < FRONT_DEPTH)[0]
 
 
 @lru_cache(maxsize=1)
@@ -102,15 +109,11 @@ def exposure(points: np.ndarray, normals: np.ndarray, occluders: np.ndarray, uni
     facing = -normals[:, 2]
     if occluders is None:
         return facing, np.zeros(len(points))
-    from scipy.spatial import cKDTree
-
-    radius, depth = OCCLUDER_RADIUS * unit, OCCLUDER_DEPTH * unit
-    # The nearest occluders across the image first (a k-d tree), then how much nearer they are.
-    dist, idx = cKDTree(occluders[:, :2]).query(points[:, :2], k=NEAREST_OCCLUDERS, distance_upper_bound=radius)
-    found = np.isfinite(dist)
-    idx = np.where(found, idx, 0)
-    lead = np.clip((points[:, None, 2] - occluders[idx, 2] - depth) / depth, 0.0, 1.0)
-    closeness = np.where(found, 1.0 - np.minimum(dist, radius) / radius, 0.0)
+    radius, depth = np.float32(OCCLUDER_RADIUS * unit), np.float32(OCCLUDER_DEPTH * unit)
+    p, q = points.astype(np.float32), occluders.astype(np.float32)
+    d2 = ((p[:, None, :2] - q[None, :, :2]) ** 2).sum(-1)
+    closeness = np.maximum(1.0 - np.sqrt(d2) / radius, 0.0)
+    lead = np.clip((p[:, None, 2] - q[None, :, 2] - depth) / depth, 0.0, 1.0)
     cover = (closeness * lead).max(1)
     return facing, np.clip(cover, 0.0, 1.0)
 

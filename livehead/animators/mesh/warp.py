@@ -8,6 +8,7 @@ for every output pixel of the opening (which the mouth filler then paints over).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -116,7 +117,7 @@ class WarpField:
 
 
 def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25,
-              fine: tuple[tuple[int, int, int, int], ...] = (), fine_step: int = 4) -> WarpField | None:
+              fine: tuple[tuple[int, int, int, int, int], ...] = ()) -> WarpField | None:
     """Sample ``tps`` every ``step`` px, upsample bilinearly inside the moving region only.
 
     Convention: samples sit at the centres of ``step``-pixel blocks, ``(k + 0.5)·step − 0.5``,
@@ -125,9 +126,10 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
     so the image border stays pinned exactly. Returns None when nothing moves by more than
     ``min_shift`` pixels.
 
-    ``fine`` boxes (x0, y0, x1, y1) are sampled every ``fine_step`` px instead: lips and eyelids
-    move by more than a coarse grid can follow (a 16 px cell is as tall as a lip). Each fine
-    patch fades into the coarse field over its outer ``step`` pixels, so no edge shows.
+    ``fine`` boxes (x0, y0, x1, y1, fine_step) are sampled every ``fine_step`` px instead: lips,
+    lids and irises move by more than a coarse grid can follow (a 16 px cell is as tall as a
+    lip). Each fine patch fades into the coarse field over its outer ``step`` pixels, so no edge
+    shows.
     """
     w, h = size
     nx, ny = -(-w // step), -(-h // step)
@@ -162,10 +164,20 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
                 block[idx] = view
             else:
                 block[:, idx] = view
-    for box in fine:
-        _refine(block, tps, box, (int(x0), int(y0), int(x1), int(y1)), fine_step, fade=step)
-    map1, map2 = cv2.convertMaps(block[..., 0] + px, block[..., 1] + py, cv2.CV_16SC2)
+    for *box, fine_step in fine:
+        _refine(block, tps, tuple(box), (int(x0), int(y0), int(x1), int(y1)), fine_step, fade=step)
+    block += _identity(w, h)[y0:y1, x0:x1]  # displacement → source position, in place
+    map1, map2 = cv2.convertMaps(block, None, cv2.CV_16SC2)
     return WarpField((int(x0), int(y0), int(x1), int(y1)), map1, map2)
+
+
+@lru_cache(maxsize=4)
+def _identity(width: int, height: int) -> np.ndarray:
+    """(height, width, 2) float32 pixel coordinates (x, y): the identity map, made once per size."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], -1)
+    grid.setflags(write=False)
+    return grid
 
 
 def _refine(block: np.ndarray, tps: Tps, box: tuple[int, int, int, int], roi: tuple[int, int, int, int],
