@@ -63,6 +63,7 @@ class EngineConfig:
     pose: str = "follow"  # fv2v: follow | frontal | "yaw,pitch,roll" degrees
     grid_step: int = 16  # mesh: pixels between warp samples; lower = sharper, slower
     mouth_fill: Literal["auto", "driver", "synth", "none"] = "auto"  # mesh: mouth interior source
+    segmentation: bool = True  # mesh: warp the head over a still background (person segmentation of the avatar, once per avatar)
 
 
 @dataclass(frozen=True)

@@ -220,16 +220,16 @@ class MeshAnimator:
         if state.layers is None:
             out = remap(state.base, field)
         else:
-            reach = float(np.abs(dst[: len(dst) - len(state.anchors)] - state.source_points[: len(dst) - len(state.anchors)]).max())
+            reach = float(np.abs(dst - state.source_points).max())  # the farthest any control point moved, px
             out = _over_plate(state, field, reach)
         eyes.close_eyes(out, opened, ratios)
         if self.mouth_fill != "none":
-            self._fill_mouth(out, state, driving)
+            self._fill_mouth(out, state, driving, target)
         return out
 
-    def _fill_mouth(self, out: np.ndarray, state: MeshState, driving: Driving) -> None:
+    def _fill_mouth(self, out: np.ndarray, state: MeshState, driving: Driving, target: np.ndarray) -> None:
+        """In place: the mouth interior inside ``target``'s opening (the landmarks the warp used)."""
         h, w = out.shape[:2]
-        target = driving.target_landmarks
         width = float(np.linalg.norm(target[lm.MOUTH_CORNERS[1], :2] - target[lm.MOUTH_CORNERS[0], :2]))
         roi = pixel_roi(mouth.inner_mouth_polygon(target), (w, h), margin=4 + int(0.04 * width))
         if roi is None:
