@@ -9,6 +9,7 @@ import pytest
 from animators.mesh_helpers import demo_avatar, local, measure, photo, pose_target, render
 from livehead.animators.mesh import mouth
 from livehead.animators.mesh.animator import MeshAnimator
+from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 from livehead.face.expression import mouth_openness
 
@@ -25,7 +26,7 @@ class TestOpening:
         """No opening: the rendered mouth is the photo's own, pixel for pixel (no box, no outline)."""
         avatar, engine, state = astronaut
         out = render(engine, state, pose_target(avatar, mouth=0.0))
-        x0, y0, x1, y1 = mouth.pixel_box(state.neutral, out.shape, margin=20)
+        x0, y0, x1, y1 = pixel_roi(state.neutral[list(lm.LIPS), :2], out.shape[1::-1], margin=20)
         assert np.abs(out[y0:y1, x0:x1].astype(int) - state.base[y0:y1, x0:x1]).max() <= 1
 
     def test_interior_stays_inside_the_lips(self, astronaut):

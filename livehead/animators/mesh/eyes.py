@@ -29,6 +29,7 @@ LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
+SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 
 
@@ -137,7 +138,10 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         t = rx * nm[0] + ry * nm[1]
         u = np.interp(s, us, ut)  # open upper lid
         lo = np.interp(s, ls, lt)  # lower lid
-        u_new = lo - r * (lo - u)  # closed upper lid
+        # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
+        # sliver of white shows under the lid.
+        r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
+        u_new = lo - r_lid * (lo - u)  # closed upper lid
         top = u - top_margin
         src_t = t.copy()
         # The lash line keeps its thickness and slides down with the lid edge; what it uncovers

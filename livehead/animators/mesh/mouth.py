@@ -24,7 +24,7 @@ from livehead.face import landmarks as lm
 from livehead.animators.mesh.lips import interior_source
 
 __all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
-           "pixel_box", "synth_mouth"]
+           "synth_mouth"]
 
 _INNER = lm.LIPS_UPPER_INNER + tuple(reversed(lm.LIPS_LOWER_INNER[1:-1]))
 _OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
@@ -53,15 +53,6 @@ def lip_ring(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     outer = np.zeros(shape[:2], np.uint8)
     cv2.fillPoly(outer, [np.round(landmarks[list(_OUTER), :2]).astype(np.int32)], 255)
     return (outer > 0) & (mouth_mask(landmarks, shape[:2]) == 0)
-
-
-def pixel_box(landmarks: np.ndarray, shape: tuple[int, ...], *, margin: int = 0) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) integer box around the lips plus ``margin`` px, clipped to an image of ``shape``."""
-    pts = landmarks[list(lm.LIPS), :2]
-    h, w = shape[:2]
-    x0, y0 = np.floor(pts.min(0)).astype(int) - margin
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + margin + 1
-    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
 
 
 class Tone:
