@@ -216,12 +216,17 @@ class MeshAnimator:
         hidden.append(np.zeros(len(state.anchors)))
         regularisation = TPS_REGULARISATION + HIDDEN_REGULARISATION * np.concatenate(hidden)
         tps = fit_tps(dst, state.source_points, norm=float(max(w, h)), regularisation=regularisation)
-        field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)))
         if state.layers is None:
+            field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)))
             out = remap(state.base, field)
         else:
-            reach = float(np.abs(dst - state.source_points).max())  # the farthest any control point moved, px
-            out = _over_plate(state, field, reach)
+            # Only the person's box, grown by the farthest any control point moved, can show the
+            # person or uncover the plate; outside it the photo stays as it is, unwarped.
+            pad = int(np.ceil(float(np.abs(dst - state.source_points).max()))) + 2
+            px0, py0, px1, py1 = state.person_box
+            bounds = (px0 - pad, py0 - pad, px1 + pad, py1 + pad)
+            field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
+            out = _over_plate(state, field)
         eyes.close_eyes(out, opened, ratios)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
@@ -327,28 +332,19 @@ def _fine_boxes(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[tuple[int
     return tuple(boxes)
 
 
-def _over_plate(state: MeshState, field, reach: float) -> np.ndarray:
+def _over_plate(state: MeshState, field) -> np.ndarray:
     """The warped person laid over the still background plate, (H, W, 3) uint8.
 
-    Only the person's box, grown by ``reach`` (how far any outline point moved, px), can show
-    the person or uncover the plate; outside it the photo stays as it is, unwarped, so the
-    remaps cover that box rather than everything the warp touches. The person layer includes
-    its soft edge (``segmentation.PERSON_FROM``) and is cut there rather than blended: the
-    warped edge pixels already mix hair with the background they were photographed against.
+    The person layer includes its soft edge (``segmentation.PERSON_FROM``) and is cut there
+    rather than blended: the warped edge pixels already mix hair with the background they were
+    photographed against, and a per-pixel blend of the whole outline costs more than the rest.
     """
     out = state.base.copy()
     if field is None:
         return out
-    px0, py0, px1, py1 = state.person_box
-    pad = int(np.ceil(reach)) + 2
-    fx0, fy0, fx1, fy1 = field.roi
-    x0, y0 = max(fx0, px0 - pad), max(fy0, py0 - pad)
-    x1, y1 = min(fx1, px1 + pad), min(fy1, py1 + pad)
-    if x1 <= x0 or y1 <= y0:
-        return out
-    box = (x0, y0, x1, y1)
-    region = remap_region(state.base, field, box)
-    person = remap_region(state.layers.person, field, box)
+    x0, y0, x1, y1 = field.roi
+    region = remap_region(state.base, field, field.roi)
+    person = remap_region(state.layers.person, field, field.roi)
     cv2.copyTo(state.layers.plate[y0:y1, x0:x1], cv2.compare(person, PERSON_FROM, cv2.CMP_LT), region)
     out[y0:y1, x0:x1] = region
     return out

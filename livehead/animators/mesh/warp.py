@@ -117,7 +117,8 @@ class WarpField:
 
 
 def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25,
-              fine: tuple[tuple[int, int, int, int, int], ...] = ()) -> WarpField | None:
+              fine: tuple[tuple[int, int, int, int, int], ...] = (),
+              bounds: tuple[int, int, int, int] | None = None) -> WarpField | None:
     """Sample ``tps`` every ``step`` px, upsample bilinearly inside the moving region only.
 
     Convention: samples sit at the centres of ``step``-pixel blocks, ``(k + 0.5)·step − 0.5``,
@@ -130,11 +131,21 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
     lids and irises move by more than a coarse grid can follow (a 16 px cell is as tall as a
     lip). Each fine patch fades into the coarse field over its outer ``step`` pixels, so no edge
     shows.
+
+    ``bounds`` (x0, y0, x1, y1) limits where the field is computed at all: the caller knows that
+    outside it the warp cannot be seen (the mesh engine lays a still background there), and
+    the field stops at its edge.
     """
     w, h = size
     nx, ny = -(-w // step), -(-h // step)
-    xs = (np.arange(nx, dtype=np.float32) + 0.5) * step - 0.5
-    ys = (np.arange(ny, dtype=np.float32) + 0.5) * step - 0.5
+    cx0, cy0, cx1, cy1 = 0, 0, nx, ny
+    if bounds is not None:
+        cx0, cy0 = max(bounds[0] // step, 0), max(bounds[1] // step, 0)
+        cx1, cy1 = min(-(-bounds[2] // step), nx), min(-(-bounds[3] // step), ny)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return None
+    xs = (np.arange(cx0, cx1, dtype=np.float32) + 0.5) * step - 0.5
+    ys = (np.arange(cy0, cy1, dtype=np.float32) + 0.5) * step - 0.5
     disp = tps_eval_grid(tps, xs, ys)
     disp[..., 0] -= xs[None, :]
     disp[..., 1] -= ys[:, None]
@@ -143,9 +154,10 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
         return None
     rows, cols = np.nonzero(moving)
     # One block of margin so the bilinear ramp to zero motion stays inside the ROI.
-    bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, nx)
-    by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, ny)
+    bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, cx1 - cx0)
+    by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, cy1 - cy0)
     block = cv2.resize(disp[by0:by1, bx0:bx1], ((bx1 - bx0) * step, (by1 - by0) * step), interpolation=cv2.INTER_LINEAR)
+    bx0, bx1, by0, by1 = bx0 + cx0, bx1 + cx0, by0 + cy0, by1 + cy0
     x0, y0 = bx0 * step, by0 * step
     x1, y1 = min(bx1 * step, w), min(by1 * step, h)
     block = block[: y1 - y0, : x1 - x0]
