@@ -109,7 +109,7 @@ class FrameProcessor:
         The landmark filter would swallow a blink (≈150 ms), so openness gets a faster filter.
         """
         local = to_local(obs)
-        neutral, self._neutral = update_neutral(self._neutral, local, obs.timestamp)
+        neutral, self._neutral = update_neutral(self._neutral, local, obs.timestamp, obs.pose.yaw_pitch_roll[:2])
         eyes = np.asarray(eye_openness(local)) / np.asarray(neutral.eyes)
         raw = np.array([max(mouth_openness(local) - neutral.mouth_gap, 0.0), *np.clip(eyes, 0.0, EYE_RATIO_MAX)])
         cfg = self.config.smoothing

@@ -267,13 +267,16 @@ MIN_SPACING = 0.7  # a gap may shrink to this share of the neutral's, no further
 # A warped photo reads as turned less than its landmarks are: it has no occlusion at the far
 # cheek (those points fade out, see ``head3d.visibility``) and no change of shading. Measured on
 # a scripted ±35° turn of two photos, MediaPipe saw 78 % and dlib 84 % of the turn; so yaw and
-# pitch are rendered this much larger, and the output reads as the driver's turn (roll, an
-# in-plane rotation, is seen in full and left alone).
+# pitch are rendered up to this much larger, and the output reads as the driver's turn (roll,
+# an in-plane rotation, is seen in full and left alone). The shortfall comes from hidden points,
+# so it grows with the angle: the gain reaches its full value at FULL_GAIN_DEG and is 1 at rest
+# (small turns of real clips read right without it).
 TURN_GAIN = 1.15
+FULL_GAIN_DEG = 30.0
 
 
 def _turn_further(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """``target`` (478, 3) re-posed with its yaw and pitch against ``neutral`` scaled by ``TURN_GAIN``.
+    """``target`` (478, 3) re-posed with its yaw and pitch against ``neutral`` scaled by up to ``TURN_GAIN``.
 
     The head's rigid motion is fitted on the rigid landmarks; the face keeps its expression and
     turns about the centre of those landmarks.
@@ -282,7 +285,11 @@ def _turn_further(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     yaw, pitch, roll = euler_from_rotation(rotation)
     if abs(yaw) < 0.5 and abs(pitch) < 0.5:
         return target
-    further = rotation_from_euler(TURN_GAIN * yaw, TURN_GAIN * pitch, roll)
+    def gain(angle: float) -> float:
+        x = min(abs(angle) / FULL_GAIN_DEG, 1.0)
+        return 1.0 + (TURN_GAIN - 1.0) * x * x * (3.0 - 2.0 * x)
+
+    further = rotation_from_euler(gain(yaw) * yaw, gain(pitch) * pitch, roll)
     centre = neutral[_RIGID].astype(np.float64).mean(0)
     local = (target.astype(np.float64) - translation) @ rotation / scale  # back in the neutral's frame
     pivot = scale * centre @ rotation.T + translation
