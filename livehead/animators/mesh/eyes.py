@@ -3,10 +3,11 @@
 A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
 points share a position but want different sources, and the fit folds (seen as black rings).
 So the TPS keeps each eye at its open shape (the iris where the driver looks) and this module
-closes it afterwards, per eye, in the eye's own frame: along each column the eyelid skin above
-the lid slides down to the new lid line, lid edge and lashes first, and covers the eye, which
-stays where it is below the lid — a lid, not a squeeze, so the iris is hidden rather than
-flattened and nothing smears. Winks are just one eye at ratio 0.
+closes it afterwards, per eye, in the eye's own frame: along each column the lash line slides
+down to the new lid edge and the eye above it is covered by lid — skin in the colour of the skin
+around the eye, with the photo's grain — while the eye below stays where it is: a lid, not a
+squeeze, so the iris is hidden rather than flattened, and no stretched lashes smear across it.
+Winks are one eye at ratio 0.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ EYES = (
     (lm.as_index(lm.RIGHT_EYE_UPPER), lm.as_index(lm.RIGHT_EYE_LOWER), lm.as_index(lm.RIGHT_IRIS)),
     (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
 )
-SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's height
+SKIN_ABOVE = 0.9  # lid region above the open lid edge, in units of the open eye's height
 LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
@@ -101,7 +102,7 @@ def _lid_colour(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
 
 
 def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
-    """In place: squeeze each eye of ``image`` (warped with ``opened`` landmarks) to ``ratios``."""
+    """In place: lower each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios`` (0 shut, 1 open)."""
     h, w = image.shape[:2]
     for (upper, lower, _), brow, r in zip(EYES, _BROWS_LOWER, ratios):
         if r >= 1.0 - MIN_CHANGE:
