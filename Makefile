@@ -1,19 +1,44 @@
-# LiveHead: `make demo` and `make test` do all set-up on a fresh Linux machine with Python 3.11.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# LiveHead: `make demo` and `make test` do all set-up on a fresh Linux machine with Python 3.10–3.12.
+# Both install everything (the neural extra too) from requirements.lock (exact versions; `make lock`
+# refreshes it) into .venv.
+# Elsewhere (Windows, macOS): pip install -e ".[neural,test]" -c requirements.lock, then
+# python -m livehead demo / python -m pytest.
+PYTHON ?= $(shell tools/find_python 3.11 3.12 3.10)
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# what `make test` installs; CI's other Pythons use EXTRAS=test (no torch: gigabytes of CUDA wheels there)
+EXTRAS ?= neural,test
+PIP := $(BIN)/python -m pip --quiet
 
-.PHONY: demo test soak sysdeps clean
+.PHONY: demo test test-quick soak lock sysdeps clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.python:
+	@test -n "$(PYTHON)" || { tools/find_python 3.11 3.12 3.10 >/dev/null; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	$(PIP) install --upgrade pip
+	echo "$(PYTHON)" > $@
 
-demo: $(STAMP)
+$(VENV)/.installed-%: $(VENV)/.python pyproject.toml $(LOCK)
+	$(PIP) install -c $(LOCK) -e ".[$*]"
+	touch $@
+
+demo: $(VENV)/.installed-$(EXTRAS)
 	$(BIN)/livehead demo --output demo.mp4
+
+test: $(VENV)/.installed-$(EXTRAS) sysdeps
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+soak: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/python -m pytest -q -m slow tests/test_soak.py
+
+# Refresh requirements.lock for every supported Python (Linux x86_64, the dev/CI machines) with uv;
+# versions already in the lock are kept unless UPGRADE=1.
+lock:
+	@test -n "$(PYTHON)" || { tools/find_python 3.11 3.12 3.10 >/dev/null; exit 1; }
+	test -x .venv-tools/bin/uv || { $(PYTHON) -m venv .venv-tools && .venv-tools/bin/python -m pip --quiet install "uv>=0.5"; }
+	UV_PYTHON_DOWNLOADS=never .venv-tools/bin/uv pip compile pyproject.toml --universal --python-version 3.10 \
+		--extra neural --extra test $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 # System packages for the GUI/hotkey tests (preview window driven with xdotool under Xvfb).
 sysdeps:
@@ -27,11 +52,5 @@ sysdeps:
 		fi; \
 	fi
 
-test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q
-
-soak: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/test_soak.py
-
 clean:
-	rm -rf $(VENV) demo.mp4 .pytest_cache
+	rm -rf .venv .venv3* .venv-tools demo.mp4 .pytest_cache build dist

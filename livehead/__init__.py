@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from livehead.animators.base import Animator, register_animator
+from livehead.animators.base import Animator
+from livehead.animators.registry import register_animator
 from livehead.config import LiveHeadConfig
 from livehead.types import FaceObservation
 

@@ -10,7 +10,8 @@ import importlib
 import logging
 import sys
 
-from livehead.errors import LiveHeadError
+from livehead.errors import EXIT_CODES, EXIT_INTERRUPTED, LiveHeadError
+from livehead.extras import extra_providing, missing_extra_error
 
 # name -> (module, function, one-line help); the run command is the default when none is given.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -18,10 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("livehead.commands.demo", "main", "animate a bundled portrait with scripted motion, no camera needed"),
     "bench": ("livehead.commands.bench", "main", "measure per-stage speed and latency"),
     "eval": ("livehead.commands.eval", "main", "measure animation quality on clips and photos"),
-    "models": ("livehead.models.catalog", "main", "list supported checkpoints and where to put them"),
+    "models": ("livehead.commands.models", "main", "list supported checkpoints and where to put them"),
     "doctor": ("livehead.commands.doctor", "main", "check this machine and say how to fix what is missing"),
-    "cameras": ("livehead.commands.doctor", "cameras_main", "list cameras that open, with their resolution"),
-    "config": ("livehead.config.loading", "config_main", "print the effective configuration and where each value came from"),
+    "cameras": ("livehead.commands.cameras", "main", "list cameras that open, with their resolution"),
+    "config": ("livehead.commands.config", "main", "print the effective configuration and where each value came from"),
 }
 
 
@@ -37,16 +38,21 @@ def usage() -> str:
         "subcommands:",
     ]
     lines += [f"  {name:<{width}}  {text}" for name, (_, _, text) in SUBCOMMANDS.items()]
-    lines += ["", "Run `livehead run --help` for all streaming options, `livehead SUBCOMMAND --help` for the others."]
+    lines += ["", "Run `livehead run --help` for all streaming options, `livehead SUBCOMMAND --help` for the others.",
+              "", EXIT_CODES]
     return "\n".join(lines)
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """Log to stderr; warnings that libraries raise (Pillow, torch, numpy) are shown under ``-v`` only:
+    LiveHead says what matters in its own words, and their lines would bury it."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     except LiveHeadError as exc:
         print(f"livehead: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 0
+    except ModuleNotFoundError as exc:
+        # A light install (no `neural` extra) reaching code that needs torch/onnx: name the pip line.
+        extra = extra_providing(exc.name)
+        if extra is None:
+            raise
+        error = missing_extra_error(extra, f"`livehead {name}`" + (" " + " ".join(rest) if rest else ""), [str(exc.name)])
+        print(f"livehead: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:  # the stream handles its own stop signals; elsewhere Ctrl-C leaves work unfinished
+        print("livehead: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -57,5 +57,15 @@ class Frame:
 
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int  # 0, 1, 2 … in capture order (gaps = frames dropped by the slot)
-    capture_time: float  # time.monotonic() when it was read
+    capture_time: float  # time.monotonic() when it was read (latency is measured from it)
     meta: dict = field(default_factory=dict)
+    media_time: float | None = None  # a video file's own timestamp of this frame, s from its first frame; None for cameras
+
+    @property
+    def time(self) -> float:
+        """When this frame happened on the source's clock (seconds): the file's timestamp, else the capture time.
+
+        Tracking, smoothing and the recording use it, so a file rendered faster or slower than
+        real time moves and lasts exactly as it did when filmed.
+        """
+        return self.capture_time if self.media_time is None else self.media_time

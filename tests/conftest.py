@@ -1,6 +1,7 @@
-"""Shared fixtures: real media (skipped with a reason when ../shared/media is absent), a recording
-virtual-camera backend, the CLI in a subprocess, and the gate that keeps the soak test out of the
-normal run.
+"""Shared fixtures: media LiveHead generates itself (avatar photo, scripted driver clip: they need
+no ../shared), real media (skipped with a reason when ../shared/media is absent), a recording
+virtual-camera backend, the CLI in a subprocess, torch on one thread, and the gate that keeps the
+soak test out of the normal run.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,8 @@ import pytest
 from _media import media
 from helpers import REPO
 
-DRIVER_CLIP = "dreamtalk_W011_front_neutral_level1_001.mp4"  # 256x256, talking, near-static head
 MOVING_CLIP = "tpsmm_driving.mp4"  # 410x412, speech with head motion and roll
-AVATAR_PHOTO = "aniportrait_Aragaki.png"  # 590x590 RGB, frontal
+GENERATED_SIZE = 256  # side of the generated driver clip: keeps tracking cheap
 
 
 # ---------------------------------------------------------------------------------------------
@@ -35,22 +36,62 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # ---------------------------------------------------------------------------------------------
+# torch on one thread, as the golden fixtures were made: pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """``torch.set_num_threads(1)`` for a module's tests and its module-scoped fixtures, restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------------
 # Media
 
 
-@pytest.fixture(scope="session")
-def avatar_path() -> Path:
-    return media(AVATAR_PHOTO)
+@dataclass(frozen=True)
+class GeneratedMedia:
+    """Media LiveHead makes itself, so end-to-end tests run on a bare clone without ../shared."""
+
+    avatar: Path  # the bundled public-domain portrait (scikit-image's astronaut) as a PNG
+    clip: Path  # that portrait animated by `livehead demo`'s scripted driver: talk, nod, turn, blink
 
 
 @pytest.fixture(scope="session")
-def driver_clip_path() -> Path:
-    return media(DRIVER_CLIP)
+def generated_media(tmp_path_factory: pytest.TempPathFactory) -> GeneratedMedia:
+    """Written once per session by the code behind ``livehead demo`` (mesh engine, H.264 recorder)."""
+    import cv2
+
+    from livehead.avatars.demo import demo_photo
+    from livehead.commands import demo
+
+    folder = tmp_path_factory.mktemp("generated")
+    avatar = folder / "astronaut.png"
+    assert cv2.imwrite(str(avatar), cv2.cvtColor(demo_photo(), cv2.COLOR_RGB2BGR))
+    clip = folder / "scripted.mp4"
+    size = f"{GENERATED_SIZE}x{GENERATED_SIZE}"
+    assert demo.main(["--output", str(clip), "--size", size, "--fps", "25", "--seconds", "4"]) == 0
+    return GeneratedMedia(avatar=avatar, clip=clip)
+
+
+@pytest.fixture(scope="session")
+def avatar_path(generated_media: GeneratedMedia) -> Path:
+    return generated_media.avatar
+
+
+@pytest.fixture(scope="session")
+def driver_clip_path(generated_media: GeneratedMedia) -> Path:
+    return generated_media.clip
 
 
 @pytest.fixture(scope="session")
 def driver_frames(driver_clip_path: Path) -> list[np.ndarray]:
-    """The talking clip decoded to RGB frames (99 × 256×256)."""
+    """The scripted driver clip decoded to RGB frames (100 × 256×256 at 25 fps)."""
     from helpers import read_clip
 
     return read_clip(driver_clip_path)
@@ -77,19 +118,27 @@ def avatar_640x360(avatar_path: Path):
 
 @pytest.fixture(scope="session")
 def short_clip(tmp_path_factory: pytest.TempPathFactory, driver_frames: list[np.ndarray]) -> Path:
-    """A 10-frame H.264 cut of the talking clip in a temp folder, so CLI runs end quickly."""
+    """A 10-frame H.264 cut of the driver clip in a temp folder, so CLI runs end quickly."""
     import av
 
     path = tmp_path_factory.mktemp("clips") / "short.mp4"
+    height, width = driver_frames[0].shape[:2]
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for frame in driver_frames[:10]:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty LiveHead data folder (``$LIVEHEAD_DATA_DIR``) for this test."""
+    monkeypatch.setenv("LIVEHEAD_DATA_DIR", str(tmp_path))
+    return tmp_path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""Fault-injection helpers for the reliability tests: a scripted camera, a recording virtual camera
-backend, a flaky animator and small clip/image utilities.
+"""The test doubles, one copy each: a scripted camera, a recording virtual camera backend, a flaky
+animator, small clip/image utilities, and the CLI in a subprocess (``Streaming``,
+``assert_clean_exit``). (How a test drives a stage is in ``harness.py``.)
 
-Nothing here touches a real device: ``FaultySource`` implements the ``capture.Source`` protocol and
-``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send`` gets a
-1D C-contiguous uint8 array, ``close`` runs exactly once).
+Nothing here touches a real device: ``ScriptedCamera`` implements the ``capture.Source`` protocol
+and ``RecordingBackend`` the ``pyvirtualcam.Backend`` contract (keyword-only constructor, ``send``
+gets a 1D C-contiguous uint8 array, ``close`` runs exactly once).
 """
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import pytest
 
 from livehead.animators.base import AvatarState, Driving
 
@@ -23,19 +26,113 @@ REPO = Path(__file__).resolve().parents[1]  # the repository root: the CLI runs 
 
 __all__ = [
     "REPO",
-    "FaultySource",
+    "Streaming",
+    "assert_clean_exit",
+    "png_header_only",
     "FlakyAnimator",
     "RecordingBackend",
     "RenderRecord",
+    "ScriptedCamera",
     "Step",
     "center_crop_resize",
+    "drain",
+    "place_checkpoint",
     "read_clip",
     "runqueue_wait_s",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
+# The CLI's answers
+
+
+def assert_clean_exit(result, code: int, *phrases: str) -> None:
+    """``result`` (a CompletedProcess) exited with ``code``; its output names every phrase
+    (case-insensitive); no Python traceback."""
+    output = result.stdout + result.stderr
+    assert "Traceback (most recent call last)" not in output, output[-3000:]
+    assert result.returncode == code, f"exit {result.returncode}, expected {code}:\n{output[-3000:]}"
+    for phrase in phrases:
+        assert phrase.lower() in output.lower(), f"{phrase!r} missing from:\n{output[-3000:]}"
+
+
+class Streaming:
+    """A CLI subprocess whose stderr is collected line by line on a reader thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1)
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, phrase: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._new:
+            while phrase not in self.text:
+                if self.proc.poll() is not None:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._new.wait(min(remaining, 0.2))
+        if phrase not in self.text:
+            self.kill()
+            pytest.fail(f"{phrase!r} never appeared (exit {self.proc.returncode}):\n{self.text[-3000:]}")
+
+    def signal_and_time(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
+        """Send ``signum``; returns (exit code, seconds until the process had exited)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signum)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"still running {timeout:.0f} s after signal {signum}:\n{self.text[-3000:]}")
+        elapsed = time.monotonic() - t0
+        self._reader.join(5)
+        return code, elapsed
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------
 # Media
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit grayscale PNG of ``width``×``height`` that is all zeros: a few kB on disk.
+
+    Written chunk by chunk so making it costs no more memory than one row. Decoded it would take
+    width×height bytes in Pillow (mode "1" keeps a byte per pixel) and 3× that as RGB.
+    """
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
 
 
 def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]:
@@ -53,6 +150,23 @@ def read_clip(path: str | Path, *, limit: int | None = None) -> list[np.ndarray]
     if not frames:
         raise RuntimeError(f"could not decode any frame from {path}")
     return frames
+
+
+def drain(source) -> list[np.ndarray]:
+    """Every frame a ``capture.Source`` gives until its first None (the end of an unlooped file)."""
+    frames = []
+    while (frame := source.read()) is not None:
+        frames.append(frame)
+    return frames
+
+
+def place_checkpoint(data_dir: Path, name: str, content: bytes = b"not loaded") -> Path:
+    """Write ``content`` as checkpoint ``name`` in the data folder's ``checkpoints/``; returns its path."""
+    folder = data_dir / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(content)
+    return path
 
 
 def center_crop_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -91,12 +205,12 @@ def runqueue_wait_s() -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# A camera that misbehaves on a script
+# A camera that plays a script
 
 
 @dataclass(frozen=True)
 class Step:
-    """One phase of a ``FaultySource`` script.
+    """One phase of a ``ScriptedCamera`` script.
 
     kind:
         ``frames``: deliver ``frames`` frames at the source's rate (resized to ``size`` if given);
@@ -124,12 +238,16 @@ def _malformed(frame: np.ndarray, n: int) -> np.ndarray:
     return kinds[n % len(kinds)]
 
 
-class FaultySource:
-    """A camera-like ``Source`` that plays ``frames`` (looping) at ``rate`` fps following ``script``.
+class ScriptedCamera:
+    """A camera-like ``Source`` that plays ``frames`` at ``rate`` fps, following ``script``.
 
-    Reads are paced like a real camera (a read blocks until the next frame is due). After the
-    script ends the source either keeps delivering frames (``then="frames"``, it resumed for good)
-    or returns None for ever (``then="none"``, it stopped after N frames).
+    Reads are paced like a real camera (a read blocks until the next frame is due). Once the
+    script has ended, ``then`` decides what the camera does for ever:
+    ``"loop"`` keeps delivering ``frames`` in a cycle (it resumed for good);
+    ``"hold"`` plays on to the last of ``frames`` and then repeats it, the same pixels every read
+    (a perfectly still driver; ``holding`` is set when that starts);
+    ``"none"`` returns None (it stopped after the script).
+    Setting ``cut`` unplugs it at any time: every read then returns None.
 
     ``events`` records (monotonic time, step index) when each step starts, so a test can line the
     output stream up with the faults; ``delivered`` holds the monotonic time of each frame handed out.
@@ -140,13 +258,15 @@ class FaultySource:
 
     def __init__(
         self,
-        *,
         frames: list[np.ndarray],
-        script: list[Step],
+        *,
+        script: list[Step] = (),
         rate: float = 25.0,
-        then: Literal["frames", "none"] = "frames",
-        name: str = "faulty test camera",
+        then: Literal["loop", "hold", "none"] = "loop",
+        name: str = "scripted test camera",
     ) -> None:
+        if then not in ("loop", "hold", "none"):
+            raise ValueError(f"then must be loop, hold or none, got {then!r}")
         self.name = name
         self._frames = frames
         self._script = list(script)
@@ -159,6 +279,8 @@ class FaultySource:
         self._next_due: float | None = None
         self._cursor = 0
         self._size: tuple[int, int] | None = None
+        self.holding = threading.Event()
+        self.cut = threading.Event()
         self.events: list[tuple[float, int]] = []
         self.delivered: list[float] = []
         self.reopens = 0
@@ -178,7 +300,8 @@ class FaultySource:
         if self._step < len(self._script) and self._script[self._step].size is not None:
             self._size = self._script[self._step].size
 
-    def _current(self, now: float) -> Step:
+    def _current(self, now: float) -> Step | None:
+        """The script step in force, or None once the script has ended."""
         while self._step < len(self._script):
             step = self._script[self._step]
             done = (step.kind == "frames" and self._step_frames >= step.frames) or (
@@ -187,20 +310,31 @@ class FaultySource:
             if not done:
                 return step
             self._advance(now)
-        return Step(kind=self._then, frames=1 << 62, seconds=float("inf"))
+        return None
+
+    def _next_frame(self, scripted: bool) -> np.ndarray:
+        if not scripted and self._then == "hold" and self._cursor >= len(self._frames) - 1:
+            self.holding.set()
+            return self._frames[-1]
+        frame = self._frames[self._cursor % len(self._frames)]
+        self._cursor += 1
+        return frame
 
     def read(self) -> np.ndarray | None:
         with self._lock:
             now = time.monotonic()
             step = self._current(now)
-            if step.kind == "none":
+            kind = step.kind if step is not None else ("none" if self._then == "none" else "frames")
+            if self.cut.is_set():
+                kind = "none"
+            if kind == "none":
                 self._next_due = None
                 time.sleep(0.005)  # a failed V4L2 read returns after a short select() timeout
                 return None
-            if step.kind == "raise":
+            if kind == "raise":
                 self._next_due = None
                 raise OSError(f"{self.name}: device disconnected (injected fault)")
-            if step.kind == "hang":
+            if kind == "hang":
                 self._next_due = None
                 hang_until = self._step_started + step.seconds
                 due = now
@@ -215,13 +349,12 @@ class FaultySource:
         with self._lock:
             now = time.monotonic()
             self._next_due = max(due + self._interval, now)
-            frame = self._frames[self._cursor % len(self._frames)]
-            self._cursor += 1
+            frame = self._next_frame(scripted=step is not None)
             self._step_frames += 1
             if self._size is not None and (frame.shape[1], frame.shape[0]) != self._size:
                 frame = center_crop_resize(frame, self._size)
             self.delivered.append(now)
-            if step.kind == "bad":
+            if kind == "bad":
                 return _malformed(frame, self._step_frames)
             return frame.copy()
 
@@ -240,12 +373,14 @@ class RecordingBackend:
     """A ``pyvirtualcam`` backend that keeps the arrival time, the sender's CPU starvation
     (``runqueue_wait_s``) and a thumbnail of every frame.
 
-    Register it with ``pyvirtualcam.register_backend(name, RecordingBackend.subclass())`` so each
-    test gets its own ``instances`` list.
+    Use it through the ``vcam_backend`` fixture (conftest), which registers a fresh
+    ``RecordingBackend.subclass()`` so each test gets its own ``instances`` list. ``thumbs`` keep
+    every ``thumb_step``-th pixel each way; set ``thumb_step = 1`` on the class (before the camera
+    opens) to keep whole (h, w, 3) frames.
     """
 
     instances: list["RecordingBackend"] = []
-    thumb_step = 8  # keep every 8th pixel each way: enough to tell frames apart, little memory
+    thumb_step = 8  # every 8th pixel each way: enough to tell frames apart, little memory
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: object) -> None:
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc

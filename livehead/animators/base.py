@@ -7,7 +7,7 @@ must only do what depends on the driver. The pipeline, tests and benchmarks trea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -69,33 +69,3 @@ class Animator(Protocol):
     def describe(self) -> dict[str, str]:
         """What is actually running: {'engine', 'backend', 'device', 'precision'}."""
         ...
-
-
-AnimatorFactory = Callable[..., Animator]
-ANIMATORS: dict[str, AnimatorFactory] = {}
-
-
-def register_animator(name: str, factory: AnimatorFactory) -> None:
-    """Make an engine selectable by name (``--engine NAME``)."""
-    ANIMATORS[name] = factory
-
-
-def animator_from_config(config: Any) -> Animator:
-    """The engine ``config.engine.engine`` built from a ``LiveHeadConfig`` (engine section + motion strength)."""
-    import dataclasses
-
-    options = {k: v for k, v in dataclasses.asdict(config.engine).items() if k != "engine"}
-    return create_animator(config.engine.engine, expression_strength=config.motion.expression_strength, **options)
-
-
-def create_animator(name: str, **kwargs: Any) -> Animator:
-    """Build a registered engine; an unknown name lists the registered ones."""
-    from livehead.animators import _register_builtin
-
-    _register_builtin()
-    if name not in ANIMATORS:
-        known = ", ".join(sorted(ANIMATORS))
-        from livehead.errors import LiveHeadError
-
-        raise LiveHeadError(f"Unknown engine {name!r}. Choose one of: {known} (--engine NAME).")
-    return ANIMATORS[name](**kwargs)

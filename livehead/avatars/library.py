@@ -10,6 +10,7 @@ skipped with a message, never a crash.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -86,11 +87,12 @@ class AvatarLibrary:
             else:
                 log.warning("Avatar folder %s does not exist; create it and add photos, then press L.", self.folder)
         with self._lock:
-            known = {e.path.resolve() for e in self.entries}
+            # realpath, unlike Path.resolve, does not raise on a symlink loop; decoding reports that file
+            known = {os.path.realpath(e.path) for e in self.entries}
             for p in paths:
-                if p.resolve() not in known:
+                if os.path.realpath(p) not in known:
                     self.entries.append(Entry(p))
-                    known.add(p.resolve())
+                    known.add(os.path.realpath(p))
         self.idle.clear()
         self._wake.set()
 
@@ -187,7 +189,7 @@ class AvatarLibrary:
         import cv2
         import hashlib
 
-        from livehead.avatars.photo import fit_size
+        from livehead.stages.compose import fit_size
 
         image, raw = decode_image(path)
         digest = hashlib.sha256(raw).hexdigest()

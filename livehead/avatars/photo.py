@@ -16,14 +16,17 @@ import cv2
 import numpy as np
 
 from livehead.animators.base import AvatarImage
+from livehead.stages.compose import fit_size
 from livehead.errors import InputError, NoFaceError
 from livehead.stages.tracking import FaceTracker, observation_from_landmarks
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MAX_PIXELS", "decode_image", "fit_size", "load_avatar", "avatar_from_array"]
+__all__ = ["MAX_PIXELS", "MIN_FACE_PX", "decode_image", "fit_size", "load_avatar", "avatar_from_array"]
 
 MAX_PIXELS = 50_000_000  # refuse larger photos outright (50 megapixels)
+MIN_FACE_PX = 100  # face height in the photo below which the animated face looks blurry (README: ~100 px)
+_RETRY_SIDE = 1920  # longest side at which a face too small at the working size is looked for again
 
 
 def decode_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, bytes]:
@@ -34,11 +37,17 @@ def decode_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise InputError(f"Avatar file {path} is a symbolic link to nothing (its target is missing, or it points "
+                         "back to itself). Give the photo itself to --avatar.")
     if not path.exists():
         raise InputError(f"Avatar file not found: {path}. Check the path given to --avatar.")
     if not path.is_file():
         raise InputError(f"Avatar path is not a file: {path}. Give an image file (PNG or JPEG) to --avatar.")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read avatar file {path}: {exc.strerror or exc}. Check its permissions.") from None
     if not raw:
         raise InputError(f"Avatar file is empty: {path}.")
     import io
@@ -98,13 +107,6 @@ def _to_rgb(img) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def fit_size(size: tuple[int, int], bounds: tuple[int, int]) -> tuple[int, int]:
-    """Largest (w, h) with ``size``'s aspect ratio inside ``bounds`` (w, h)."""
-    w, h = size
-    s = min(bounds[0] / w, bounds[1] / h)
-    return max(1, round(w * s)), max(1, round(h * s))
-
-
 def avatar_from_array(
     image: np.ndarray,
     *,
@@ -115,27 +117,51 @@ def avatar_from_array(
 ) -> AvatarImage:
     """Resize an RGB image to its working size and find its face (largest, with a warning if several)."""
     h, w = image.shape[:2]
+    original = image
     if working_size is not None:
         tw, th = fit_size((w, h), working_size)
         if (tw, th) != (w, h):
             interp = cv2.INTER_AREA if tw < w else cv2.INTER_CUBIC
             image = cv2.resize(image, (tw, th), interpolation=interp)
+    scale = image.shape[1] / w  # working pixels per photo pixel
     own = tracker is None
     tracker = tracker or FaceTracker(static_image_mode=True)
     try:
         face = tracker.track(image)
+        if face is None and scale < 1.0:
+            _refuse_too_small_size(original, image.shape[1::-1], name, tracker)
     finally:
         if own:
             tracker.close()
     if face is None:
         raise NoFaceError(
             f"No face found in avatar {name!r}. Use a photo where one face is clearly visible, "
-            "roughly frontal, and at least about 100 pixels tall."
+            f"roughly frontal, and at least about {MIN_FACE_PX} pixels tall."
         )
     if face.num_faces > 1:
         log.warning("Avatar %s shows %d faces; animating the largest one.", name, face.num_faces)
+    face_px = (face.box[3] - face.box[1]) / scale
+    if face_px < MIN_FACE_PX:
+        log.warning("Avatar %s: the face is only %.0f px tall in the photo (at least about %d px recommended); the "
+                    "animated face will look blurry. Use a larger or closer photo.", name, face_px, MIN_FACE_PX)
     face = observation_from_landmarks(face.landmarks, timestamp=0.0, frame_size=face.frame_size)
     return AvatarImage(name=name, image=np.ascontiguousarray(image), face=face, content_hash=content_hash)
+
+
+def _refuse_too_small_size(original: np.ndarray, size: tuple[int, int], name: str, tracker: FaceTracker) -> None:
+    """No face at the working size: when the photo itself has one, the output size is to blame, not the photo."""
+    h, w = original.shape[:2]
+    shrink = min(1.0, _RETRY_SIDE / max(w, h))
+    larger = original if shrink == 1.0 else cv2.resize(original, (round(w * shrink), round(h * shrink)),
+                                                       interpolation=cv2.INTER_AREA)
+    face = tracker.track(larger)
+    if face is None:
+        return
+    at_size = (face.box[3] - face.box[1]) * size[0] / larger.shape[1]
+    raise InputError(
+        f"The output size {size[0]}x{size[1]} is too small for avatar {name!r}: its face would be {at_size:.0f} px "
+        f"tall, too small to find. Use a larger --size (e.g. 640x360); the photo is fine."
+    )
 
 
 def load_avatar(path: str | Path, *, working_size: tuple[int, int] | None = None) -> AvatarImage:

@@ -68,7 +68,8 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     import torch
 
     from livehead.runtime import create_runner
-    from livehead.runtime.registry import tensorrt_missing, tensorrt_plans_missing
+    from livehead.runtime import probes
+    from livehead.runtime.backend import BackendRequest
     from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
     from livehead.runtime.frame_path import FramePath
     from livehead.runtime.graphs import build_graphs, random_image
@@ -90,10 +91,11 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
 
     variants = [("torch fp32 eager", "torch", "fp32", False), ("torch fp16 eager", "torch", "fp16", False),
                 ("torch fp16 + CUDA graphs", "torch", "fp16", True)]
-    trt_why = tensorrt_missing()
     trt_status = {}
     for precision in ("fp16", "fp32"):
-        why = trt_why or tensorrt_plans_missing(engine, precision, Path(engines_dir), sha)
+        why = probes.tensorrt(BackendRequest(device="cuda", precision=precision, engine=engine,
+                                             engines_dir=Path(engines_dir), checkpoint_sha256=sha))
+        why = None if why is None else str(why)
         trt_status[precision] = why or "benchmarked"
         if why is None:
             variants.append((f"tensorrt {precision} + CUDA graphs", "tensorrt", precision, True))

@@ -11,46 +11,44 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
-from livehead.errors import InputError
+from livehead.errors import EXIT_CODES, InputError, RunFailure
 
 log = logging.getLogger(__name__)
 
-__all__ = ["default_media_dir", "main", "parse_size"]
+__all__ = ["check_engines", "main"]
 
-MEDIA_RELATIVE = Path("..") / "shared" / "media"
-
-
-def default_media_dir() -> Path | None:
-    """``../shared/media`` next to the working directory or next to this checkout, if present."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = (base / MEDIA_RELATIVE).resolve()
-        if candidate.is_dir():
-            return candidate
-    return None
+STILL = "still"  # the baseline, always run
 
 
-def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
-    """'1280x720' → (1280, 720); anything else is an InputError that shows the expected form."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"{flag} must look like 1280x720, got {text!r}") from None
-    if w < 16 or h < 16:
-        raise InputError(f"{flag} must be at least 16x16, got {text!r}")
-    return w, h
+def check_engines(text: str) -> tuple[str, ...]:
+    """``--engines`` as names, every one registered (a typo is refused before a long run, not reported after it)."""
+    from livehead.animators.registry import engine_names
+    from livehead.eval.types import DEFAULT_ENGINES
+
+    if text.strip().lower() == "all":
+        return DEFAULT_ENGINES
+    names = tuple(dict.fromkeys(e.strip() for e in text.split(",") if e.strip() and e.strip() != STILL))
+    known = engine_names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"--engines: unknown engine {', '.join(map(repr, unknown))}. Choose from "
+                         f"{', '.join(known)} or 'all' (the still baseline always runs).")
+    if not names and text.strip() != STILL:
+        raise InputError(f"--engines {text!r} names no engine. Choose from {', '.join(known)} or 'all'.")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from livehead.eval.runner import DEFAULT_ENGINES
+    from livehead.eval.types import DEFAULT_ENGINES
 
     p = argparse.ArgumentParser(
         prog="livehead eval",
         description="Measure animation quality (L1, PSNR, SSIM, AKD, mouth AKD, pose error, expression "
                     "correlation, identity, stability) of every engine and a still-photo baseline.",
-        epilog="Default media: ../shared/media when present. Writes eval.json and report.html into --out.",
+        epilog="Default media: ../shared/media when present. Writes eval.json and report.html into --out.\n\n"
+               + EXIT_CODES,
     )
     p.add_argument("--clips", nargs="+", metavar="PATH", help="driving clips or folders of clips")
     p.add_argument("--photos", nargs="+", metavar="PATH", help="avatar photos or folders (cross-identity)")
@@ -71,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _RichProgress:
-    """``runner.Progress`` drawn with rich."""
+    """``livehead.eval.types.Progress`` drawn with rich."""
 
     def __init__(self, progress) -> None:
         self._progress = progress
@@ -129,17 +127,23 @@ def main(argv: list[str]) -> int:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    from livehead.eval.media import CLIP_SUFFIXES, MEDIA_RELATIVE, PHOTO_SUFFIXES, collect_media, default_media_dir
     from livehead.eval.report import write_report
-    from livehead.eval.runner import (
-        CLIP_SUFFIXES,
-        DEFAULT_ENGINES,
-        PHOTO_SUFFIXES,
-        EvalSettings,
-        collect_media,
-        run_eval,
-    )
+    from livehead.eval.runner import run_eval
+    from livehead.eval.types import EvalSettings
+
+    from livehead.config.loading import check_option
+    from livehead.config.validation import Range, check_flag
+    from livehead.sinks import check_output_dir
 
     ns = build_parser().parse_args(argv)
+    # Everything a long evaluation needs is checked first: its results must not be lost at the end.
+    engines = check_engines(ns.engines)
+    size = check_option("output.size", ns.size, "--size")
+    if ns.frames is not None:
+        check_flag("--frames", ns.frames, Range(2, 1_000_000, unit="frames"))
+    check_flag("--identity-samples", ns.identity_samples, Range(1, 1000, unit="frames"))
+    check_output_dir(ns.out, "--out")
     if not ns.verbose:
         # Every run recalibrates on its first frame; one INFO line per run drowns the progress bar.
         logging.getLogger("livehead.pipeline.processor").setLevel(logging.WARNING)
@@ -157,12 +161,8 @@ def main(argv: list[str]) -> int:
         photos = collect_media(ns.photos, PHOTO_SUFFIXES, "Photo")
     else:
         photos = collect_media([media], PHOTO_SUFFIXES, "Photo") if media is not None else []
-    if ns.frames is not None and ns.frames < 2:
-        raise InputError(f"--frames must be at least 2, got {ns.frames}")
-    engines = DEFAULT_ENGINES if ns.engines.strip().lower() == "all" else tuple(
-        e.strip() for e in ns.engines.split(",") if e.strip())
     settings = EvalSettings(
-        engines=engines, frames=ns.frames, size=parse_size(ns.size), cross_identity=not ns.no_cross,
+        engines=engines, frames=ns.frames, size=size, cross_identity=not ns.no_cross,
         stability=not ns.no_stability, identity=not ns.no_identity, identity_samples=ns.identity_samples,
     )
     console = Console()
@@ -174,13 +174,17 @@ def main(argv: list[str]) -> int:
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
         result = run_eval(clips, photos, settings, progress=_RichProgress(bar))
-    paths = write_report(result, ns.out)
     for name, info in result.data["engines"].items():
         if not info["available"]:
             console.print(f"[yellow]Engine {name} unavailable:[/yellow] {info['reason']}")
     ident = result.data["identity_metric"]
     if not ident["available"]:
         console.print(f"[yellow]Identity metric unavailable:[/yellow] {ident['reason']}")
-    print_summary(result.data, console)
+    print_summary(result.data, console)  # before writing: if the disk fills up now, these numbers still reach the user
+    try:
+        paths = write_report(result, ns.out)
+    except OSError as exc:
+        raise RunFailure(f"Could not write the report to {ns.out}: {exc.strerror or exc}. The tables above are the "
+                         "results; free some space or choose another --out to keep the full report.") from None
     console.print(f"Numbers: {paths['json']}\nReport:  {paths['html']}")
     return 0

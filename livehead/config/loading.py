@@ -1,6 +1,6 @@
 """Configuration file: loading, strict validation, and where each value came from.
 
-Precedence, lowest first: the dataclass defaults in ``livehead/config.py``, the TOML file, the
+Precedence, lowest first: the dataclass defaults in :mod:`livehead.config.schema`, the TOML file, the
 command line. The file is ``config.toml`` in the user's config directory
 (``platformdirs.user_config_dir("livehead")``, or ``$LIVEHEAD_CONFIG_DIR``), or the one given with
 ``--config FILE`` (which must exist). Its ``[section]`` tables match the dataclasses; the avatar
@@ -28,37 +28,41 @@ sources.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import json
 import os
 import re
-import tomllib
+import sys
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library in 3.11
+    import tomli as tomllib
+
 from livehead.config import LiveHeadConfig, with_overrides
+from livehead.config.paths import default_config_path
+from livehead.config.validation import problem, value_message
 from livehead.errors import InputError, LiveHeadError
 
 __all__ = [
-    "avatars_dir",
-    "config_dir",
-    "config_main",
-    "default_config_path",
+    "PATH_KEYS",
+    "SOURCE_CLI",
+    "check_option",
+    "SOURCE_DEFAULT",
     "field_types",
+    "get_value",
     "load_config",
     "parse_value",
-    "user_data_dir",
+    "sections",
+    "toml_value",
+    "unknown_key_error",
 ]
-
-APP_NAME = "livehead"
-CONFIG_DIR_ENV = "LIVEHEAD_CONFIG_DIR"
-DATA_DIR_ENV = "LIVEHEAD_DATA_DIR"
-CONFIG_FILE_NAME = "config.toml"
 
 SOURCE_DEFAULT = "default"
 SOURCE_CLI = "command line"
@@ -66,49 +70,6 @@ SOURCE_CLI = "command line"
 # Fields holding file paths: from a config file, `~` is expanded and relative paths are taken
 # relative to that file, so the config works whichever directory livehead is started from.
 PATH_KEYS = frozenset({"avatar", "avatars", "capture.source", "engine.checkpoint", "output.record"})
-
-
-# ---------------------------------------------------------------------------------------------
-# Directories
-
-
-def config_dir() -> Path:
-    """Directory of the default config file: ``$LIVEHEAD_CONFIG_DIR`` or the platform's user config dir."""
-    env = os.environ.get(CONFIG_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME))
-
-
-def default_config_path() -> Path:
-    """``config_dir() / "config.toml"`` (it may not exist)."""
-    return config_dir() / CONFIG_FILE_NAME
-
-
-def user_data_dir() -> Path:
-    """LiveHead's data directory: ``$LIVEHEAD_DATA_DIR`` or the platform's user data dir (not created)."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME))
-
-
-def avatars_dir(*, create: bool = True) -> Path:
-    """Default avatars folder, ``user_data_dir() / "avatars"``; created on first use unless ``create=False``."""
-    path = user_data_dir() / "avatars"
-    if create:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(
-                f"Cannot create the avatars folder {path}: {exc.strerror}. "
-                f"Pass --avatars DIR or set {DATA_DIR_ENV} to a writable directory."
-            ) from exc
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +91,7 @@ def field_types() -> dict[str, Any]:
     return result
 
 
-def _sections(types_: Mapping[str, Any]) -> dict[str, list[str]]:
+def sections(types_: Mapping[str, Any]) -> dict[str, list[str]]:
     sections: dict[str, list[str]] = {}
     for key in types_:
         if "." in key:
@@ -141,10 +102,10 @@ def _sections(types_: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def _default_values() -> dict[str, Any]:
     config = LiveHeadConfig()
-    return {key: _get(config, key) for key in field_types()}
+    return {key: get_value(config, key) for key in field_types()}
 
 
-def _get(config: LiveHeadConfig, key: str) -> Any:
+def get_value(config: LiveHeadConfig, key: str) -> Any:
     value: Any = config
     for part in key.split("."):
         value = getattr(value, part)
@@ -257,7 +218,7 @@ def _coerce(value: Any, tp: Any) -> Any:
 def _example(key: str, tp: Any, default: Any) -> str:
     name = key.rsplit(".", 1)[-1]
     if default is not None:
-        return f"{name} = {_toml_value(default)}"
+        return f"{name} = {toml_value(default)}"
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         inner = next(a for a in typing.get_args(tp) if a is not type(None))
@@ -312,73 +273,80 @@ def _closest_key(word: str, candidates: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def _where(origin: str) -> str:
-    return f"in {origin}" if origin != SOURCE_CLI else "on the command line"
+def _where(origin: str, flag: str | None = None) -> str:
+    if origin != SOURCE_CLI:
+        return f"in {origin}"
+    return f"on the command line ({flag})" if flag else "on the command line"
 
 
-def _unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveHeadError:
-    sections = _sections(types_)
+def unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveHeadError:
+    by_section = sections(types_)
     section, _, name = key.rpartition(".")
     hint = ""
-    if section in sections:
-        close = _closest_key(name, sections[section])
+    if section in by_section:
+        close = _closest_key(name, by_section[section])
         if close:
             hint = f" Did you mean {section}.{close}?"
-        elsewhere = [s for s, names in sections.items() if name in names and s != section]
+        elsewhere = [s for s, names in by_section.items() if name in names and s != section]
         if elsewhere:
             hint = f" {name!r} belongs in [{elsewhere[0]}], not [{section}]."
-        valid = ", ".join(sections[section])
+        valid = ", ".join(by_section[section])
         tail = f" Valid keys in [{section}]: {valid}."
     else:
-        candidates = [k for k in types_ if "." not in k] + list(sections) + list(types_)
+        candidates = [k for k in types_ if "." not in k] + list(by_section) + list(types_)
         close = _closest_key(key, candidates)
-        owners = [s for s, names in sections.items() if key in names]
+        owners = [s for s, names in by_section.items() if key in names]
         if owners:
             hint = f" {key!r} belongs in a section: [{owners[0]}] {key} = ... ({owners[0]}.{key})."
         elif close:
             hint = f" Did you mean {close}?"
-        tail = " Valid top-level keys: " + ", ".join([k for k in types_ if "." not in k] + [f"[{s}]" for s in sections]) + "."
+        tail = " Valid top-level keys: " + ", ".join([k for k in types_ if "." not in k] + [f"[{s}]" for s in by_section]) + "."
     return LiveHeadError(f"Unknown config key {key!r} {_where(origin)}.{hint}{tail}")
 
 
-def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], defaults: Mapping[str, Any]) -> Any:
+def _check(key: str, value: Any, origin: str, types_: Mapping[str, Any], defaults: Mapping[str, Any],
+           flag: str | None = None) -> Any:
     if key not in types_:
-        raise _unknown_key_error(key, origin, types_)
+        raise unknown_key_error(key, origin, types_)
     tp = types_[key]
     try:
         checked = _coerce(value, tp)
     except _TypeMismatch as exc:
-        shown = _toml_value(value) if not isinstance(value, str) else json.dumps(value)
+        shown = toml_value(value) if not isinstance(value, str) else json.dumps(value)
         raise LiveHeadError(
-            f"Config key {key!r} {_where(origin)} has the wrong type: got {shown} "
+            f"Config key {key!r} {_where(origin, flag)} has the wrong type: got {shown} "
             f"({type(value).__name__}), expected {exc.expected}. Example: {_example(key, tp, defaults.get(key))}"
         ) from None
+    trouble = problem(key, checked)
+    if trouble:
+        raise LiveHeadError(value_message(f"Config key {key!r} {_where(origin, flag)}", trouble,
+                                          _example(key, tp, defaults.get(key))))
     if key == "controls.keymap":
-        from livehead.ui.controls import build_keymap
+        from livehead.ui.keymap import build_keymap
 
         try:
             build_keymap(checked)
         except LiveHeadError as exc:
             raise LiveHeadError(f"Config key 'controls.keymap' {_where(origin)}: {exc}") from None
     if key == "controls.global_modifiers":
-        from livehead.ui.controls import _parse_modifiers
+        from livehead.ui.keymap import parse_modifiers
 
         try:
-            _parse_modifiers(checked)
+            parse_modifiers(checked)
         except LiveHeadError as exc:
             raise LiveHeadError(f"{exc} ({_where(origin)})") from None
     return checked
 
 
 def _flatten_file(data: Mapping[str, Any], origin: str, types_: Mapping[str, Any]) -> dict[str, Any]:
-    sections = _sections(types_)
+    by_section = sections(types_)
     flat: dict[str, Any] = {}
     for name, value in data.items():
-        if name in sections:
+        if name in by_section:
             if not isinstance(value, dict):
                 raise LiveHeadError(
-                    f"Config key {name!r} {_where(origin)} must be a [{name}] table, got {_toml_value(value)}. "
-                    f"Write it as:\n[{name}]\n{sections[name][0]} = ..."
+                    f"Config key {name!r} {_where(origin)} must be a [{name}] table, got {toml_value(value)}. "
+                    f"Write it as:\n[{name}]\n{by_section[name][0]} = ..."
                 )
             for sub, sub_value in value.items():
                 flat[f"{name}.{sub}"] = sub_value
@@ -392,12 +360,31 @@ def _resolve_path(value: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path))
 
 
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> LiveHeadError:
+    """Name the line to fix. tomllib reports where it noticed the problem: for an unclosed
+    bracket or a missing value that is the start of the *next* line, so then the line before is meant."""
+    found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) or "syntax error"
+    if not found:
+        return LiveHeadError(f"Config file {path} is not valid TOML: {reason}.")
+    lines = text.splitlines()
+    number, column = int(found.group(1)), int(found.group(2))
+    if column == 1 and number > 1:
+        number -= 1
+        while number > 1 and not lines[number - 1].strip():
+            number -= 1
+    shown = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+    return LiveHeadError(f"Config file {path} is not valid TOML: line {number} ({shown!r}): {reason}. Fix that line.")
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        raise LiveHeadError(f"Config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
     except tomllib.TOMLDecodeError as exc:
-        raise LiveHeadError(f"Config file {path} is not valid TOML: {exc}. Fix the line it names.") from None
+        raise _toml_error(path, text, exc) from None
     except OSError as exc:
         raise InputError(f"Cannot read config file {path}: {exc.strerror}.") from None
 
@@ -405,6 +392,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 def load_config(
     cli_overrides: Mapping[str, Any],
     config_file: str | os.PathLike[str] | None = None,
+    *,
+    flags: Mapping[str, str] | None = None,
 ) -> tuple[LiveHeadConfig, dict[str, str]]:
     """Build the effective config and record where each value came from.
 
@@ -414,7 +403,8 @@ def load_config(
     when given; otherwise the default file is read if present.
 
     Returns ``(config, sources)`` where ``sources[key]`` is ``"default"``, ``"file /path"`` or
-    ``"command line"`` for every key in :func:`field_types`.
+    ``"command line"`` for every key in :func:`field_types`. ``flags`` maps a dotted key to the
+    option that set it (``"output.fps": "--fps"``) so a refused value names what the user typed.
     """
     types_ = field_types()
     defaults = _default_values()
@@ -445,17 +435,27 @@ def load_config(
             continue
         if key in types_ and isinstance(value, str) and types_[key] is not str:
             value = parse_value(value, types_[key])
-        values[key] = _check(key, value, SOURCE_CLI, types_, defaults)
+        values[key] = _check(key, value, SOURCE_CLI, types_, defaults, flag=(flags or {}).get(key))
         sources[key] = SOURCE_CLI
 
     return with_overrides(LiveHeadConfig(), values), sources
 
 
+def check_option(key: str, value: Any, flag: str) -> Any:
+    """A subcommand's own flag that sets what config ``key`` sets (``livehead demo --fps``): parsed,
+    type-checked and range-checked exactly as ``livehead --fps`` is; returns the typed value."""
+    types_ = field_types()
+    if isinstance(value, str) and types_[key] is not str:
+        value = parse_value(value, types_[key])
+    return _check(key, value, SOURCE_CLI, types_, _default_values(), flag=flag)
+
+
+
 # ---------------------------------------------------------------------------------------------
-# `livehead config`
+# TOML rendering (error messages here, `livehead config` output)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -463,111 +463,17 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
-        return _toml_table(value.items())
+        return toml_table(value.items())
     if isinstance(value, (list, tuple)):
         if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
-            return _toml_table(value)
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+            return toml_table(value)
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(str(value))
 
 
-def _toml_table(items: Any) -> str:
+def toml_table(items: Any) -> str:
     parts = []
     for k, v in items:
         key = k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
-        parts.append(f"{key} = {_toml_value(v)}")
+        parts.append(f"{key} = {toml_value(v)}")
     return "{ " + ", ".join(parts) + " }" if parts else "{}"
-
-
-def format_config(config: LiveHeadConfig, sources: Mapping[str, str], *, config_path: Path, found: bool) -> str:
-    """The effective config as TOML (pasteable into config.toml), each line commented with its source."""
-    from livehead.ui.controls import build_keymap, help_text
-
-    types_ = field_types()
-    lines = [
-        "# LiveHead effective configuration",
-        f"# config file: {config_path}" + ("" if found else " (not found; create it to change the defaults)"),
-        "",
-    ]
-
-    def emit(key: str) -> str:
-        name = key.rsplit(".", 1)[-1]
-        value = _get(config, key)
-        source = sources.get(key, SOURCE_DEFAULT)
-        if value is None:
-            text = f"# {name} = (not set)"
-        elif isinstance(value, tuple) and not value and typing.get_origin(types_[key]) is tuple:
-            text = f"{name} = {{}}" if "keymap" in key else f"{name} = []"
-        else:
-            text = f"{name} = {_toml_value(value)}"
-        return f"{text:<36}  # {source}"
-
-    width_keys = [k for k in types_ if "." not in k]
-    lines += [emit(k) for k in width_keys]
-    for section, names in _sections(types_).items():
-        lines += ["", f"[{section}]"]
-        lines += [emit(f"{section}.{n}") for n in names]
-    keymap = build_keymap(config.controls.keymap)
-    lines += ["", "# Effective keys (defaults + [controls] keymap):"]
-    lines += ["#   " + row for row in help_text(keymap, global_modifiers=config.controls.global_modifiers).splitlines()]
-    return "\n".join(lines)
-
-
-def _parse_set(items: list[str], types_: Mapping[str, Any]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep:
-            raise LiveHeadError(f"--set needs KEY=VALUE, e.g. --set output.fps=25; got {item!r}.")
-        if key not in types_:
-            raise _unknown_key_error(key, SOURCE_CLI, types_)
-        overrides[key] = parse_value(text, types_[key])
-    return overrides
-
-
-def _run_overrides(rest: list[str]) -> dict[str, Any]:
-    """Map leftover run options (``--avatar me.png --fps 25``) to dotted keys via ``livehead.run``.
-
-    Uses ``livehead.run.cli_overrides(argv) -> dict[str, Any]`` when the run command provides it,
-    so ``livehead config`` shows exactly what ``livehead`` with the same options would use.
-    """
-    import importlib
-
-    try:
-        run = importlib.import_module("livehead.commands.run")
-    except ImportError:
-        run = None
-    translate = getattr(run, "cli_overrides", None)
-    if translate is None:
-        raise LiveHeadError(
-            f"livehead config does not understand {' '.join(rest)!r}. Use --config FILE and "
-            f"--set KEY=VALUE (e.g. --set output.fps=25)."
-        )
-    return dict(translate(rest))
-
-
-def config_main(argv: list[str]) -> int:
-    """``livehead config [--config FILE] [--set KEY=VALUE ...] [run options]``."""
-    parser = argparse.ArgumentParser(
-        prog="livehead config",
-        description="Print the effective configuration and where each value came from "
-        "(default < config file < command line). The output is valid TOML: save it as your config file.",
-    )
-    parser.add_argument("--config", metavar="FILE", help=f"config file to read instead of {default_config_path()}")
-    parser.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], help="override a key, e.g. --set output.fps=25"
-    )
-    parser.add_argument("--path", action="store_true", help="print only the default config file path")
-    parser.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args(argv)
-    if args.path:
-        print(default_config_path())
-        return 0
-    types_ = field_types()
-    overrides = _run_overrides(rest) if rest else {}
-    overrides.update(_parse_set(args.set, types_))
-    config, sources = load_config(overrides, args.config)
-    path = Path(args.config).expanduser().resolve() if args.config else default_config_path()
-    print(format_config(config, sources, config_path=path, found=path.is_file()))
-    return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class CaptureConfig:
     width: int = 1280  # requested camera resolution (the camera may pick another)
     height: int = 720
     fps: float = 30.0  # requested camera frame rate
-    realtime: bool = True  # video files: drop frames to keep wall-clock pace; False = every frame
+    realtime: bool | Literal["auto"] = "auto"  # video files: true = real-time pace, frames dropped to keep it (--realtime); false = every frame in order (--every-frame); "auto" = every frame unless a preview or virtual camera is open
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,25 @@ class MotionConfig:
     estimate_neutral: bool = True  # expression is measured against the driver's running neutral, not the calibration frame
 
 
+EyesMode = Literal["follow", "retarget", "open"]
+LipsMode = Literal["follow", "retarget", "closed"]
+EYE_MODES: tuple[str, ...] = get_args(EyesMode)
+LIP_MODES: tuple[str, ...] = get_args(LipsMode)
+
+
 @dataclass(frozen=True)
 class EngineConfig:
-    engine: str = "mesh"  # mesh | fomm | fv2v
+    engine: str = "mesh"  # mesh | fomm | fv2v | liveportrait
     backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "fp16"] = "fp32"
-    checkpoint: str | None = None  # path to a .pth.tar for fomm / fv2v
+    checkpoint: str | None = None  # a .pth.tar for fomm / fv2v; the weights folder for liveportrait
     model_config: str | None = None  # YAML in the original layout, for checkpoints of a non-standard size
-    crop_size: int = 256  # fomm / fv2v network input (the public checkpoints are 256)
+    crop_size: int = 256  # neural network input (the public checkpoints are 256; liveportrait outputs 2x)
     adapt_scale: bool = True  # fomm / fv2v: scale motion by the avatar's keypoint spread (adapt_movement_scale)
-    pose: str = "follow"  # fv2v: follow | frontal | "yaw,pitch,roll" degrees
+    pose: str = "follow"  # fv2v / liveportrait: follow | frontal | "yaw,pitch,roll" degrees
+    eyes: EyesMode = "follow"  # liveportrait: eyes follow the driver's expression | its eye opening (retargeting) | stay open
+    lips: LipsMode = "follow"  # liveportrait: lips follow the driver's expression | its lip opening (retargeting) | stay closed
     grid_step: int = 16  # mesh: pixels between warp samples; lower = sharper, slower
     mouth_fill: Literal["auto", "driver", "synth", "none"] = "auto"  # mesh: mouth interior source
     segmentation: bool = True  # mesh: warp the head over a still background (person segmentation of the avatar, once per avatar)
@@ -74,7 +82,8 @@ class OutputConfig:
     vcam: bool = True  # send to the virtual camera (--no-vcam to disable)
     vcam_device: str | None = None  # e.g. /dev/video10; None lets pyvirtualcam choose
     preview: bool = True  # show a preview window (--no-preview to disable)
-    record: str | None = None  # write an mp4 here (--output out.mp4)
+    record: str | None = None  # record here: .mp4, .mkv, .mov or .m4v (--output out.mp4)
+    overwrite: bool = False  # replace an existing recording file (--overwrite); inputs are never replaced
     overlay_on_output: bool = False  # draw overlays on the virtual-camera output too
     background: tuple[int, int, int] = (0, 0, 0)  # letterbox colour, RGB
 

@@ -27,7 +27,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from livehead.eval.runner import NO_SMOOTHING, STILL, EvalResult, Strip
+from livehead.eval.methods import NO_SMOOTHING, STILL
+from livehead.eval.stability import DRIVER
+from livehead.eval.types import EvalResult, Strip
 
 __all__ = [
     "CROSS_COLUMNS", "JSON_NOTES", "METRICS", "SCALE", "SELF_COLUMNS", "STABILITY_COLUMNS", "json_ready", "write_json",
@@ -303,11 +305,11 @@ def _html(data: dict[str, Any], plots: dict[str, list[str]], frames: list[tuple[
     parts.append("<h2>Temporal stability</h2><p class='note'>During still segments of each clip (the real person "
                  "barely moves): how much the output still moves. Lower is steadier; the real video is the "
                  "reference, the still photo the floor. Mean over clips:</p>")
-    parts.append(_table(st["summary"], STABILITY_COLUMNS, skip_best=(STILL, "driver (real video)")))
+    parts.append(_table(st["summary"], STABILITY_COLUMNS, skip_best=(STILL, DRIVER)))
     for name, clip in st["clips"].items():
-        rows_ = {"driver (real video)": clip["driver"], **clip["methods"]}
+        rows_ = {DRIVER: clip["driver"], **clip["methods"]}
         parts.append(f"<h3>{e(name)} ({clip['still_frames']} still frames)</h3>")
-        parts.append(_table(rows_, STABILITY_COLUMNS, skip_best=(STILL, "driver (real video)")))
+        parts.append(_table(rows_, STABILITY_COLUMNS, skip_best=(STILL, DRIVER)))
 
     if frames:
         parts.append("<h2>Frames</h2>")

@@ -37,9 +37,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python build_engines.py",
         description="Export an engine's graphs to ONNX, validate them, and build TensorRT plans for this GPU.",
     )
-    p.add_argument("--engine", required=True, choices=["fomm", "fv2v"], help="model family")
+    p.add_argument("--engine", required=True, choices=["fomm", "fv2v", "liveportrait"], help="model family")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="the .pth.tar (vox-cpk.pth.tar, vox-adv-cpk.pth.tar, 00000189-checkpoint.pth.tar)")
+    src.add_argument("--checkpoint", help="the .pth.tar (vox-cpk.pth.tar, vox-adv-cpk.pth.tar, 00000189-checkpoint.pth.tar) "
+                     "or LivePortrait's weights folder (liveportrait/, holding base_models/ and retargeting_models/)")
     src.add_argument("--random-weights", action="store_true",
                      help="no checkpoint: realistic random weights (for benchmarks and checks only)")
     p.add_argument("--config", help="YAML with model_params (default: the public vox-256 config of the engine)")
@@ -70,18 +71,17 @@ def _frame_size_from_yaml(path: str) -> int | None:
 
 def load_graph_set(args: argparse.Namespace):
     """The :class:`GraphSet` for the command line: checkpoint (or random weights) + config + size."""
-    from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
+    from livehead.models import PUBLIC_CONFIGS, load_checkpoint, load_model_config
     from livehead.runtime.graphs import build_graphs
 
     config = load_model_config(args.config, engine=args.engine) if args.config else next(
         c for c in PUBLIC_CONFIGS.values() if c.engine == args.engine)
     size = args.size or (_frame_size_from_yaml(args.config) if args.config else None) or 256
     if args.random_weights:
-        from livehead.models.random_init import randomize_
+        from livehead.models.random_init import random_models
 
-        models = build_models(config)
         log.info("random weights (seed %d), calibrating at %dx%d …", args.seed, size, size)
-        randomize_(models, seed=args.seed, image_size=size)
+        models = random_models(args.engine, seed=args.seed, image_size=size, config=config)
         from livehead.runtime.manifest import random_weights_id
 
         sha, checkpoint = random_weights_id(args.seed, size), None
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from livehead.extras import require
+
+    require("neural", "python build_engines.py")
     import onnx
 
     from livehead.runtime.manifest import (

@@ -27,6 +27,7 @@ __all__ = [
     "SameBlock2d",
     "SpectralNormConv2d",
     "UpBlock",
+    "encode_appearance",
     "fold_spectral_norm",
 ]
 
@@ -355,3 +356,22 @@ class SPADEResnetBlock(nn.Module):
         dx = self.conv_0(F.leaky_relu(self.norm_0(x, seg), 0.2))  # (B, fmiddle, H, W)
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, seg), 0.2))  # (B, fout, H, W)
         return x_s + dx
+
+
+def encode_appearance(encoder: nn.Module, image: Tensor) -> Tensor:
+    """The appearance feature volume f_s of face-vid2vid's generator and LivePortrait's F.
+
+    ``encoder`` has ``first`` (:class:`SameBlock2d`), ``down_blocks``, ``second`` (1x1 conv to
+    ``reshape_channel * reshape_depth`` channels), ``resblocks_3d`` and the ints
+    ``reshape_channel`` / ``reshape_depth``: the two models share this network, layer for layer.
+
+    ``(B, C, H, W)`` -> ``(B, reshape_channel, reshape_depth, H / 2**n, W / 2**n)``; channel
+    ``c * reshape_depth + d`` of ``second`` becomes ``(c, d)`` of the volume.
+    """
+    out = encoder.first(image)  # (B, block_expansion, H, W)
+    for block in encoder.down_blocks:
+        out = block(out)  # (B, ·, H/2^i, W/2^i)
+    out = encoder.second(out)  # (B, reshape_channel * reshape_depth, h, w)
+    b, _, h, w = out.shape
+    volume = out.reshape(b, encoder.reshape_channel, encoder.reshape_depth, h, w)
+    return encoder.resblocks_3d(volume)  # (B, reshape_channel, reshape_depth, h, w)

@@ -4,32 +4,52 @@
 ``--checkpoint PATH`` or by its usual file name in the checkpoints folder,
 ``<data dir>/checkpoints`` where the data dir is ``$LIVEHEAD_DATA_DIR`` or
 ``platformdirs.user_data_dir("livehead")``. LiveHead never downloads weights itself: the authors
-publish them behind Google Drive / MediaFire pages.
+publish them behind Google Drive / MediaFire / HuggingFace pages.
+
+LivePortrait is five files, not one: its entry is the folder ``<checkpoints>/liveportrait`` laid out
+as the official ``pretrained_weights/liveportrait`` (:data:`LIVEPORTRAIT_FILES`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from livehead.checks import Check
+from livehead.config.paths import DATA_DIR_ENV, user_data_dir
 from livehead.errors import CheckpointError, InputError
-from livehead.models.configs import Engine, ModelConfig, get_public_config
-from livehead.config.loading import DATA_DIR_ENV, user_data_dir
+
+if TYPE_CHECKING:  # the catalog is plain data: no torch, so the light install's doctor reads it too
+    from livehead.models.configs import Engine, ModelConfig
 
 __all__ = [
     "CATALOG",
+    "LIVEPORTRAIT_DOWNLOAD",
+    "LIVEPORTRAIT_FILES",
     "CatalogEntry",
     "CheckpointStatus",
     "catalog_status",
     "checkpoints_dir",
     "find_checkpoint",
+    "doctor_checks",
     "found_checkpoints",
-    "main",
     "resolve_checkpoint",
 ]
 
+# LivePortrait entry -> its official file, relative to the weights folder (pretrained_weights/liveportrait;
+# the HuggingFace repo KwaiVGI/LivePortrait has the same layout under liveportrait/).
+LIVEPORTRAIT_DOWNLOAD = (
+    "LivePortrait README, 'Download pretrained weights': https://huggingface.co/KwaiVGI/LivePortrait "
+    "(the liveportrait/ folder: base_models/ and retargeting_models/)"
+)
+LIVEPORTRAIT_FILES: dict[str, str] = {
+    "appearance_feature_extractor": "base_models/appearance_feature_extractor.pth",
+    "motion_extractor": "base_models/motion_extractor.pth",
+    "warping_module": "base_models/warping_module.pth",
+    "spade_generator": "base_models/spade_generator.pth",
+    "stitching_retargeting_module": "retargeting_models/stitching_retargeting_module.pth",
+}
 _FOMM_DOWNLOAD = (
     "first-order-model README, 'Pre-trained checkpoint': "
     "https://drive.google.com/open?id=1PyQJmkdCsAkOYwUyaj_l-l0as-iLDgeH or https://yadi.sk/d/lEw8uRm140L_eQ"
@@ -38,6 +58,12 @@ _FV2V_DOWNLOAD = (
     "One-Shot_Free-View_Neural_Talking_Head_Synthesis README, 'Vox-256-New': "
     "https://www.mediafire.com/folder/fcvtkn21j57bb/TalkingHead_Update"
 )
+
+
+def liveportrait_download_command(directory: Path) -> str:
+    """The command that puts LivePortrait's weights where :func:`find_checkpoint` looks."""
+    return (f"huggingface-cli download KwaiVGI/LivePortrait --include 'liveportrait/base_models/*' "
+            f"'liveportrait/retargeting_models/*' --local-dir {directory}")
 
 
 @dataclass(frozen=True)
@@ -49,10 +75,13 @@ class CatalogEntry:
     file_names: tuple[str, ...]  # file names recognised in the checkpoints folder, preferred first
     description: str
     download: str  # where the authors publish it
+    parts: tuple[str, ...] = ()  # when set, file_names[0] is a folder that must hold all these files
 
     @property
     def config(self) -> ModelConfig:
-        """The built-in architecture for this checkpoint (no YAML needed)."""
+        """The built-in architecture for this checkpoint (no YAML needed; builds need the neural extra)."""
+        from livehead.models.configs import get_public_config
+
         return get_public_config(self.name)
 
 
@@ -78,6 +107,14 @@ CATALOG: tuple[CatalogEntry, ...] = (
         description="face-vid2vid (zhanglonghao1992) Vox-256-New, SPADE generator (config vox-256-spade.yaml)",
         download=_FV2V_DOWNLOAD,
     ),
+    CatalogEntry(
+        name="liveportrait",
+        engine="liveportrait",
+        file_names=("liveportrait",),
+        description="LivePortrait (KwaiVGI, humans): appearance, motion, warping, SPADE generator, stitching",
+        download=LIVEPORTRAIT_DOWNLOAD,
+        parts=tuple(LIVEPORTRAIT_FILES.values()),
+    ),
 )
 
 
@@ -87,8 +124,9 @@ class CheckpointStatus:
 
     name: str
     engine: Engine
-    file_name: str  # the preferred file name
+    file_name: str  # the preferred file name (LivePortrait: its folder)
     path: Path | None  # the file found, None if missing
+    missing: tuple[str, ...] = ()  # a folder entry's files that are absent (full paths)
 
     @property
     def present(self) -> bool:
@@ -100,10 +138,19 @@ def checkpoints_dir() -> Path:
     return user_data_dir() / "checkpoints"
 
 
+def missing_parts(entry: CatalogEntry, directory: Path | None = None) -> list[Path]:
+    """A folder entry's files absent from ``directory`` (default the checkpoints folder), as full paths."""
+    directory = checkpoints_dir() if directory is None else Path(directory)
+    return [directory / entry.file_names[0] / part for part in entry.parts
+            if not (directory / entry.file_names[0] / part).is_file()]
+
+
 def find_checkpoint(entry: CatalogEntry, directory: Path | None = None) -> Path | None:
     """The first of ``entry.file_names`` that exists as a file in ``directory`` (default the
-    checkpoints folder), else None."""
+    checkpoints folder), else None. A folder entry (LivePortrait) counts only with all its parts."""
     directory = checkpoints_dir() if directory is None else Path(directory)
+    if entry.parts:
+        return None if missing_parts(entry, directory) else directory / entry.file_names[0]
     for file_name in entry.file_names:
         path = directory / file_name
         if path.is_file():
@@ -113,7 +160,10 @@ def find_checkpoint(entry: CatalogEntry, directory: Path | None = None) -> Path 
 
 def catalog_status(directory: Path | None = None) -> list[CheckpointStatus]:
     """Every catalog entry with the file found for it (or None)."""
-    return [CheckpointStatus(e.name, e.engine, e.file_names[0], find_checkpoint(e, directory)) for e in CATALOG]
+    return [CheckpointStatus(e.name, e.engine, e.file_names[0] + ("/" if e.parts else ""),
+                             find_checkpoint(e, directory),
+                             tuple(str(p) for p in missing_parts(e, directory)) if e.parts else ())
+            for e in CATALOG]
 
 
 def found_checkpoints(directory: Path | None = None) -> dict[str, Path]:
@@ -131,9 +181,10 @@ def resolve_checkpoint(
     """Which file and architecture an engine should load.
 
     Args:
-        engine: "fomm" or "fv2v".
-        checkpoint: an explicit path (``--checkpoint``); None searches the checkpoints folder for
-            the engine's catalog files, in catalog order.
+        engine: "fomm", "fv2v" or "liveportrait".
+        checkpoint: an explicit path (``--checkpoint``; a folder or a combined file for
+            LivePortrait); None searches the checkpoints folder for the engine's catalog files, in
+            catalog order.
         directory: the folder to search instead of :func:`checkpoints_dir` (tests).
 
     Returns:
@@ -151,6 +202,8 @@ def resolve_checkpoint(
         raise InputError(f"Engine {engine!r} uses no checkpoint from the catalog; known: {', '.join(engines)}.")
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
+        if engine == "liveportrait" and path.exists():
+            return path, entries[0].config
         if not path.is_file():
             raise CheckpointError(
                 f"Checkpoint {path} (--checkpoint) does not exist or is not a file. Check the path; "
@@ -164,6 +217,15 @@ def resolve_checkpoint(
         path = find_checkpoint(entry, directory)
         if path is not None:
             return path, entry.config
+    if entries[0].parts:
+        missing = missing_parts(entries[0], directory)
+        raise CheckpointError(
+            f"No complete {engine} weights in {directory / entries[0].file_names[0]}; missing:"
+            + "".join(f"\n    {p}" for p in missing)
+            + f"\nDownload: {entries[0].download}, e.g.\n    {liveportrait_download_command(directory)}\n"
+            f"(or pass --checkpoint with the folder that holds base_models/ and retargeting_models/). "
+            "Run `livehead models` for details."
+        )
     names = " or ".join(n for e in entries for n in e.file_names)
     raise CheckpointError(
         f"No {engine} checkpoint found: put {names} in {directory} (or set {DATA_DIR_ENV} to move the folder), "
@@ -171,69 +233,18 @@ def resolve_checkpoint(
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="livehead models",
-        description="List the checkpoints the fomm and fv2v engines can use, where LiveHead looks for them, "
-        "and which are present.",
-    )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument("--verify", action="store_true",
-                        help="load every present checkpoint strictly and print its sha256 (slow: reads each file)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
-    return parser
-
-
-def main(argv: list[str]) -> int:
-    """``livehead models``: print the catalog. Returns 0, or 1 when ``--verify`` found a bad file."""
-    args = _parser().parse_args(argv)
+def doctor_checks() -> list[Check]:
+    """One line per catalog checkpoint, saying where a missing one goes (all optional: mesh needs none)."""
     directory = checkpoints_dir()
-    statuses = catalog_status(directory)
-    verified: dict[str, str] = {}
-    failures: dict[str, str] = {}
-    if args.verify:
-        from livehead.models.checkpoint import load_checkpoint
-
-        for status in statuses:
-            if status.path is None:
-                continue
-            try:
-                verified[status.name] = load_checkpoint(status.path, status.name).sha256
-            except CheckpointError as err:
-                failures[status.name] = str(err)
-    entries = {e.name: e for e in CATALOG}
-    if args.json:
-        rows = [
-            {
-                "name": s.name, "engine": s.engine, "file_names": list(entries[s.name].file_names),
-                "description": entries[s.name].description, "download": entries[s.name].download,
-                "present": s.present, "path": str(s.path) if s.path else None,
-                **({"sha256": verified[s.name]} if s.name in verified else {}),
-                **({"error": failures[s.name]} if s.name in failures else {}),
-            }
-            for s in statuses
-        ]
-        report = {"checkpoints_dir": str(directory), "data_dir_env": DATA_DIR_ENV, "checkpoints": rows}
-        print(json.dumps(report, indent=2))
-        return 1 if failures else 0
-    width = max(len(s.name) for s in statuses)
-    file_width = max(len(s.file_name) for s in statuses)
-    print("Checkpoints for the neural engines (the mesh engine needs none):\n")
-    print(f"  {'NAME':<{width}}  ENGINE  {'FILE':<{file_width}}  STATUS")
-    for s in statuses:
-        state = f"found: {s.path}" if s.path else "missing"
-        if s.name in verified:
-            state = f"ok, sha256 {verified[s.name]}"
-        elif s.name in failures:
-            state = "BROKEN (see below)"
-        print(f"  {s.name:<{width}}  {s.engine:<6}  {s.file_name:<{file_width}}  {state}")
-        print(f"  {'':<{width}}  {'':<6}  {entries[s.name].description}")
-    print(f"\nCheckpoints folder: {directory}")
-    print(f"  (set {DATA_DIR_ENV} to move the data folder, or pass --checkpoint PATH to use a file elsewhere)")
-    print("\nDownloads (LiveHead never downloads weights itself):")
-    for download in dict.fromkeys(e.download for e in CATALOG):
-        print(f"  {download}")
-    print("\nThe architectures are built in; no YAML is needed for these files.")
-    for name, message in failures.items():
-        print(f"\n{name}: {message}")
-    return 1 if failures else 0
+    checks = []
+    for entry in catalog_status():
+        name = f"{entry.name} ({entry.engine})"
+        if entry.path is not None:
+            checks.append(Check("checkpoints", name, "ok", str(entry.path)))
+        else:
+            checks.append(Check(
+                "checkpoints", name, "warn",
+                f"not found (only needed for --engine {entry.engine}; mesh needs no weights)",
+                f"download {entry.file_name} (see `livehead models`) into {directory}, or pass --checkpoint PATH",
+            ))
+    return checks or [Check("checkpoints", "checkpoints", "info", "the catalog lists no checkpoints")]

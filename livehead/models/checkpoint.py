@@ -1,8 +1,15 @@
-"""Loading FOMM / face-vid2vid ``.pth.tar`` checkpoints safely and strictly.
+"""Loading FOMM / face-vid2vid / LivePortrait checkpoints safely and strictly.
 
-Layout (written by the upstream ``Logger.save_cpk``): a dict with one state dict per network,
-``generator`` and ``kp_detector`` (+ ``he_estimator`` for face-vid2vid), and training leftovers
-(``discriminator``, ``optimizer_*``, ``epoch``) that inference ignores.
+Layouts:
+
+* FOMM / face-vid2vid ``.pth.tar`` (written by the upstream ``Logger.save_cpk``): a dict with one
+  state dict per network, ``generator`` and ``kp_detector`` (+ ``he_estimator`` for face-vid2vid),
+  and training leftovers (``discriminator``, ``optimizer_*``, ``epoch``) that inference ignores.
+* LivePortrait: a folder of five files (:data:`LIVEPORTRAIT_FILES`, the official
+  ``pretrained_weights/liveportrait`` layout): four bare state dicts and
+  ``stitching_retargeting_module.pth``, a dict ``{retarget_shoulder, retarget_mouth, retarget_eye}``
+  whose keys may carry DataParallel ``module.`` prefixes (stripped, as the official loader does).
+  Or one file ``{module_name: state_dict}`` with the same five entries (the golden fixture's layout).
 
 Safety: files are always read with ``torch.load(..., weights_only=True)``, which unpickles only
 tensors and plain containers; a file whose pickle would call arbitrary code is refused *before*
@@ -24,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from livehead.errors import CheckpointError
+from livehead.models.catalog import LIVEPORTRAIT_DOWNLOAD, LIVEPORTRAIT_FILES
 from livehead.models.configs import Engine, ModelConfig, ModelSet, PUBLIC_CONFIGS, build_models, get_public_config
 
 __all__ = [
@@ -39,8 +47,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _NETWORK_ENTRIES = ("generator", "kp_detector", "he_estimator")
-_ENGINE_NAMES = {"fomm": "FOMM (first-order-model)", "fv2v": "face-vid2vid"}
-_ENGINE_FILES = {"fomm": "vox-cpk.pth.tar or vox-adv-cpk.pth.tar", "fv2v": "00000189-checkpoint.pth.tar"}
+_ENGINE_NAMES = {"fomm": "FOMM (first-order-model)", "fv2v": "face-vid2vid", "liveportrait": "LivePortrait"}
+_ENGINE_FILES = {
+    "fomm": "vox-cpk.pth.tar or vox-adv-cpk.pth.tar",
+    "fv2v": "00000189-checkpoint.pth.tar",
+    "liveportrait": "the liveportrait/ weights folder holding base_models/ and retargeting_models/",
+}
 _MAX_LISTED = 8  # keys listed per problem kind before "... and N more"
 
 
@@ -60,7 +72,7 @@ class CheckpointFile:
     path: Path
     sha256: str
     size: int  # bytes
-    entries: dict[str, dict[str, Tensor]]  # network state dicts present: generator, kp_detector[, he_estimator]
+    entries: dict[str, dict[str, Tensor]]  # network state dicts present (generator, kp_detector …; LivePortrait's 5)
     ignored: tuple[str, ...]  # other top-level keys (discriminator, optimizers, epoch …), unused
     engine: Engine | None  # guessed from the key names, None if unrecognised
 
@@ -81,8 +93,11 @@ def detect_engine(entries: Mapping[str, Mapping[str, Tensor]]) -> Engine | None:
     """Which model family the state dicts belong to, from distinctive key names.
 
     FOMM's KPDetector hourglass has ``predictor.encoder.*``; face-vid2vid's has
-    ``predictor.down_blocks.down0.*`` and the file carries an ``he_estimator``.
+    ``predictor.down_blocks.down0.*`` and the file carries an ``he_estimator``; LivePortrait's
+    entries are named after its networks (``motion_extractor`` …).
     """
+    if set(entries) & set(LIVEPORTRAIT_FILES):
+        return "liveportrait"
     kp = entries.get("kp_detector", {})
     if "he_estimator" in entries or any(k.startswith("predictor.down_blocks.down") for k in kp):
         return "fv2v"
@@ -94,6 +109,44 @@ def detect_engine(entries: Mapping[str, Mapping[str, Tensor]]) -> Engine | None:
     if any(k.startswith("bottleneck.r") for k in generator):
         return "fomm"
     return None
+
+
+# what a plain state-dict pickle may import; anything else is a callable unpickling would run
+_WEIGHT_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode")
+_SCAN_BYTES = 64 << 20  # a legacy torch file's pickle comes first; its tensor data after it need not be read
+
+
+def _foreign_globals(path: Path) -> list[str]:
+    """The callables ``path``'s pickle would import that plain weights never need, read with
+    pickletools (nothing is executed). Used when torch's safe loader stops on an opcode it does
+    not know before it reached the global that would show the file's intent."""
+    import io
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                data = archive.read(names[0]) if names else b""
+        else:
+            with open(path, "rb") as f:
+                data = f.read(_SCAN_BYTES)
+    except (OSError, zipfile.BadZipFile):
+        return []
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(arg, str):
+                strings.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError):  # a damaged stream: what was read so far counts
+        pass
+    return list(dict.fromkeys(g for g in found if not g.startswith(_WEIGHT_GLOBALS)))
 
 
 def _torch_load(path: Path) -> object:
@@ -113,13 +166,14 @@ def _torch_load(path: Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err) + " " + str(err.__context__ or "")
-        if "Unsupported global" in text or "not an allowed global" in text:
-            found = re.search(r"GLOBAL ([\w.]+)", text)
-            detail = found.group(1) if found else "an unsupported global"
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        unsafe = [found.group(1)] if found and re.search(r"unsupported global|not an allowed global|is blocked",
+                                                          text, re.IGNORECASE) else _foreign_globals(path)
+        if unsafe:
             raise CheckpointError(
-                f"Checkpoint {path} was refused: it references a Python object that plain weights never need "
-                f"({detail}), and unpickling it could run code. LiveHead loads checkpoints with "
-                "torch.load(weights_only=True) and never executes them. Use the official file from the model's authors."
+                f"Checkpoint {path} was refused: it would run code when loaded ({', '.join(unsafe[:3])}; plain "
+                "weights never need that). LiveHead loads checkpoints with torch.load(weights_only=True) and never "
+                "executes them. Use the official file from the model's authors."
             ) from None
         # torch's own message suggests weights_only=False, which we never do: report only the cause.
         cause = _first_line(str(err.__context__ or "")) or "unreadable pickle data"
@@ -127,7 +181,7 @@ def _torch_load(path: Path) -> object:
             f"Checkpoint {path} is not a PyTorch checkpoint (unpickling failed: {cause}). "
             f"Check the path; if it is the right file, it is damaged. {redownload}"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as err:  # junk bytes fail anywhere
         raise CheckpointError(
             f"Checkpoint {path} is truncated or corrupted ({_first_line(str(err)) or type(err).__name__}); "
             f"size {path.stat().st_size:,} bytes. {redownload}"
@@ -153,8 +207,13 @@ def read_checkpoint(path: str | Path) -> CheckpointFile:
             f"Checkpoint {path} does not exist. Pass --checkpoint PATH or put the file in the checkpoints folder "
             "(`livehead models` shows where and which names are recognised)."
         )
+    if path.is_dir() and liveportrait_folder(path) is not None:
+        return read_liveportrait_folder(path)
     if not path.is_file():
-        raise CheckpointError(f"Checkpoint {path} is not a file. Pass the .pth.tar file itself with --checkpoint.")
+        raise CheckpointError(
+            f"Checkpoint {path} is not a file. Pass the .pth.tar file itself with --checkpoint (a folder is accepted "
+            "only for LivePortrait: the one holding base_models/ and retargeting_models/)."
+        )
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"Checkpoint {path} is empty (0 bytes): the download or copy failed. Download it again.")
@@ -165,14 +224,25 @@ def read_checkpoint(path: str | Path) -> CheckpointFile:
             f"Checkpoint {path} holds a {type(data).__name__}, not a dict of state dicts; it is not a FOMM or "
             f"face-vid2vid checkpoint. Expected a file like {_ENGINE_FILES['fomm']} or {_ENGINE_FILES['fv2v']}."
         )
+    if set(data) & set(LIVEPORTRAIT_FILES):
+        entries = {name: _liveportrait_entry(path, name, data[name]) for name in LIVEPORTRAIT_FILES if name in data}
+        ignored = tuple(str(k) for k in data if k not in entries)
+        return CheckpointFile(path, digest, size, entries, ignored, "liveportrait")
     entries = {k: v for k, v in data.items() if k in _NETWORK_ENTRIES and isinstance(v, Mapping)}
     if not entries:
         keys = list(data)[:_MAX_LISTED]
         bare = bool(data) and all(isinstance(v, Tensor) for v in data.values())
-        what = "a bare state dict of a single network (e.g. a LivePortrait file)" if bare else f"top-level keys {keys}"
+        if bare:
+            raise CheckpointError(
+                f"Checkpoint {path} is a bare state dict of a single network, as LivePortrait ships its five "
+                "networks. For --engine liveportrait pass the folder that holds base_models/ and retargeting_models/ "
+                "(`livehead models` shows the expected files); FOMM and face-vid2vid use one file "
+                f"({_ENGINE_FILES['fomm']} or {_ENGINE_FILES['fv2v']})."
+            )
         raise CheckpointError(
-            f"Checkpoint {path} is not a FOMM/face-vid2vid checkpoint: it has {what}, but no 'generator' / "
-            f"'kp_detector' entries. Expected a file like {_ENGINE_FILES['fomm']} or {_ENGINE_FILES['fv2v']}."
+            f"Checkpoint {path} is not a FOMM/face-vid2vid/LivePortrait checkpoint: it has top-level keys {keys}, "
+            f"but no 'generator' / 'kp_detector' entries. Expected a file like {_ENGINE_FILES['fomm']} or "
+            f"{_ENGINE_FILES['fv2v']}, or {_ENGINE_FILES['liveportrait']}."
         )
     for name, sd in entries.items():
         bad = [k for k, v in sd.items() if not isinstance(v, Tensor)]
@@ -181,6 +251,83 @@ def read_checkpoint(path: str | Path) -> CheckpointFile:
                                   "the file is not a plain state dict. Re-export or download it again.")
     ignored = tuple(str(k) for k in data if k not in entries)
     return CheckpointFile(path, digest, size, {k: dict(v) for k, v in entries.items()}, ignored, detect_engine(entries))
+
+
+def liveportrait_folder(path: str | Path) -> Path | None:
+    """The LivePortrait weights folder at or under ``path``: ``path`` itself, ``path/liveportrait``
+    or ``path/pretrained_weights/liveportrait`` (the first holding ``base_models/`` or
+    ``retargeting_models/``), else None."""
+    path = Path(path).expanduser()
+    for candidate in (path, path / "liveportrait", path / "pretrained_weights" / "liveportrait"):
+        if (candidate / "base_models").is_dir() or (candidate / "retargeting_models").is_dir():
+            return candidate
+    return None
+
+
+def _strip_module_prefix(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    # The official loader removes every 'module.' substring (DataParallel residue), not only a prefix.
+    return {k.replace("module.", ""): v for k, v in state_dict.items()}
+
+
+def _liveportrait_entry(path: Path, name: str, value: object) -> dict[str, Tensor]:
+    """One LivePortrait entry as a flat state dict of our module (the stitching file's three
+    sub-dicts become ``stitching.*``, ``lip.*``, ``eye.*``)."""
+    from livehead.models.liveportrait.stitching_retargeting import FILE_ENTRIES
+
+    if not isinstance(value, Mapping):
+        raise CheckpointError(f"Checkpoint {path}, entry {name!r} holds a {type(value).__name__}, not a state dict. "
+                              "Download the LivePortrait weights again (`livehead models` shows the files).")
+    if name != "stitching_retargeting_module":
+        flat = dict(value)
+    else:
+        absent = [k for k in FILE_ENTRIES if not isinstance(value.get(k), Mapping)]
+        if absent:
+            raise CheckpointError(
+                f"Checkpoint {path}: the stitching/retargeting entry lacks {', '.join(absent)} (it has "
+                f"{sorted(map(str, value))}); it should hold retarget_shoulder, retarget_mouth and retarget_eye. "
+                "Download stitching_retargeting_module.pth again."
+            )
+        flat = {f"{child}.{k}": v for sub, child in FILE_ENTRIES.items()
+                for k, v in _strip_module_prefix(value[sub]).items()}
+    bad = [k for k, v in flat.items() if not isinstance(v, Tensor)]
+    if bad:
+        raise CheckpointError(f"Checkpoint {path}, entry {name!r}: values of {bad[:_MAX_LISTED]} are not tensors; "
+                              "the file is not a plain state dict. Download it again.")
+    return flat
+
+
+def read_liveportrait_folder(path: str | Path) -> CheckpointFile:
+    """Read LivePortrait's five official files from a weights folder (see :func:`liveportrait_folder`).
+
+    The sha256 is that of the five files' sha256 values, so a cache or a compiled engine built
+    from one download is refused for another.
+
+    Raises:
+        CheckpointError: files missing (each listed with its expected path), unsafe, truncated or
+            not state dicts.
+    """
+    folder = liveportrait_folder(path)
+    if folder is None:
+        raise CheckpointError(f"{path} holds no LivePortrait weights (no base_models/ or retargeting_models/ folder). "
+                              f"Download: {LIVEPORTRAIT_DOWNLOAD}.")
+    files = {name: folder / rel for name, rel in LIVEPORTRAIT_FILES.items()}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise CheckpointError(
+            f"LivePortrait weights in {folder} are incomplete; missing:" + _listing(missing)
+            + f"\nDownload: {LIVEPORTRAIT_DOWNLOAD}."
+        )
+    entries: dict[str, dict[str, Tensor]] = {}
+    digests = []
+    for name, file in files.items():
+        if file.stat().st_size == 0:
+            raise CheckpointError(f"Checkpoint {file} is empty (0 bytes): the download or copy failed. "
+                                  "Download it again.")
+        entries[name] = _liveportrait_entry(file, name, _torch_load(file))
+        digests.append(f"{LIVEPORTRAIT_FILES[name]}:{sha256_file(file)}\n")
+    digest = hashlib.sha256("".join(digests).encode()).hexdigest()
+    size = sum(f.stat().st_size for f in files.values())
+    return CheckpointFile(folder, digest, size, entries, (), "liveportrait")
 
 
 def _listing(items: list[str]) -> str:
@@ -258,7 +405,7 @@ def _resolve_config(config: ModelConfig | str | None, engine: Engine | None, pat
         return get_public_config(config)
     if engine is None:
         raise CheckpointError(
-            f"Checkpoint {path}: cannot tell whether it is FOMM or face-vid2vid from its keys; "
+            f"Checkpoint {path}: cannot tell whether it is FOMM, face-vid2vid or LivePortrait from its keys; "
             "pass --engine and --config."
         )
     return next(c for c in PUBLIC_CONFIGS.values() if c.engine == engine)
@@ -268,10 +415,11 @@ def load_checkpoint(path: str | Path, config: ModelConfig | str | None = None) -
     """Build the networks for ``config`` and load ``path`` into them strictly.
 
     Args:
-        path: a ``.pth.tar`` in the original layout.
+        path: a ``.pth.tar`` in the original layout, or for LivePortrait its weights folder or a
+            combined ``{module_name: state_dict}`` file.
         config: a :class:`ModelConfig` (e.g. from :func:`~livehead.models.configs.load_model_config`),
-            a public config name (``"fomm-vox-256"``, ``"fomm-vox-adv-256"``, ``"fv2v-vox-256"``), or
-            None to use the public config of the engine detected from the file.
+            a public config name (``"fomm-vox-256"``, ``"fomm-vox-adv-256"``, ``"fv2v-vox-256"``,
+            ``"liveportrait"``), or None to use the public config of the engine detected from the file.
 
     Returns:
         :class:`LoadedCheckpoint` with the networks in eval mode on the CPU and the file's sha256.
@@ -300,7 +448,9 @@ def load_checkpoint(path: str | Path, config: ModelConfig | str | None = None) -
     models = build_models(cfg)
     injected: list[str] = []
     for entry, module in models.items():
-        sd, added = check_state_dict(module, ckpt.entries[entry], entry=entry, path=ckpt.path, config=cfg)
+        # A LivePortrait folder: name the file of the entry, not the folder.
+        where = ckpt.path / LIVEPORTRAIT_FILES[entry] if ckpt.path.is_dir() else ckpt.path
+        sd, added = check_state_dict(module, ckpt.entries[entry], entry=entry, path=where, config=cfg)
         module.load_state_dict(sd, strict=True)
         injected += [f"{entry}/{k}" for k in added]
     if injected:

@@ -2,8 +2,9 @@
 
 A :class:`ModelConfig` holds the ``model_params`` of the original YAML files (same nesting, same
 keys: ``common_params``, ``kp_detector_params``, ``generator_params`` and, for face-vid2vid,
-``he_estimator_params``), plus our one extra setting, ``align_corners``. Each network is built as
-the reference demos do: ``Network(**<section>_params, **common_params)``, so constructor arguments
+``he_estimator_params``; for LivePortrait one ``<module>_params`` section per network, as in its
+``src/config/models.yaml``), plus our one extra setting, ``align_corners``. Each network is built as
+the reference code does: ``Network(**<section>_params, **common_params)``, so constructor arguments
 are exactly the config keys.
 
 The public variants are constants here (:data:`PUBLIC_CONFIGS`); any other checkpoint (e.g. the
@@ -24,12 +25,15 @@ from torch import nn
 
 from livehead.errors import InputError
 from livehead.models import fomm, fv2v
+from livehead.models import liveportrait as lp
+from livehead.models.liveportrait.stitching_retargeting import StitchingRetargetingNetwork
 
 __all__ = [
     "ENGINES",
     "FOMM_VOX_256",
     "FOMM_VOX_ADV_256",
     "FV2V_VOX_256",
+    "LIVEPORTRAIT",
     "PUBLIC_CONFIGS",
     "Engine",
     "ModelConfig",
@@ -39,8 +43,8 @@ __all__ = [
     "load_model_config",
 ]
 
-Engine = Literal["fomm", "fv2v"]
-ENGINES: tuple[str, ...] = ("fomm", "fv2v")
+Engine = Literal["fomm", "fv2v", "liveportrait"]
+ENGINES: tuple[str, ...] = ("fomm", "fv2v", "liveportrait")
 
 # Which class each checkpoint entry is built with, per engine, in checkpoint order.
 _NETWORKS: dict[str, dict[str, tuple[str, type[nn.Module]]]] = {
@@ -53,16 +57,34 @@ _NETWORKS: dict[str, dict[str, tuple[str, type[nn.Module]]]] = {
         "he_estimator": ("he_estimator_params", fv2v.HEEstimator),
         "generator": ("generator_params", fv2v.OcclusionAwareSPADEGenerator),
     },
+    # The five official files, in the order of the reference's InferenceConfig (checkpoint_F/M/W/G/S).
+    "liveportrait": {
+        "appearance_feature_extractor": ("appearance_feature_extractor_params", lp.AppearanceFeatureExtractor),
+        "motion_extractor": ("motion_extractor_params", lp.MotionExtractor),
+        "warping_module": ("warping_module_params", lp.WarpingNetwork),
+        "spade_generator": ("spade_generator_params", lp.SPADEDecoder),
+        "stitching_retargeting_module": ("stitching_retargeting_module_params", lp.StitchingRetargetingModule),
+    },
 }
+# Engines whose sections are all merged with a shared common_params section (LivePortrait has none).
+_COMMON_PARAMS = frozenset({"fomm", "fv2v"})
+# The section holding dense_motion_params, per engine.
+_DENSE_SECTION = {"fomm": "generator_params", "fv2v": "generator_params", "liveportrait": "warping_module_params"}
 # Dense-motion sub-config keys are checked against these constructors.
-_DENSE_MOTION: dict[str, type[nn.Module]] = {"fomm": fomm.DenseMotionNetwork, "fv2v": fv2v.DenseMotionNetwork}
+_DENSE_MOTION: dict[str, type[nn.Module]] = {
+    "fomm": fomm.DenseMotionNetwork, "fv2v": fv2v.DenseMotionNetwork, "liveportrait": fv2v.DenseMotionNetwork,
+}
+# Sections whose values are themselves sub-configs of one class (LivePortrait's three MLPs).
+_NESTED: dict[tuple[str, str], type[nn.Module]] = {
+    ("liveportrait", "stitching_retargeting_module_params"): StitchingRetargetingNetwork,
+}
 # model_params sections used only for training; present in the original YAMLs, ignored here.
 _TRAINING_SECTIONS = frozenset({"discriminator_params"})
 # Set by the generator itself, so not allowed inside dense_motion_params.
 _DENSE_MOTION_FROM_GENERATOR = frozenset(
     {"num_kp", "num_channels", "feature_channel", "estimate_occlusion_map", "align_corners"}
 )
-_DEFAULT_ALIGN_CORNERS = {"fomm": True, "fv2v": False}
+_DEFAULT_ALIGN_CORNERS = {"fomm": True, "fv2v": False, "liveportrait": False}
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,7 @@ class ModelConfig:
     Treat ``model_params`` as read-only; :func:`build_models` deep-copies it.
     """
 
-    engine: Engine  # "fomm" | "fv2v"
+    engine: Engine  # "fomm" | "fv2v" | "liveportrait"
     name: str  # e.g. "fomm-vox-256", or the YAML file's stem
     model_params: Mapping[str, Any]  # original YAML layout, see the module docstring
     align_corners: bool  # grid_sample convention: FOMM trained with True, face-vid2vid with False
@@ -90,7 +112,7 @@ class ModelConfig:
     def network_params(self, entry: str) -> dict[str, Any]:
         """Constructor keyword arguments of checkpoint entry ``entry`` (e.g. ``"generator"``)."""
         section, cls = _NETWORKS[self.engine][entry]
-        params = {**self.model_params[section], **self.model_params["common_params"]}
+        params = {**self.model_params[section], **self.model_params.get("common_params", {})}
         params = copy.deepcopy(params)
         if "align_corners" in inspect.signature(cls).parameters:
             params["align_corners"] = self.align_corners
@@ -99,12 +121,21 @@ class ModelConfig:
 
 @dataclass
 class ModelSet:
-    """The networks of one checkpoint, in checkpoint-entry order (``he_estimator`` only for fv2v)."""
+    """The networks of one checkpoint, in checkpoint-entry order.
+
+    FOMM fills ``kp_detector`` and ``generator``, face-vid2vid also ``he_estimator``; LivePortrait
+    fills its five entries. Fields an engine does not use are None.
+    """
 
     engine: Engine
-    kp_detector: nn.Module
-    generator: nn.Module
+    kp_detector: nn.Module | None = None
+    generator: nn.Module | None = None
     he_estimator: nn.Module | None = None
+    appearance_feature_extractor: nn.Module | None = None
+    motion_extractor: nn.Module | None = None
+    warping_module: nn.Module | None = None
+    spade_generator: nn.Module | None = None
+    stitching_retargeting_module: nn.Module | None = None
     entries: tuple[str, ...] = field(default=())
 
     def items(self) -> list[tuple[str, nn.Module]]:
@@ -160,7 +191,38 @@ FV2V_VOX_256 = ModelConfig(
     source="builtin: One-Shot_Free-View_Neural_Talking_Head_Synthesis config/vox-256.yaml (vox-256-spade.yaml)",
 )
 
-PUBLIC_CONFIGS: dict[str, ModelConfig] = {c.name: c for c in (FOMM_VOX_256, FOMM_VOX_ADV_256, FV2V_VOX_256)}
+# KwaiVGI/LivePortrait src/config/models.yaml (humans); the motion extractor's and SPADE's widths
+# are hard-coded in the reference, so only these keys exist.
+LIVEPORTRAIT = ModelConfig(
+    engine="liveportrait",
+    name="liveportrait",
+    model_params={
+        "appearance_feature_extractor_params": {
+            "image_channel": 3, "block_expansion": 64, "num_down_blocks": 2, "max_features": 512,
+            "reshape_channel": 32, "reshape_depth": 16, "num_resblocks": 6,
+        },
+        "motion_extractor_params": {"num_kp": 21, "backbone": "convnextv2_tiny"},
+        "warping_module_params": {
+            "num_kp": 21, "block_expansion": 64, "max_features": 512, "num_down_blocks": 2, "reshape_channel": 32,
+            "estimate_occlusion_map": True,
+            "dense_motion_params": {
+                "block_expansion": 32, "max_features": 1024, "num_blocks": 5, "reshape_depth": 16, "compress": 4,
+            },
+        },
+        "spade_generator_params": {"upscale": 2, "block_expansion": 64, "max_features": 512, "num_down_blocks": 2},
+        "stitching_retargeting_module_params": {
+            "stitching": {"input_size": 126, "hidden_sizes": [128, 128, 64], "output_size": 65},
+            "lip": {"input_size": 65, "hidden_sizes": [128, 128, 64], "output_size": 63},
+            "eye": {"input_size": 66, "hidden_sizes": [256, 256, 128, 128, 64], "output_size": 63},
+        },
+    },
+    align_corners=False,
+    source="builtin: LivePortrait src/config/models.yaml",
+)
+
+PUBLIC_CONFIGS: dict[str, ModelConfig] = {
+    c.name: c for c in (FOMM_VOX_256, FOMM_VOX_ADV_256, FV2V_VOX_256, LIVEPORTRAIT)
+}
 
 
 def get_public_config(name: str) -> ModelConfig:
@@ -174,6 +236,10 @@ def get_public_config(name: str) -> ModelConfig:
 def _keyword_names(cls: type) -> set[str]:
     kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return {n for n, p in inspect.signature(cls).parameters.items() if p.kind in kinds}
+
+
+def _required_names(cls: type) -> set[str]:
+    return {n for n, p in inspect.signature(cls).parameters.items() if p.default is inspect.Parameter.empty}
 
 
 def _closest(key: str, valid: set[str]) -> str:
@@ -196,7 +262,8 @@ def validate_model_params(engine: str, model_params: Mapping[str, Any], origin: 
     if engine not in _NETWORKS:
         raise InputError(f"{origin}: unknown engine {engine!r}; expected one of {', '.join(ENGINES)}.")
     networks = _NETWORKS[engine]
-    sections = {"common_params"} | {section for section, _ in networks.values()}
+    with_common = engine in _COMMON_PARAMS
+    sections = ({"common_params"} if with_common else set()) | {section for section, _ in networks.values()}
     for section in model_params:
         if section not in sections and section not in _TRAINING_SECTIONS:
             raise InputError(
@@ -206,7 +273,7 @@ def validate_model_params(engine: str, model_params: Mapping[str, Any], origin: 
     for section in sorted(sections):
         if not isinstance(model_params.get(section), Mapping):
             raise InputError(f"{origin}: model_params.{section} is missing or not a mapping (needed by {engine}).")
-    common = model_params["common_params"]
+    common = model_params["common_params"] if with_common else {}
     for entry, (section, cls) in networks.items():
         valid = _keyword_names(cls) - {"align_corners"}
         _check_keys(f"model_params.common_params (used by {entry})", common, valid, origin)
@@ -217,19 +284,31 @@ def validate_model_params(engine: str, model_params: Mapping[str, Any], origin: 
                 f"{origin}: {', '.join(sorted(both))} given in both model_params.common_params and "
                 f"model_params.{section}; keep one (the reference code rejects duplicates too)."
             )
-        missing = {
-            n for n, p in inspect.signature(cls).parameters.items() if p.default is inspect.Parameter.empty
-        } - set(common) - set(model_params[section])
+        missing = _required_names(cls) - set(common) - set(model_params[section])
         if missing:
             raise InputError(f"{origin}: model_params.{section} lacks required key(s) {', '.join(sorted(missing))}.")
-    dense = model_params["generator_params"].get("dense_motion_params")
+        nested = _NESTED.get((engine, section))
+        if nested is not None:
+            for name, sub in model_params[section].items():
+                where = f"model_params.{section}.{name}"
+                if not isinstance(sub, Mapping):
+                    raise InputError(f"{origin}: {where} must be a mapping of {nested.__name__} keys.")
+                _check_keys(where, sub, _keyword_names(nested), origin)
+                lacking = _required_names(nested) - set(sub)
+                if lacking:
+                    raise InputError(f"{origin}: {where} lacks required key(s) {', '.join(sorted(lacking))}.")
+    dense_section = _DENSE_SECTION[engine]
+    dense = model_params[dense_section].get("dense_motion_params")
     if dense is not None:
         valid = _keyword_names(_DENSE_MOTION[engine]) - _DENSE_MOTION_FROM_GENERATOR
-        _check_keys("model_params.generator_params.dense_motion_params", dense, valid, origin)
+        _check_keys(f"model_params.{dense_section}.dense_motion_params", dense, valid, origin)
 
 
 def guess_engine(model_params: Mapping[str, Any]) -> Engine:
-    """face-vid2vid configs have ``he_estimator_params``; FOMM ones do not."""
+    """LivePortrait configs have ``motion_extractor_params``, face-vid2vid ones ``he_estimator_params``;
+    FOMM ones neither."""
+    if "motion_extractor_params" in model_params:
+        return "liveportrait"
     return "fv2v" if "he_estimator_params" in model_params else "fomm"
 
 
@@ -240,7 +319,7 @@ def load_model_config(
 
     Args:
         path: the ``.yaml`` file (e.g. the fixtures' ``fomm_tiny.yaml`` or an upstream config).
-        engine: "fomm" or "fv2v"; guessed from the sections when None.
+        engine: "fomm", "fv2v" or "liveportrait"; guessed from the sections when None.
         align_corners: grid_sample convention; None = the engine default (FOMM True, fv2v False).
 
     Sections other than ``model_params`` (dataset, training, visualizer) are ignored.

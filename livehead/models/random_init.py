@@ -7,12 +7,15 @@ fp16 test on them proves little. This follows the recipe of the golden fixtures
 (``../shared/reference/README.md`` 2.2): weights ~ N(0, 1/fan_in), BN affine near identity, BN
 running statistics measured on the network's own activations, and the output heads rescaled so
 softmaxes and sigmoids are neither saturated nor flat.
+
+:func:`random_models` returns a ready :class:`~livehead.models.ModelSet` of any engine's public
+architecture (FOMM, face-vid2vid, LivePortrait) for ``--random-weights`` builds and benchmarks.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 # (module path, target output std, bias) per engine; Jacobian heads get identity + noise.
 _HEADS = {
@@ -110,18 +113,27 @@ def random_image(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
 
 
-def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool = True) -> None:
+def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool = True,
+               images: tuple[Tensor, Tensor] | None = None) -> None:
     """Overwrite every weight of a :class:`livehead.models.ModelSet` in place (eval mode, CPU).
 
     ``image_size`` is the size of the calibration images: use the size the graphs will run at
     (deep hourglass layers see very different statistics at other sizes). ``generator=False``
     leaves the generator's weights as constructed (saves its two calibration forwards, about a
     minute for face-vid2vid on 2 CPU cores, when only the keypoint networks are needed).
+
+    ``images``: ``(source, driving)``, each ``(B, 3, S, S)`` in [0, 1], to calibrate on instead of
+    one random image each, as the golden-fixture recipe calibrates on the fixture's own inputs.
+    Needed at small sizes: at 64 px the HEEstimator's last blocks are 2x2, and statistics
+    measured on one unrelated image sent its features on real inputs to 6e4.
     """
     gen = torch.Generator().manual_seed(seed)
     models.eval()
-    image = random_image((1, 3, image_size, image_size), gen)
-    driving = random_image((1, 3, image_size, image_size), gen)
+    if images is None:
+        image = random_image((1, 3, image_size, image_size), gen)
+        driving = random_image((1, 3, image_size, image_size), gen)
+    else:
+        image, driving = images
     heads = _HEADS[models.engine]
     with torch.no_grad():
         for name, module in models.items():
@@ -179,3 +191,118 @@ def randomize_(models, *, seed: int = 0, image_size: int = 256, generator: bool 
 
         _calibrate(models.generator, run_gen, gen)
         _scale_heads(models.generator, heads["generator"], run_gen, gen)
+
+
+# LivePortrait output heads: (module path, target output std, bias), fixture recipe (README section 5).
+_LP_HEADS = {
+    "warping_module": [("dense_motion_network.mask", 1.5, None), ("dense_motion_network.occlusion", 1.5, 0.5),
+                       ("fourth", 1.0, None)],
+    "spade_generator": [("conv_img.0", 1.0, None)],
+}
+# Motion-extractor heads: (name, rms of the output around its bias, bias); pose heads also get a bump.
+_LP_MOTION_HEADS = [("fc_kp", 0.3, None), ("fc_exp", 0.03, None), ("fc_t", 0.05, None), ("fc_scale", 0.05, 1.1),
+                    ("fc_pitch", 1.0, None), ("fc_yaw", 1.0, None), ("fc_roll", 1.0, None)]
+_LP_DELTA_STD = 0.02  # stitching and retargeting offsets, in keypoint units
+
+
+def _init_norms(module: nn.Module, gen: torch.Generator) -> None:
+    """ConvNeXt's LayerNorms near identity and GRN away from it (its zero init would be an identity)."""
+    from livehead.models.liveportrait.motion_extractor import GlobalResponseNorm, LayerNorm2d
+
+    for m in module.modules():
+        if isinstance(m, (nn.LayerNorm, LayerNorm2d)):
+            m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+            m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+        elif isinstance(m, GlobalResponseNorm):
+            m.gamma.copy_(0.3 * torch.randn(m.gamma.shape, generator=gen))
+            m.beta.copy_(0.05 * torch.randn(m.beta.shape, generator=gen))
+
+
+def _scale_linear(layer: nn.Linear, features: Tensor, rms: float, bias: float | None, gen: torch.Generator) -> None:
+    """Scale ``layer`` so that ``features @ W^T`` has root-mean-square ``rms`` (well defined even
+    for a single output), then set its bias near ``bias`` (or near 0)."""
+    out = features @ layer.weight.t()
+    layer.weight.mul_(rms / max(float(out.pow(2).mean().sqrt()), 1e-12))
+    layer.bias.copy_(torch.randn(layer.bias.shape, generator=gen) * 0.05 * rms + (bias or 0.0))
+
+
+def _randomize_liveportrait(models, *, seed: int, image_size: int) -> None:
+    """LivePortrait's five networks, calibrated in data-flow order: M, F, W (on M's keypoints and
+    F's volume), G (on W's output), S (on the keypoints)."""
+    from livehead.models.liveportrait import keypoints as lpk
+
+    gen = torch.Generator().manual_seed(seed)
+    models.eval()
+    images = torch.cat([random_image((1, 3, image_size, image_size), gen) for _ in range(4)])  # source + 3 frames
+    with torch.no_grad():
+        for _, module in models.items():
+            _base_init(module, gen)
+            _init_norms(module, gen)
+        detector = models.motion_extractor.detector
+        features = detector.features(images)  # (4, 768)
+        bins = torch.arange(detector.fc_pitch.out_features, dtype=torch.float32)
+        for name, rms, bias in _LP_MOTION_HEADS:
+            layer = getattr(detector, name)
+            _scale_linear(layer, features, rms, bias, gen)
+            if name in ("fc_pitch", "fc_yaw", "fc_roll"):
+                # A bump over a few bins near the middle, so the angles are clearly non-zero.
+                centre = float(torch.randint(28, 38, (1,), generator=gen))
+                layer.bias.add_(3.0 * torch.exp(-0.5 * ((bins - centre) / 6.0) ** 2))
+        info = lpk.refine_motion(models.motion_extractor(images))
+        x = lpk.transform_keypoint(info)  # (4, K, 3)
+        x_s, x_d = x[:1], x[1:2]
+        extractor = models.appearance_feature_extractor
+        _calibrate(extractor, lambda: extractor(images[:1]), gen)
+        f_s = extractor(images[:1])
+        warp = models.warping_module
+
+        def run_warp():
+            return warp(f_s, x_d, x_s)
+
+        _calibrate(warp, run_warp, gen)
+        _scale_heads(warp, _LP_HEADS["warping_module"], run_warp, gen)
+        decoder_in = run_warp()["out"]
+
+        def run_decoder():
+            return models.spade_generator(decoder_in)
+
+        _scale_heads(models.spade_generator, _LP_HEADS["spade_generator"], run_decoder, gen)
+        s = models.stitching_retargeting_module
+        ratios = {"stitching": x_d, "eye": torch.tensor([[0.35, 0.33, 0.2]]), "lip": torch.tensor([[0.1, 0.3]])}
+        for child, other in ratios.items():
+            mlp = getattr(s, child)
+            last = f"mlp.{len(mlp.mlp) - 1}"
+            _scale_heads(mlp, [(last, _LP_DELTA_STD, None)], lambda mlp=mlp, other=other: mlp(
+                torch.cat([x_s.reshape(1, -1), other.reshape(1, -1)], dim=1)), gen)
+
+
+def random_models(engine: str, *, seed: int = 0, image_size: int = 256, config=None):
+    """A :class:`~livehead.models.ModelSet` with calibrated random weights, eval mode, on the CPU.
+
+    Args:
+        engine: "fomm", "fv2v" or "liveportrait".
+        seed: all weights are a deterministic function of the seed and ``image_size``.
+        image_size: size of the calibration images; use the size the graphs will run at
+            (LivePortrait needs a multiple of 128: W's hourglass halves the 1/4-size volume 5 times).
+        config: a :class:`~livehead.models.ModelConfig` of that engine (default its public architecture).
+
+    The networks are the full-size public ones (unless ``config`` says otherwise): use them for
+    speed and export checks, never for quality (LivePortrait's random motion heads barely react
+    to the driving image).
+    """
+    from livehead.models.configs import PUBLIC_CONFIGS, build_models
+
+    if config is None:
+        candidates = [c for c in PUBLIC_CONFIGS.values() if c.engine == engine]
+        if not candidates:
+            engines = sorted({c.engine for c in PUBLIC_CONFIGS.values()})
+            raise ValueError(f"unknown engine {engine!r}; random weights exist for {', '.join(engines)}")
+        config = candidates[0]
+    elif config.engine != engine:
+        raise ValueError(f"config {config.name} is for {config.engine}, not {engine}")
+    models = build_models(config)
+    if engine == "liveportrait":
+        _randomize_liveportrait(models, seed=seed, image_size=image_size)
+    else:
+        randomize_(models, seed=seed, image_size=image_size)
+    return models.eval()

@@ -3,7 +3,8 @@
 Only wiring lives here. Each stage is its own module; the render loop runs on the caller's thread
 (so Ctrl-C and the preview window work) and never waits on a queue: it takes the newest tracked
 frame, and when none is new it keeps the sinks fed with the last frame (or eases the avatar back to
-neutral when the face or the camera is gone).
+neutral when the face or the camera is gone). Control effects come from the table in
+:mod:`livehead.ui.controls`, overlays from :mod:`livehead.ui.overlays`, engines from the registry.
 """
 
 from __future__ import annotations
@@ -13,117 +14,38 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from livehead.ui import overlays
 from livehead.animators.base import Animator, AvatarState
-from livehead.stages.capture import CaptureThread, FrameSlot, Source
+from livehead.animators.registry import animator_from_config
 from livehead.config import LiveHeadConfig
-from livehead.ui.controls import Command, ControlState, Dispatcher, apply, build_keymap
-from livehead.pipeline.processor import FrameProcessor, ProcessResult
 from livehead.errors import LiveHeadError
-from livehead.sinks import Sink
+from livehead.pipeline.avatars import AvatarSelection
+from livehead.pipeline.face_watch import FaceWatch
+from livehead.pipeline.processor import FrameProcessor, ProcessResult
 from livehead.pipeline.stats import RunStats
-from livehead.stages.tracking import FaceTracker
-from livehead.types import FaceObservation, Frame
+from livehead.pipeline.tracking_thread import Tracked, TrackingThread
+from livehead.sinks import Sink
+from livehead.stages.capture import CaptureThread, Source
+from livehead.types import FaceObservation
+from livehead.ui import overlays
+from livehead.ui.controls import ControlState, apply, carry_out
+from livehead.ui.keymap import Command, Dispatcher, build_keymap
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pipeline", "Tracked", "TrackingThread"]
+__all__ = ["ENGINE_FALLBACK_AFTER", "FALLBACK_ENGINE", "LOST_AFTER_S", "Pipeline"]
 
 LOST_AFTER_S = 0.5  # no new camera frame for this long → treat the driver as lost
-ENGINE_FALLBACK_AFTER = 10
-MAX_TRACKER_RESTARTS = 5  # a tracker that keeps failing is a real error, surfaced by run()  # consecutive engine faults before handing over to the mesh engine
+ENGINE_FALLBACK_AFTER = 10  # consecutive engine faults before handing over to the fallback engine
+FALLBACK_ENGINE = "mesh"  # needs no weights and no GPU
 
 
-@dataclass(frozen=True)
-class Tracked:
-    frame: Frame
-    observation: FaceObservation | None
-    track_ms: float
-
-
-def _zoomed(frame: Frame, zoom: float) -> Frame:
-    """The central 1/zoom of the frame (W/S keys); the tracker and the engines see only that."""
-    if zoom <= 1.0:
-        return frame
-    h, w = frame.image.shape[:2]
-    cw, ch = max(16, int(w / zoom)), max(16, int(h / zoom))
-    x0, y0 = (w - cw) // 2, (h - ch) // 2
-    crop = np.ascontiguousarray(frame.image[y0 : y0 + ch, x0 : x0 + cw])
-    return Frame(image=crop, index=frame.index, capture_time=frame.capture_time, meta={**frame.meta, "zoom": zoom})
-
-
-class TrackingThread:
-    """Tracks the newest captured frame on its own thread; results go to a ``FrameSlot``."""
-
-    def __init__(self, capture: CaptureThread, config: LiveHeadConfig, stats: RunStats, zoom=lambda: 1.0) -> None:
-        self.capture = capture
-        self.zoom = zoom  # callable → current driver-crop magnification (1 = whole frame)
-        self.config = config
-        self.stats = stats
-        self.slot = FrameSlot()
-        self.done = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="livehead-tracking", daemon=True)
-        self.error: BaseException | None = None
-
-    def start(self) -> "TrackingThread":
-        self._thread.start()
-        return self
-
-    def _new_tracker(self) -> FaceTracker:
-        cfg = self.config.tracking
-        return FaceTracker(
-            max_faces=cfg.max_faces,
-            min_detection_confidence=cfg.min_detection_confidence,
-            min_tracking_confidence=cfg.min_tracking_confidence,
-        )
-
-    def _run(self) -> None:
-        last = -1
-        restarts = 0
-        tracker = None
-        try:
-            tracker = self._new_tracker()
-            while not self._stop.is_set():
-                frame: Frame | None = self.capture.slot.get(last, timeout=0.1)
-                if frame is None:
-                    if self.capture.slot.closed:
-                        break
-                    continue
-                last = frame.index
-                frame = _zoomed(frame, self.zoom())
-                t0 = time.perf_counter()
-                try:
-                    obs = tracker.track(frame.image, frame.capture_time)
-                except ValueError as exc:  # e.g. a frame of the wrong shape from a broken source
-                    log.warning("Tracking skipped a frame: %s", exc)
-                    obs = None
-                except RuntimeError as exc:  # MediaPipe's graph failed: start a fresh one
-                    restarts += 1
-                    if restarts > MAX_TRACKER_RESTARTS:
-                        raise
-                    log.error("Face tracker failed (%s); restarting it (%d/%d).", exc, restarts, MAX_TRACKER_RESTARTS)
-                    tracker.close()
-                    tracker = self._new_tracker()
-                    obs = None
-                ms = (time.perf_counter() - t0) * 1e3
-                self.stats.add("tracking", ms)
-                self.slot.put(Tracked(frame, obs, ms), frame.index)
-        except BaseException as exc:  # surfaced by the render loop, which owns error reporting
-            self.error = exc
-        finally:
-            if tracker is not None:
-                tracker.close()
-            self.done.set()
-            self.slot.close()
-
-    def stop(self, timeout: float = 1.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
+def _describe(animator: Animator) -> str:
+    info = animator.describe()
+    return (f"engine {info.get('engine')} on backend {info.get('backend')}, device {info.get('device')}, "
+            f"precision {info.get('precision')}")
 
 
 class Pipeline:
@@ -133,8 +55,16 @@ class Pipeline:
         config: the effective configuration.
         source: where driver frames come from (camera, file, or a test source).
         animator: the engine; ``states`` are its prepared avatars (index 0 is shown first).
-        sinks: where output frames go.
+        library: an :class:`~livehead.avatars.library.AvatarLibrary` preparing avatars in the
+            background (its ready avatars are used when ``states`` is empty), or None.
+        sinks: where output frames go. A sink that fails is dropped (and listed in ``failed_sinks``);
+            the stream stops when none is left.
         throttle: keep the sinks fed at ``config.output.fps`` even without new frames.
+
+    A video file is rendered frame by frame, in order and without repeats (``every_frame``), when
+    ``config.capture.realtime`` is false, or "auto" and no sink is ``live``; otherwise it plays in
+    real time like a camera. Either way each frame reaches the sinks with its time on the source's
+    clock (see :class:`livehead.sinks.base.Sink`).
     """
 
     def __init__(
@@ -148,45 +78,60 @@ class Pipeline:
         sinks: list[Sink],
         throttle: bool = True,
     ) -> None:
-        self.library = library  # an AvatarLibrary preparing avatars in the background, or None
         states = list(states or []) or (library.ready() if library is not None else [])
         if not states:
             raise ValueError("Pipeline needs at least one prepared avatar")
+        for sink in sinks:
+            missing = [a for a in ("name", "wants_overlays", "closed_by_user", "live", "send", "close")
+                       if not hasattr(sink, a)]
+            if missing:
+                raise TypeError(f"sink {type(sink).__name__} lacks {', '.join(missing)} (see livehead.sinks.base.Sink)")
         self.config = config
-        self.source = source
         self.animator = animator
-        self.states = states
+        self.avatars = AvatarSelection(states, library)
         self.sinks = list(sinks)
-        self.throttle = throttle
+        self.failed_sinks: list[tuple[str, str]] = []  # (name, reason) of sinks that failed mid-stream
+        realtime = config.capture.realtime
+        self.every_frame = source.is_file and (realtime is False or (realtime == "auto" and not any(s.live for s in sinks)))
+        self.throttle = throttle and not self.every_frame
         self.stats = RunStats()
-        self.processor = FrameProcessor(config, animator, self.states[0])
+        self.watch = FaceWatch(source.name)
+        self.processor = FrameProcessor(config, animator, states[0])
         self.keymap = build_keymap(config.controls.keymap)
-        self.dispatcher = Dispatcher(self.keymap, self.commands_put)
-        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(self.states))
-        self._pending_avatar: int | None = None
-        self.commands: queue.SimpleQueue = queue.SimpleQueue()
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.dispatcher = Dispatcher(self.keymap, self.commands.put)
+        self.control = ControlState(mirror=config.output.mirror, num_avatars=len(states), eyes=config.engine.eyes,
+                                    lips=config.engine.lips)
+        self._engine_swaps: queue.SimpleQueue[tuple[Animator, list[AvatarState]]] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.last_output: np.ndarray | None = None
         self.last_result: ProcessResult | None = None
+        self._last_camera: np.ndarray | None = None
         self._fallback_used = False
         self._consecutive_faults = 0
-        self.capture = CaptureThread(source, pace=config.capture.realtime, stats=self.stats)
-        self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom)
+        self._origin: float | None = None  # source time at which the stream starts (sink timestamps count from it)
+        self._last_frame: tuple[float, float] | None = None  # (source time, capture time) of the newest frame
+        self._last_stamp = 0.0  # timestamp of the last frame sent (they never go back)
+        self.capture = CaptureThread(source, pace=not self.every_frame, stats=self.stats)
+        self.tracking = TrackingThread(self.capture, config, self.stats, zoom=lambda: self.control.zoom,
+                                       every_frame=self.every_frame)
         self._started = False
-        info = animator.describe()
-        log.info("Engine %s on backend %s, device %s, precision %s.", info.get("engine"), info.get("backend"),
-                 info.get("device"), info.get("precision"))
+        log.info("Running %s.", _describe(animator))
+        if source.is_file:
+            log.info("%s: %s.", source.name, "every frame rendered in order (no preview or virtual camera to keep pace "
+                     "with)" if self.every_frame else "played in real time, frames dropped when rendering falls behind")
 
     # ---- control (any thread) --------------------------------------------------------------
     @property
     def avatar_index(self) -> int:
         return self.control.avatar_index
 
-    def commands_put(self, command: Command) -> None:
-        self.commands.put(command)
+    @property
+    def states(self) -> list[AvatarState]:
+        return self.avatars.states
 
     def post(self, action: str, argument: object = None) -> None:
-        """Queue an action (see ``controls.ACTIONS``), applied between frames."""
+        """Queue an action (see :data:`livehead.ui.keymap.ACTIONS`), applied between frames."""
         self.commands.put(Command(action, argument))
 
     def handle_key(self, key: str | int) -> bool:
@@ -196,73 +141,6 @@ class Pipeline:
     def stop(self) -> None:
         self.stopping.set()
 
-    def _sync_library(self) -> None:
-        if self.library is None:
-            return
-        ready = self.library.ready()
-        if len(ready) != len(self.states):
-            self.states = ready
-            self.control = dataclasses.replace(self.control, num_avatars=len(ready))
-
-    def _switch_avatar(self, index: int) -> None:
-        if 0 <= index < len(self.states):
-            self.processor.set_avatar(self.states[index])
-            self._pending_avatar = None
-            # a pending switch lands after apply() refused it: keep A / D stepping from what is shown
-            self.control = dataclasses.replace(self.control, avatar_index=index)
-            log.info("Avatar %d: %s", index + 1, self.states[index].avatar.name)
-        elif self._still_preparing(index):
-            self._pending_avatar = index  # switch once the background preparation has it
-        else:
-            self._pending_avatar = None
-            log.warning("Avatar %d could not be prepared; staying on avatar %d.", index + 1, self.avatar_index + 1)
-
-    def _still_preparing(self, index: int | None) -> bool:
-        """Whether avatar ``index`` (0-based) is not ready here yet but the library has it or works on it."""
-        if self.library is None or index is None:
-            return False
-        pending = self.library.pending()  # before ready(): an avatar finishing in between counts twice, not never
-        return len(self.states) <= index < pending + len(self.library.ready())
-
-    def _apply_commands(self) -> None:
-        self._sync_library()
-        if self._pending_avatar is not None:
-            self._switch_avatar(self._pending_avatar)
-        while True:
-            try:
-                command = self.commands.get_nowait()
-            except queue.Empty:
-                return
-            if command.action == "use_engine":
-                self._use_engine(*command.argument)
-                continue
-            if command.action in ("select_avatar", "prev_avatar", "next_avatar"):
-                self._pending_avatar = None  # the newest avatar request wins
-                if command.action == "select_avatar" and self._still_preparing(command.argument):
-                    self._pending_avatar = command.argument
-                    log.info("Avatar %d is still being prepared; switching when it is ready.", command.argument + 1)
-                    continue
-            try:
-                self.control, effects = apply(
-                    self.control, command,
-                    zoom_step=self.config.controls.zoom_step, ghost_step=self.config.controls.ghost_step,
-                )
-            except LiveHeadError as exc:
-                log.warning("%s", exc)
-                continue
-            self.processor.compositor.mirror = self.control.mirror
-            for effect in effects:
-                if effect == "calibrate":
-                    self.processor.calibrate()
-                elif effect == "reset_smoothing":
-                    self.processor.reset_filters()
-                elif effect == "select_avatar":
-                    self._switch_avatar(self.control.avatar_index)
-                elif effect == "reload_avatars" and self.library is not None:
-                    self.library.reload()
-                elif effect == "quit":
-                    self.stopping.set()
-
     def switch_engine(self, animator: Animator) -> threading.Thread:
         """Prepare every avatar for ``animator`` in the background, then swap engines between frames.
 
@@ -271,27 +149,84 @@ class Pipeline:
 
         def prepare() -> None:
             try:
-                states = [animator.prepare(s.avatar) for s in list(self.states)]
+                states = [animator.prepare(s.avatar) for s in list(self.avatars.states)]
             except Exception as exc:  # a broken checkpoint or OOM must not touch the running stream
                 log.error("Could not switch to engine %s: %s", animator.describe().get("engine"), exc)
                 return
-            self.commands.put(Command("use_engine", (animator, states)))
+            self._engine_swaps.put((animator, states))
 
         worker = threading.Thread(target=prepare, name="livehead-engine-switch", daemon=True)
         worker.start()
         return worker
 
+    # ---- control effects (ui.controls.EFFECTS), called between frames ------------------------
+    def calibrate(self, state: ControlState) -> None:
+        self.processor.calibrate()
+
+    def reset_smoothing(self, state: ControlState) -> None:
+        self.processor.reset_filters()
+
+    def select_avatar(self, state: ControlState) -> None:
+        self._show_avatar(state.avatar_index)
+
+    def reload_avatars(self, state: ControlState) -> None:
+        if self.avatars.library is not None:
+            self.avatars.library.reload()
+
+    def engine_controls(self, state: ControlState) -> None:
+        self.processor.engine_controls = {"eyes": state.eyes, "lips": state.lips}
+        used = set(getattr(self.animator, "controls", ()))
+        log.info("Eyes %s, lips %s%s.", state.eyes, state.lips,
+                 "" if {"eyes", "lips"} <= used else f" (engine {self.animator.describe().get('engine')} "
+                 "ignores them; the liveportrait engine uses them)")
+
+    def mirror(self, state: ControlState) -> None:
+        self.processor.compositor.mirror = state.mirror
+
+    def quit(self, state: ControlState) -> None:
+        self.stopping.set()
+
+    def _show_avatar(self, index: int) -> None:
+        chosen = self.avatars.get(index, current=self.avatar_index)
+        if chosen is not None:
+            self.processor.set_avatar(chosen)
+            # a pending switch lands after apply() refused it: keep A / D stepping from what is shown
+            self.control = dataclasses.replace(self.control, avatar_index=index)
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                self._use_engine(*self._engine_swaps.get_nowait())
+            except queue.Empty:
+                break
+        self.avatars.sync()
+        if len(self.avatars.states) != self.control.num_avatars:
+            self.control = dataclasses.replace(self.control, num_avatars=len(self.avatars.states))
+        if self.avatars.pending is not None:
+            self._show_avatar(self.avatars.pending)
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if self.avatars.defer(command):
+                continue
+            try:
+                self.control, effects = apply(self.control, command, zoom_step=self.config.controls.zoom_step,
+                                              ghost_step=self.config.controls.ghost_step)
+            except LiveHeadError as exc:
+                log.warning("%s", exc)
+                continue
+            carry_out(self, self.control, effects)
+
     def _use_engine(self, animator: Animator, states: list[AvatarState]) -> None:
         """Swap engines between frames (prepared ``states`` belong to ``animator``)."""
         self.animator = animator
-        self.states = states
-        self.library = None  # its states belong to the previous engine
+        self.avatars.replace(states)
         self.processor.animator = animator
         self.processor.set_avatar(states[min(self.avatar_index, len(states) - 1)])
         self._consecutive_faults = 0
-        info = animator.describe()
-        log.info("Switched to engine %s on backend %s, device %s, precision %s.", info.get("engine"),
-                 info.get("backend"), info.get("device"), info.get("precision"))
+        log.info("Switched to %s.", _describe(animator))
 
     # ---- run -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -311,7 +246,7 @@ class Pipeline:
             if self.stats.engine_faults == 1:
                 log.error("Engine %s failed (%s); repeating the last good frame.", self.animator.describe()["engine"], exc)
             if self._consecutive_faults >= ENGINE_FALLBACK_AFTER and not self._fallback_used:
-                self._fall_back_to_mesh()
+                self._fall_back()
             return self.last_output
         self._consecutive_faults = 0
         for stage, ms in result.timings_ms.items():
@@ -319,67 +254,81 @@ class Pipeline:
         self.last_result = result
         return result.output
 
-    def _fall_back_to_mesh(self) -> None:
-        from livehead.animators.mesh.animator import MeshAnimator
-
+    def _fall_back(self) -> None:
         self._fallback_used = True
         failed = self.animator.describe()["engine"]
-        mesh = MeshAnimator(grid_step=self.config.engine.grid_step, mouth_fill=self.config.engine.mouth_fill)
-        self._use_engine(mesh, [mesh.prepare(s.avatar) for s in self.states])
-        log.error("Engine %s failed %d times in a row (%d in total); switched to the mesh engine.",
-                  failed, ENGINE_FALLBACK_AFTER, self.stats.engine_faults)
+        fallback = animator_from_config(self.config, engine=FALLBACK_ENGINE)
+        self._use_engine(fallback, [fallback.prepare(s.avatar) for s in self.avatars.states])
+        log.error("Engine %s failed %d times in a row (%d in total); switched to the %s engine.",
+                  failed, ENGINE_FALLBACK_AFTER, self.stats.engine_faults, FALLBACK_ENGINE)
 
-    def decorate(self, output: np.ndarray, *, camera: np.ndarray | None, camera_lost: bool) -> np.ndarray:
-        """The preview's view: output plus the overlays the controls switched on."""
-        c = self.control
-        frame = output
-        if c.ghost_opacity > 0 and camera is not None:
-            compositor = self.processor.compositor
-            frame = overlays.draw_ghost(compositor.compose(camera), compositor.compose(self.processor.state.avatar.image),
-                                        c.ghost_opacity)
-        if c.show_landmarks and self.last_result is not None:
-            image_size = self.processor.state.avatar.image.shape[1::-1]
-            pts = self.processor.compositor.to_output(self.last_result.target_landmarks, image_size)
-            frame = overlays.draw_landmarks(frame, pts)
-        if c.show_stats:
-            info = self.animator.describe()
-            recent = self.stats.recent_ms()
-            frame = overlays.draw_stats(
-                frame, fps=self.stats.output_fps(), stage_ms=recent,
-                engine=info.get("engine", "?"), backend=info.get("backend", "?"), device=info.get("device", "?"),
-                precision=info.get("precision", "?"), dropped_frames=self.capture.dropped, camera_lost=camera_lost,
-            )
-        else:
-            frame = overlays.draw_fps(frame, self.stats.output_fps())
-        if c.show_help:
-            frame = overlays.draw_help(frame, self.keymap)
-        if c.needs_calibration:
-            frame = overlays.draw_calibration_prompt(frame, self.keymap)
-        return frame
+    def _overlay_inputs(self, camera_lost: bool) -> overlays.OverlayInputs:
+        last = self.last_result
+        return overlays.OverlayInputs(
+            compositor=self.processor.compositor, avatar=self.processor.state.avatar.image, camera=self._last_camera,
+            target_landmarks=None if last is None else last.target_landmarks, fps=self.stats.output_fps(),
+            stage_ms=self.stats.recent_ms(), engine=self.animator.describe(), dropped_frames=self.capture.dropped,
+            camera_lost=camera_lost, notices=self._notices(),
+        )
 
-    def _send(self, output: np.ndarray, *, camera: np.ndarray | None = None, camera_lost: bool = False) -> None:
+    def _notices(self) -> tuple[str, ...]:
+        failed = tuple(f"{name.upper()} FAILED" for name, _ in self.failed_sinks)
+        return failed + (self.watch.notices(self._clock(time.monotonic())) if self._last_frame else ())
+
+    def _clock(self, now: float) -> float:
+        """Source time at monotonic ``now``: the newest frame's time plus what has passed since it was read."""
+        if self._last_frame is None:
+            return now
+        frame_time, captured = self._last_frame
+        return frame_time + (now - captured)
+
+    def _send(self, output: np.ndarray, timestamp: float, *, camera_lost: bool = False) -> None:
         t0 = time.perf_counter()
         decorated = None
         for sink in list(self.sinks):
             frame = output
-            if sink.name == "preview" or self.config.output.overlay_on_output:
-                decorated = decorated if decorated is not None else self.decorate(output, camera=camera, camera_lost=camera_lost)
+            if sink.wants_overlays:
+                if decorated is None:
+                    decorated = overlays.decorate(output, self.control, self.keymap, self._overlay_inputs(camera_lost))
                 frame = decorated
             try:
-                sink.send(frame)
-            except Exception as exc:  # a broken sink is dropped, the others keep streaming
-                log.error("Sink %s failed (%s); closing it and continuing without it.", sink.name, exc)
+                sink.send(frame, timestamp)
+            except Exception as exc:  # a broken sink is dropped; the others keep streaming while any is left
                 self.sinks.remove(sink)
+                self.failed_sinks.append((sink.name, str(exc) or type(exc).__name__))
+                left = ", ".join(s.name for s in self.sinks)
+                log.error("Sink %s failed (%s); %s.", sink.name, exc,
+                          f"continuing with {left}" if left else "nothing is left to send to, so the stream stops")
+                if not self.sinks:
+                    self.stopping.set()
                 try:
                     sink.close()
                 except Exception:  # closing a failed device may fail too; nothing more to do
                     pass
-            if getattr(sink, "closed_by_user", False):
+            if sink.closed_by_user:
                 self.stopping.set()
         self.stats.add("sink", (time.perf_counter() - t0) * 1e3)
         self.stats.send_times.append(time.monotonic())
         self.stats.frames_out += 1
         self.last_output = output
+
+    def _output_for(self, item: Tracked, observation: FaceObservation | None) -> np.ndarray | None:
+        """The output for a newly tracked frame, honouring freeze and passthrough."""
+        if self.control.frozen and self.last_output is not None:
+            return self.last_output
+        if self.control.passthrough:
+            return self.processor.compositor.compose(item.frame.image)
+        return self._render(item.frame.image, observation, item.frame.time)
+
+    def _output_without_new_frame(self, now: float, since_new: float) -> np.ndarray | None:
+        """Camera gone: ease the avatar to neutral, unless the user froze the picture or chose the real
+        camera (an animated avatar popping up would be a surprise) or it already settled there."""
+        last = self.last_result
+        settled = last is not None and last.face_lost and last.amount == 0.0
+        self.stats.repeats += 1
+        if since_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough or settled):
+            return self._render(None, None, self._clock(now))
+        return self.last_output
 
     def run(self, *, max_frames: int | None = None, max_seconds: float | None = None) -> dict:
         """Stream until the source ends, ``stop()``/quit, or a limit; returns ``stats.summary()``."""
@@ -388,9 +337,9 @@ class Pipeline:
         last_index = -1
         last_new = time.monotonic()
         last_sent = 0.0
-        last_camera = None
         resolution_epoch = 0
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        ended = False
         try:
             while not self.stopping.is_set():
                 self._apply_commands()
@@ -400,35 +349,32 @@ class Pipeline:
                 now = time.monotonic()
                 output = None
                 if item is not None:
-                    last_index, last_new, last_camera = item.frame.index, now, item.frame.image
+                    last_index, last_new, self._last_camera = item.frame.index, now, item.frame.image
+                    self._last_frame = (item.frame.time, item.frame.capture_time)
+                    if self._origin is None:  # a file counts from its start, a camera from its first frame
+                        self._origin = 0.0 if item.frame.media_time is not None else item.frame.time
                     epoch = item.frame.meta.get("resolution_epoch", 0)
                     if epoch != resolution_epoch:  # the camera switched mode: the old reference no longer lines up
                         resolution_epoch = epoch
                         self.processor.calibrate()
-                    if self.control.frozen and self.last_output is not None:
-                        output = self.last_output
-                    elif self.control.passthrough:
-                        output = self.processor.compositor.compose(item.frame.image)
-                    else:
-                        output = self._render(item.frame.image, item.observation, item.frame.capture_time)
+                    output = self._output_for(item, self.watch.update(item.observation, item.frame.time))
+                    stamp = item.frame.time
                     if output is not None:
                         self.stats.frames_rendered += 1
                         self.stats.add_latency((time.monotonic() - item.frame.capture_time) * 1e3)
                 elif self.tracking.done.is_set():
                     if self.tracking.error is not None:  # the tracker died: say so, never end as if the file ended
                         raise self.tracking.error
+                    ended = True
                     break
                 elif self.throttle and now - last_sent >= interval and self.last_output is not None:
-                    # camera gone: ease the avatar to neutral, unless the user froze the picture or
-                    # chose the real camera, where an animated avatar popping up would be a surprise
-                    settled = self.last_result is not None and self.last_result.face_lost and self.last_result.amount == 0.0
-                    if now - last_new > LOST_AFTER_S and not (self.control.frozen or self.control.passthrough or settled):
-                        output = self._render(None, None, now)  # settled at neutral: repeat, don't re-render
-                    else:
-                        output = self.last_output
-                    self.stats.repeats += 1
+                    output = self._output_without_new_frame(now, now - last_new)
+                    stamp = self._clock(now)
                 if output is not None:
-                    self._send(output, camera=last_camera, camera_lost=now - last_new > LOST_AFTER_S)
+                    # A repeat is stamped with the time it was sent; a real frame that was still being tracked
+                    # then may be a little older: it is shown no earlier than the frame before it.
+                    self._last_stamp = max(self._last_stamp, stamp - (self._origin or 0.0))
+                    self._send(output, self._last_stamp, camera_lost=now - last_new > LOST_AFTER_S)
                     last_sent = time.monotonic()
                 if max_frames is not None and self.stats.frames_out >= max_frames:
                     break
@@ -436,6 +382,8 @@ class Pipeline:
                     break
         finally:
             self.stats.finished = time.monotonic()
+            if ended or self.stopping.is_set():  # the stream is over (not just this call's frame limit)
+                self.watch.finish()
             if self.stats.engine_faults:
                 log.warning("Engine faults: %d frame(s) replaced by the previous good frame.", self.stats.engine_faults)
         summary = self.stats.summary()
@@ -456,7 +404,7 @@ class Pipeline:
                 log.warning("Closing sink %s failed: %s", sink.name, exc)
         self.sinks = []
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Pipeline:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -74,6 +74,7 @@ class FrameProcessor:
         self._last_neutral: NeutralEstimate | None = None
         self._last_target: np.ndarray | None = None  # the previous frame's target, for the speed limit
         self._last_target_time = 0.0
+        self.engine_controls: dict[str, str] = {}  # live engine modes set by hotkeys (eyes, lips), sent in Driving.extras
 
     # ---- control -------------------------------------------------------------------------
     def calibrate(self) -> None:
@@ -196,7 +197,7 @@ class FrameProcessor:
             frame=frame if not lost else None,
             reference_frame=self.reference_frame,
             timestamp=now,
-            extras={"amount": amount, "lost": lost},
+            extras={"amount": amount, "lost": lost, **self.engine_controls},
         )
         avatar_frame = self.animator.render(self.state, driving)
         expected = self.state.avatar.image.shape

@@ -1,16 +1,19 @@
-"""Backends that run an engine's graphs: torch (reference, CPU/CUDA), onnxruntime, tensorrt.
+"""Where networks run: the graph contract (``graphs``), the backend registry (``registry``) with each
+backend's probe (``probes``), the runners (torch, onnxruntime, tensorrt), in-memory ONNX conversion
+(``onnx_export``, ``passes``, ``precision``) and the engines/ manifest (``manifest``).
 
 Choose with :func:`resolve_backend` (the only place ``auto`` is resolved; it logs the choice and
-why), then build a runner with :func:`create_runner`. The runner contract is in :mod:`.base`.
-Importing this package imports neither torch nor onnxruntime nor tensorrt.
+why), then build a runner with :func:`create_runner`. The runner contract is in :mod:`.backend`.
+Importing this package imports neither torch nor onnxruntime nor tensorrt. Nothing here imports
+:mod:`livehead.export` (which builds artefacts ahead of time on top of this package).
 """
 
 from __future__ import annotations
 
+from livehead.runtime.backend import Backend, BackendChoice, BackendRequest, Runner
 from livehead.runtime.registry import (
     BACKENDS,
-    BackendChoice,
-    Runner,
+    auto_candidates,
     create_runner,
     register_backend,
     resolve_backend,
@@ -20,8 +23,11 @@ from livehead.runtime.registry import (
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "BackendChoice",
+    "BackendRequest",
     "Runner",
+    "auto_candidates",
     "create_runner",
     "register_backend",
     "resolve_backend",

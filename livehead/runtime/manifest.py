@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from livehead.errors import EngineMismatchError, LiveHeadError
+from livehead.runtime.machine import MachineInfo, current_machine  # noqa: F401  (plans are tied to it)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -86,44 +87,6 @@ def build_command(engine: str, checkpoint: str | None, precision: str, config: s
     if engines_dir and Path(engines_dir) != Path("engines"):
         parts += ["--out", str(engines_dir)]
     return " ".join(shlex.quote(p) for p in parts)
-
-
-@dataclass(frozen=True)
-class MachineInfo:
-    """What a TensorRT plan is tied to. ``None`` fields are unknown (no GPU / no TensorRT)."""
-
-    gpu_name: str | None
-    compute_capability: str | None  # "8.6"
-    tensorrt_version: str | None  # trt.__version__, e.g. "11.4.0.106"
-
-    def describe(self) -> str:
-        return (f"GPU {self.gpu_name or 'none'} (sm {self.compute_capability or '?'}), "
-                f"TensorRT {self.tensorrt_version or 'not installed'}")
-
-
-def current_machine(tensorrt_module: Any | None = None) -> MachineInfo:
-    """Probe this machine: CUDA device 0 through torch, the TensorRT version if importable."""
-    gpu = cc = None
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-            major, minor = torch.cuda.get_device_capability(0)
-            cc = f"{major}.{minor}"
-    except ImportError:
-        pass
-    version = None
-    if tensorrt_module is not None:
-        version = getattr(tensorrt_module, "__version__", None)
-    else:
-        try:
-            import tensorrt  # noqa: F401
-
-            version = tensorrt.__version__
-        except ImportError:
-            version = None
-    return MachineInfo(gpu_name=gpu, compute_capability=cc, tensorrt_version=version)
 
 
 @dataclass

@@ -26,9 +26,9 @@ class OrtRunner:
 
     def __init__(self, *, graphs, device: str, precision: str, engines_dir: str | Path | None = "engines",
                  threads: int | None = None, **_ignored) -> None:
-        from livehead.runtime.registry import onnxruntime_missing
+        from livehead.runtime.probes import onnxruntime_import_error
 
-        why = onnxruntime_missing(device)
+        why = onnxruntime_import_error(device)
         if why:
             raise LiveHeadError(f"onnxruntime backend: {why}.")
         if precision == "fp16" and device != "cuda":

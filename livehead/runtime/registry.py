@@ -1,6 +1,6 @@
 """The runner contract, the backend registry, and the one place a backend is chosen.
 
-A *runner* executes the graphs of one engine (:class:`livehead.export.graphs.GraphSet`) on one
+A *runner* executes the graphs of one engine (:class:`livehead.runtime.graphs.GraphSet`) on one
 backend, device and precision. An animator does::
 
     graphs = build_graphs(models, image_size=256, checkpoint_sha256=sha)
@@ -11,57 +11,49 @@ backend, device and precision. An animator does::
     out = runner.run("generator", {**enc, "kp_source_value": …, …})   # every frame
 
 Inputs are torch tensors (any device; float32 or the graph's dtype) keyed by the graph's input
-names, with the graph's static shapes (see :mod:`livehead.export.graphs` for the names and
-shapes). Outputs are new float32 torch tensors on the runner's device (``runner.device``), safe
-to keep across calls. Per-frame graphs may be captured as CUDA graphs, so their shapes must not
-change; per-avatar graphs are free to be slow.
+names, with the graph's static shapes (see :mod:`livehead.runtime.graphs`). Outputs are new float32
+torch tensors on the runner's device (``runner.device``), safe to keep across calls. Per-frame
+graphs may be captured as CUDA graphs, so their shapes must not change; per-avatar graphs are free
+to be slow.
+
+Each backend registers a :class:`Backend`: a runner factory, a ``probe(request) -> reason | None``
+and the devices where ``auto`` may pick it. ``auto`` tries the registered backends in priority
+order and reports every rejected backend's reason, as pyvirtualcam does for cameras; a backend
+asked for by name that cannot run raises its reason.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Protocol
 
 from livehead.errors import EngineMismatchError, LiveHeadError
-
-if TYPE_CHECKING:
-    import torch
+from livehead.runtime.backend import (
+    DEFAULT_ENGINES_DIR,
+    FP16_ON_CPU,
+    Backend,
+    BackendChoice,
+    BackendRequest,
+    Probe,
+    Runner,
+    RunnerFactory,
+    always_usable,
+)
 
 log = logging.getLogger("livehead.runtime")
 
-BACKEND_NAMES = ("torch", "onnxruntime", "tensorrt")
-DEFAULT_ENGINES_DIR = Path("engines")
 
 
-class Runner(Protocol):
-    """Runs named graphs. Constructors take keyword arguments only."""
-
-    backend: str  # "torch" | "onnxruntime" | "tensorrt"
-    device: str  # "cpu" | "cuda"
-    precision: str  # "fp32" | "fp16"
-
-    def run(self, graph: str, inputs: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
-        """Run graph ``graph`` on ``inputs`` ({name: torch.Tensor}); returns {name: float32 tensor}."""
-        ...
-
-    def describe(self) -> dict[str, str]:
-        """What is actually running: backend, device, precision and per-backend details."""
-        ...
-
-    def close(self) -> None:
-        """Release device memory and sessions; idempotent."""
-        ...
+BACKENDS: dict[str, Backend] = {}
 
 
-RunnerFactory = Callable[..., Runner]
-BACKENDS: dict[str, RunnerFactory] = {}
+def register_backend(name: str, factory: RunnerFactory, *, probe: Probe = always_usable, auto_devices: tuple[str, ...] = (),
+                     priority: int = 100, why: str = "") -> None:
+    """Make a backend selectable by name (``--backend NAME``) and, on ``auto_devices``, by ``auto``.
 
-
-def register_backend(name: str, factory: RunnerFactory) -> None:
-    """Make a backend selectable by name (``--backend NAME``); tests may register fakes."""
-    BACKENDS[name] = factory
+    Tests may register fakes; :func:`unregister_backend` removes them.
+    """
+    BACKENDS[name] = Backend(name, factory, probe, tuple(auto_devices), priority, why)
 
 
 def unregister_backend(name: str) -> None:
@@ -72,21 +64,31 @@ def _lazy(module: str, cls: str) -> RunnerFactory:
     def factory(**kwargs):
         import importlib
 
-        return getattr(importlib.import_module(module, __package__), cls)(**kwargs)
+        return getattr(importlib.import_module(module), cls)(**kwargs)
 
     factory.__name__ = cls
     return factory
 
 
 def _register_builtin() -> None:
-    for name, (module, cls) in {"torch": (".torch_runner", "TorchRunner"),
-                                "onnxruntime": (".ort_runner", "OrtRunner"),
-                                "tensorrt": (".trt_runner", "TensorRTRunner")}.items():
-        BACKENDS.setdefault(name, _lazy(module, cls))
+    """The bundled backends, registered lazily so importing LiveHead imports no torch/onnxruntime/tensorrt."""
+    from livehead.runtime import probes
+
+    builtin = [
+        ("tensorrt", "livehead.runtime.trt_runner", "TensorRTRunner", probes.tensorrt, ("cuda",), 10,
+         "TensorRT plans for this GPU, the fastest path"),
+        ("onnxruntime", "livehead.runtime.ort_runner", "OrtRunner", probes.onnxruntime, ("cpu",), 50,
+         "ONNX Runtime on exported ONNX graphs (measured 2-7x faster than torch eager on CPU)"),
+        ("torch", "livehead.runtime.torch_runner", "TorchRunner", probes.torch, ("cpu", "cuda"), 90,
+         "PyTorch eager (with CUDA graphs on a GPU), needs no export"),
+    ]
+    for name, module, cls, probe, devices, priority, why in builtin:
+        if name not in BACKENDS:
+            register_backend(name, _lazy(module, cls), probe=probe, auto_devices=devices, priority=priority, why=why)
 
 
 def create_runner(backend: str, graphs, device: str, precision: str, **options) -> Runner:
-    """Build a runner for ``graphs`` (a :class:`~livehead.export.graphs.GraphSet`).
+    """Build a runner for ``graphs`` (a :class:`~livehead.runtime.graphs.GraphSet`).
 
     ``backend`` must be a concrete name (resolve ``auto`` with :func:`resolve_backend` first);
     options go to the runner (``engines_dir``, ``cuda_graphs``, ``threads``).
@@ -98,95 +100,15 @@ def create_runner(backend: str, graphs, device: str, precision: str, **options) 
         raise LiveHeadError(f"Unknown backend {backend!r}. Choose one of: {', '.join(sorted(BACKENDS))} (--backend NAME).")
     if precision not in ("fp32", "fp16"):
         raise LiveHeadError(f"Unknown precision {precision!r}; use --precision fp32 or fp16.")
-    return BACKENDS[backend](graphs=graphs, device=device, precision=precision, **options)
-
-
-# ---------------------------------------------------------------------------------------------
-# Availability probes. Each returns None when usable, else the reason (with the fix).
+    return BACKENDS[backend].factory(graphs=graphs, device=device, precision=precision, **options)
 
 
 def cuda_available() -> bool:
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # the light install has no torch: no CUDA either
+        return False
     return torch.cuda.is_available()
-
-
-def tensorrt_missing() -> str | None:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError as exc:
-        return (f"the tensorrt module cannot be imported ({exc}); install it on a machine with an NVIDIA GPU: "
-                "pip install tensorrt-cu12 (or tensorrt-cu13), then build engines with python build_engines.py")
-    return None
-
-
-def onnxruntime_missing(device: str) -> str | None:
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        return f"onnxruntime cannot be imported ({exc}); pip install onnxruntime (or onnxruntime-gpu for CUDA)"
-    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
-        return ("this onnxruntime has no CUDAExecutionProvider (providers: "
-                f"{', '.join(ort.get_available_providers())}); pip install onnxruntime-gpu, or use --device cpu")
-    return None
-
-
-def tensorrt_plans_missing(engine: str | None, precision: str, engines_dir: Path,
-                           checkpoint_sha256: str | None, graph_names: list[str] | None = None) -> str | None:
-    """None if ``engines_dir`` holds plans for every graph of ``engine`` that match this machine."""
-    if engine is None:
-        return None
-    from livehead.runtime.manifest import check_plan_entry, current_machine, read_manifest
-
-    manifest = read_manifest(engines_dir)
-    names = graph_names or [e.graph for e in manifest.entries.values() if e.engine == engine and e.precision == precision]
-    if not names:
-        from livehead.runtime.manifest import build_command
-
-        return (f"no {engine} {precision} TensorRT plans in {engines_dir}/manifest.json; build them with: "
-                f"{build_command(engine, '<checkpoint>', precision)}")
-    machine = current_machine()
-    for name in names:
-        entry = manifest.find(engine, name, precision)
-        if entry is None:
-            return f"no plan for {engine}/{name} ({precision}) in {manifest.path}"
-        try:
-            check_plan_entry(entry, machine, checkpoint_sha256=checkpoint_sha256, engines_dir=engines_dir,
-                             verify_file_hash=False)
-        except EngineMismatchError as exc:
-            return str(exc)
-    return None
-
-
-def onnx_files_missing(engine: str | None, precision: str, engines_dir: Path, checkpoint_sha256: str | None,
-                       graph_names: list[str] | None = None) -> str | None:
-    """None if ``engines_dir`` holds exported ONNX graphs of ``engine`` for this checkpoint."""
-    if engine is None:
-        return "no engine named to look up exported ONNX graphs for"
-    from livehead.runtime.manifest import build_command, check_onnx_entry, read_manifest
-
-    manifest = read_manifest(engines_dir)
-    entries = [e for e in manifest.entries.values() if e.engine == engine and e.precision == precision
-               and (graph_names is None or e.graph in graph_names)]
-    hint = f"export them once with: {build_command(engine, '<checkpoint>', precision)} --onnx-only"
-    if not entries:
-        return f"no exported {engine} {precision} ONNX graphs in {engines_dir}; {hint}"
-    for entry in entries:
-        try:
-            check_onnx_entry(entry, checkpoint_sha256=checkpoint_sha256, engines_dir=engines_dir)
-        except EngineMismatchError as exc:
-            return str(exc)
-    return None
-
-
-@dataclass(frozen=True)
-class BackendChoice:
-    backend: str
-    device: str
-    reason: str  # why this one, and why the faster ones were not taken
-
-    def __str__(self) -> str:
-        return f"{self.backend} on {self.device} ({self.reason})"
 
 
 def resolve_device(device: str) -> str:
@@ -201,76 +123,54 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def auto_candidates(device: str) -> list[Backend]:
+    """The backends ``auto`` tries on ``device``, in order."""
+    _register_builtin()
+    return sorted((b for b in BACKENDS.values() if device in b.auto_devices), key=lambda b: b.priority)
+
+
 def resolve_backend(requested: str, device: str = "auto", *, engine: str | None = None, precision: str = "fp32",
                     engines_dir: str | Path = DEFAULT_ENGINES_DIR, checkpoint_sha256: str | None = None,
                     graph_names: list[str] | None = None) -> BackendChoice:
     """Choose the backend and device, log the choice and why; never fall back silently.
 
-    ``auto`` takes the fastest usable backend: on a GPU TensorRT (when importable and
-    ``engines_dir`` has plans built on this machine for ``engine``/``precision``/checkpoint), else
-    torch CUDA (fp16 autocast + CUDA graphs; ONNX Runtime's CUDA provider is only used when asked
-    for); on CPU ONNX Runtime when ``engines_dir`` has the exported graphs for this checkpoint
-    (FOMM-256 on 2 cores: kp detector 0.10 s vs 0.76 s, generator 1.3 s vs 2.7 s for torch),
-    else torch, which needs no export at start-up. An explicitly requested backend that
-    cannot run raises :class:`~livehead.errors.LiveHeadError` (or
+    ``auto`` takes the first registered backend (by priority) whose probe accepts the request on
+    the resolved device: on a GPU TensorRT when ``engines_dir`` has plans built on this machine,
+    else torch CUDA; on CPU ONNX Runtime when ``engines_dir`` has the graphs exported for this
+    checkpoint, else torch. The choice's reason lists why each earlier backend was not taken. A
+    backend requested by name that cannot run raises its probe's error (a
     :class:`~livehead.errors.EngineMismatchError` for plans built elsewhere) with the fix.
     """
+    _register_builtin()
     dev = resolve_device(device)
-    engines_dir = Path(engines_dir)
+    request = BackendRequest(device=dev, precision=precision, engine=engine, engines_dir=Path(engines_dir),
+                             checkpoint_sha256=checkpoint_sha256,
+                             graph_names=tuple(graph_names) if graph_names is not None else None,
+                             auto=requested == "auto")
     if requested == "auto":
-        rejected = []
-        if dev == "cuda":
-            why = tensorrt_missing() or tensorrt_plans_missing(engine, precision, engines_dir, checkpoint_sha256,
-                                                               graph_names)
+        if dev == "cpu" and precision == "fp16":
+            raise LiveHeadError(f"--precision {FP16_ON_CPU}")
+        rejected: list[str] = []
+        for backend in auto_candidates(dev):
+            why = backend.probe(request)
             if why is None:
-                choice = BackendChoice("tensorrt", dev, "auto: TensorRT plans for this GPU are in "
-                                       f"{engines_dir}, the fastest path")
+                lead = "auto: no CUDA GPU, " if dev == "cpu" and device == "auto" else "auto: "
+                reason = lead + (backend.why or backend.name)
+                if rejected:
+                    reason += "; not " + "; not ".join(rejected)
+                choice = BackendChoice(backend.name, dev, reason)
                 log.info("backend: %s", choice)
                 return choice
-            rejected.append(f"tensorrt: {why}")
-            choice = BackendChoice("torch", dev, "auto: torch CUDA with "
-                                   f"{'fp16 autocast + ' if precision == 'fp16' else ''}CUDA graphs"
-                                   + (f"; not tensorrt because {rejected[0]}" if rejected else ""))
-        else:
-            if precision == "fp16":
-                raise LiveHeadError("--precision fp16 needs a CUDA GPU (no fp16 speed-up on CPU); use --precision fp32 "
-                                    "or --device cuda.")
-            why = onnxruntime_missing(dev) or onnx_files_missing(engine, precision, engines_dir, checkpoint_sha256,
-                                                                 graph_names)
-            if why is None:
-                choice = BackendChoice("onnxruntime", dev, f"auto: no CUDA GPU; ONNX Runtime on the ONNX graphs in "
-                                       f"{engines_dir} (measured 2-7x faster than torch eager on CPU)")
-            else:
-                choice = BackendChoice("torch", dev, f"auto: no CUDA GPU, torch eager on CPU; not onnxruntime because "
-                                       f"{why}")
-        log.info("backend: %s", choice)
-        return choice
-    if requested == "tensorrt":
-        if dev != "cuda":
-            raise LiveHeadError("--backend tensorrt needs a CUDA GPU (device resolved to cpu); use --backend torch "
-                                "or onnxruntime on this machine.")
-        why = tensorrt_missing()
-        if why:
-            raise LiveHeadError(f"--backend tensorrt: {why}.")
-        why = tensorrt_plans_missing(engine, precision, engines_dir, checkpoint_sha256, graph_names)
-        if why:
-            raise EngineMismatchError(f"--backend tensorrt: {why}")
-        choice = BackendChoice("tensorrt", dev, "requested")
-    elif requested == "onnxruntime":
-        why = onnxruntime_missing(dev)
-        if why:
-            raise LiveHeadError(f"--backend onnxruntime on {dev}: {why}.")
-        choice = BackendChoice("onnxruntime", dev, "requested")
-    elif requested == "torch":
-        if dev == "cpu" and precision == "fp16":
-            raise LiveHeadError("--precision fp16 needs a CUDA GPU (no fp16 speed-up on CPU); use --precision fp32 "
-                                "or --device cuda.")
-        choice = BackendChoice("torch", dev, "requested")
-    else:
-        _register_builtin()
-        if requested not in BACKENDS:
-            raise LiveHeadError(f"Unknown backend {requested!r}. Choose one of: auto, {', '.join(sorted(BACKENDS))} "
-                                "(--backend NAME).")
-        choice = BackendChoice(requested, dev, "requested (registered backend)")
+            rejected.append(f"{backend.name} because {why}")
+        raise LiveHeadError(f"No backend can run on {dev}: " + "; ".join(rejected))
+    if requested not in BACKENDS:
+        raise LiveHeadError(f"Unknown backend {requested!r}. Choose one of: auto, {', '.join(sorted(BACKENDS))} "
+                            "(--backend NAME).")
+    why = BACKENDS[requested].probe(request)
+    if why is not None:
+        if isinstance(why, EngineMismatchError):
+            raise EngineMismatchError(f"--backend {requested}: {why}") from None
+        raise LiveHeadError(f"--backend {requested} on {dev}: {why}") from None
+    choice = BackendChoice(requested, dev, "requested")
     log.info("backend: %s", choice)
     return choice

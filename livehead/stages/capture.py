@@ -23,11 +23,16 @@ from livehead.types import Frame
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CameraSource", "CaptureThread", "FrameSlot", "Source", "VideoFileSource", "open_source", "probe_cameras"]
+__all__ = ["CameraSource", "CaptureThread", "FrameSlot", "Source", "VideoFileSource", "open_source"]
 
 
 class Source(Protocol):
-    """Something that yields RGB frames. ``read`` returns None on end-of-file or a failed read."""
+    """Something that yields RGB frames. ``read`` returns None on end-of-file or a failed read.
+
+    A file source may also have ``media_time``: its own timestamp (s) of the frame ``read`` last
+    returned, counted from the first frame and continuing across a loop. Without it a frame's time
+    is when it was read.
+    """
 
     name: str
     fps: float | None  # nominal rate of a file (its pace when played in real time); None for cameras
@@ -42,21 +47,6 @@ class Source(Protocol):
 
 def _capture_api() -> int:
     return cv2.CAP_V4L2 if platform.system() == "Linux" else cv2.CAP_ANY
-
-
-def probe_cameras(max_index: int = 10) -> list[tuple[int, int, int]]:
-    """(index, width, height) of each camera index in [0, max_index) that opens and gives a frame."""
-    found = []
-    for index in range(max_index):
-        cap = cv2.VideoCapture(index, _capture_api())
-        try:
-            if cap.isOpened():
-                ok, frame = cap.read()
-                if ok and frame is not None:
-                    found.append((index, frame.shape[1], frame.shape[0]))
-        finally:
-            cap.release()
-    return found
 
 
 class CameraSource:
@@ -78,7 +68,10 @@ class CameraSource:
         log.info("Opened %s at %dx%d.", self.name, *self.size)
 
     def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.index, _capture_api())
+        from livehead.stages.cameras import quiet_opencv
+
+        with quiet_opencv():  # an absent index is reported by our own message, not by OpenCV's warnings
+            cap = cv2.VideoCapture(self.index, _capture_api())
         w, h, fps = self._request
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
@@ -87,9 +80,11 @@ class CameraSource:
         return cap
 
     def _unavailable_message(self) -> str:
-        others = [c for c in probe_cameras() if c[0] != self.index]
+        from livehead.stages.cameras import list_cameras
+
+        others = [c for c in list_cameras() if c.works and c.index != self.index]
         if others:
-            listing = ", ".join(f"{i} ({w}x{h})" for i, w, h in others)
+            listing = ", ".join(f"{c.index} ({c.width}x{c.height})" for c in others)
             return f"Camera {self.index} cannot be opened. Cameras that open: {listing}. Use --camera N."
         return (
             f"Camera {self.index} cannot be opened and no other camera was found. Check that a webcam is "
@@ -110,8 +105,35 @@ class CameraSource:
         self._cap.release()
 
 
+def _unreadable_clip(path: Path) -> str:
+    """Why a clip gave OpenCV no frame, in the words a user can act on (asked of FFmpeg through PyAV)."""
+    if path.stat().st_size == 0:
+        return f"Video file is empty (0 bytes): {path}. The copy or download failed; get it again."
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                others = ", ".join(f"{s.type} ({s.codec_context.name})" for s in container.streams) or "no streams"
+                return (f"Video file has no video stream: {path} holds {others}. Drive with a clip that shows "
+                        "a face (--source talk.mp4).")
+            decoded = next(container.decode(video=0), None)
+    except (av.FFmpegError, OSError, ValueError, StopIteration) as exc:
+        return (f"Video file cannot be read: {path} ({exc}). It may be truncated or not a video; re-encode it, "
+                "e.g. ffmpeg -i in.mov -c:v libx264 out.mp4")
+    if decoded is None:
+        return f"Video file has a video stream but no frame in it: {path}. Use a clip that plays."
+    return (f"Video file cannot be read: {path}. It may be truncated or use a codec OpenCV lacks; "
+            "re-encode it, e.g. ffmpeg -i in.mov -c:v libx264 out.mp4")
+
+
 class VideoFileSource:
-    """A video file; with ``loop`` it restarts at the end."""
+    """A video file; with ``loop`` it restarts at the end.
+
+    ``media_time`` follows the file's own timestamps (a variable-rate clip keeps its timing), from 0
+    at the first frame and going on across loops; a file without usable timestamps counts
+    ``1 / fps`` per frame.
+    """
 
     is_file = True
 
@@ -125,26 +147,40 @@ class VideoFileSource:
         ok, frame = (self._cap.read() if self._cap.isOpened() else (False, None))
         if not ok or frame is None:
             self._cap.release()
-            raise InputError(
-                f"Video file cannot be read: {self.path}. It may be truncated or use a codec OpenCV lacks; "
-                "re-encode it, e.g. ffmpeg -i in.mov -c:v libx264 out.mp4"
-            )
-        self._first: np.ndarray | None = frame
+            raise InputError(_unreadable_clip(self.path))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and 1.0 <= fps <= 240.0 else 30.0
         self.size = (frame.shape[1], frame.shape[0])
         self.frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.media_time: float | None = None
+        self._origin: float | None = None  # the file's timestamp of its first frame
+        self._loop_offset = 0.0
+        self._first: tuple[np.ndarray, float] | None = (frame, self._stamp())
+
+    def _stamp(self) -> float:
+        """The media time of the frame just decoded."""
+        raw = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if self._origin is None:
+            self._origin = raw
+        t = raw - self._origin + self._loop_offset
+        if self.media_time is not None and not t > self.media_time:  # no timestamps, or they went backwards
+            t = self.media_time + 1.0 / self.fps
+        return t
 
     def read(self) -> np.ndarray | None:
         if self._first is not None:
-            frame, self._first = self._first, None
+            (frame, self.media_time), self._first = self._first, None
         else:
             ok, frame = self._cap.read()
             if (not ok or frame is None) and self.loop:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, frame = self._cap.read()
+                if ok and frame is not None and self.media_time is not None:
+                    # the next lap starts one frame after this one ended
+                    self._loop_offset, self._origin = self.media_time + 1.0 / self.fps, None
             if not ok or frame is None:
                 return None
+            self.media_time = self._stamp()
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def reopen(self) -> None:
@@ -173,22 +209,32 @@ class FrameSlot:
     """One-item buffer: ``put`` overwrites, ``get`` waits for an item newer than the caller's last.
 
     Items carry an increasing ``index``; overwritten, never-read items are counted in ``dropped``.
+    With ``keep_all`` (rendering a file frame by frame) ``put`` instead waits until the previous
+    item was read, so the producer runs at most one item ahead and nothing is dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_all: bool = False) -> None:
         self._cond = threading.Condition()
         self._item = None
         self._index = -1
         self._read_index = -1
+        self.keep_all = keep_all
         self.dropped = 0
         self.closed = False
 
-    def put(self, item, index: int) -> None:
+    def put(self, item, index: int, stop: threading.Event | None = None) -> bool:
+        """Offer ``item``; False when it was not stored (``keep_all``: the slot closed or ``stop`` was set)."""
         with self._cond:
+            if self.keep_all:
+                while self._index > self._read_index and not self.closed and not (stop is not None and stop.is_set()):
+                    self._cond.wait(0.1)
+                if self.closed or (stop is not None and stop.is_set()):
+                    return False
             if self._item is not None and self._index > self._read_index:
                 self.dropped += 1
             self._item, self._index = item, index
             self._cond.notify_all()
+            return True
 
     def get(self, after: int, timeout: float):
         """The newest item with index > ``after``, or None after ``timeout`` seconds / on close."""
@@ -205,17 +251,6 @@ class FrameSlot:
             self._cond.notify_all()  # a producer may be waiting in wait_taken
             return self._item
 
-    def wait_taken(self, timeout: float) -> bool:
-        """Wait until the newest item has been read (or the slot is closed); False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._index > self._read_index and not self.closed:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
-
     def close(self) -> None:
         with self._cond:
             self.closed = True
@@ -227,16 +262,17 @@ class CaptureThread:
 
     Args:
         pace: for files, play at the file's own frame rate (real time) instead of as fast as possible.
-            An unpaced file is read one frame ahead of its reader, so every frame is used and none is
-            decoded only to be dropped (decoding ahead spun a whole core on a 2-core machine).
+            An unpaced file is read one frame ahead of its reader (a ``keep_all`` slot), so every frame
+            is used and none is decoded only to be dropped (decoding ahead spun a whole core on a
+            2-core machine).
         max_backoff_s: longest wait between retries of a failing source.
     """
 
     def __init__(self, source: Source, *, pace: bool = True, max_backoff_s: float = 2.0, stats=None) -> None:
         self.source = source
-        self.slot = FrameSlot()
         self.pace = pace and source.is_file and source.fps is not None
         self.every_frame = source.is_file and not pace
+        self.slot = FrameSlot(keep_all=self.every_frame)
         self.max_backoff_s = max_backoff_s
         self.ended = threading.Event()
         self.lost = threading.Event()  # set while the source delivers nothing
@@ -258,8 +294,6 @@ class CaptureThread:
         backoff = 0.05
         errors_logged = 0
         while not self._stop.is_set():
-            if self.every_frame and not self.slot.wait_taken(0.1):
-                continue
             t0 = time.perf_counter()
             try:
                 image = self.source.read()
@@ -306,7 +340,10 @@ class CaptureThread:
                 log.info("%s now delivers %dx%d frames (was %dx%d).", self.source.name, *size, *self._size)
             self._size = size
             meta = {"resolution_epoch": self.resolution_changes}
-            self.slot.put(Frame(image=image, index=self._index, capture_time=now, meta=meta), self._index)
+            frame = Frame(image=image, index=self._index, capture_time=now, meta=meta,
+                          media_time=getattr(self.source, "media_time", None))  # optional, see Source
+            if not self.slot.put(frame, self._index, stop=self._stop):
+                break
             self._index += 1
             if interval:
                 next_time = max(next_time + interval, now - interval)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livehead.avatars.photo import fit_size
+__all__ = ["Compositor", "fit_size", "letterbox"]
 
-__all__ = ["Compositor", "letterbox"]
+
+def fit_size(size: tuple[int, int], bounds: tuple[int, int]) -> tuple[int, int]:
+    """Largest (w, h) with ``size``'s aspect ratio inside ``bounds`` (w, h)."""
+    w, h = size
+    s = min(bounds[0] / w, bounds[1] / h)
+    return max(1, round(w * s)), max(1, round(h * s))
 
 
 def letterbox(

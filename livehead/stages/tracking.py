@@ -7,19 +7,33 @@ so tracking needs no download.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import weakref
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
+from livehead.checks import Check
 from livehead.face import landmarks as lm
 from livehead.face.geometry import euler_from_rotation, umeyama
+from livehead.native import QuietHold, quiet_native_stderr
 from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FaceTracker", "canonical_face", "estimate_pose", "observation_from_landmarks", "person_mask"]
+__all__ = ["FaceTracker", "MEDIAPIPE_REINSTALL", "canonical_face", "doctor_checks", "estimate_pose",
+           "observation_from_landmarks", "person_mask"]
+
+MEDIAPIPE_MODELS = (
+    "modules/face_landmark/face_landmark_with_attention.tflite",  # 478 points with irises (refine_landmarks)
+    "modules/face_detection/face_detection_short_range.tflite",
+    "modules/selfie_segmentation/selfie_segmentation.tflite",  # person_mask: the mesh engine's head layer
+)
+MEDIAPIPE_REINSTALL = ("pip install --force-reinstall mediapipe==0.10.21 'numpy<2' (0.10.21 is the last release that "
+                       "ships the face models inside the wheel; it needs numpy<2)")
 
 
 @lru_cache(maxsize=1)
@@ -75,13 +89,20 @@ def person_mask(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"person_mask() needs (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
     from mediapipe.python.solutions import selfie_segmentation
 
-    with selfie_segmentation.SelfieSegmentation(model_selection=0) as segmenter:
+    with quiet_native_stderr(), selfie_segmentation.SelfieSegmentation(model_selection=0) as segmenter:
         result = segmenter.process(np.ascontiguousarray(image))
     mask = result.segmentation_mask
     if mask is None or mask.shape != image.shape[:2]:
         got = None if mask is None else mask.shape
         raise RuntimeError(f"selfie segmentation returned a mask of shape {got} for an image of shape {image.shape[:2]}")
     return np.clip(mask.astype(np.float32), 0.0, 1.0)
+
+
+def _close_graph(mesh, quiet: QuietHold) -> None:
+    try:
+        mesh.close()
+    finally:
+        quiet.release()
 
 
 class FaceTracker:
@@ -102,14 +123,26 @@ class FaceTracker:
     ) -> None:
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=static_image_mode,
-            max_num_faces=max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence,
-        )
+        # MediaPipe's native start-up lines (see livehead.native): its graph finishes opening on
+        # its own threads after FaceMesh() returns, so stay quiet until the first frame is done;
+        # each subgraph (detection, then landmarks and projection) also prints when a frame first
+        # reaches it, so frames stay quiet until a face went through.
+        self._start_quiet = QuietHold()
+        try:
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=static_image_mode,
+                max_num_faces=max_faces,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+        except BaseException:
+            self._start_quiet.release()
+            raise
+        # close() or garbage collection: a graph that never ran opens its calculators (and prints) as it closes
+        self._close = weakref.finalize(self, _close_graph, self._mesh, self._start_quiet)
         self._min_detection_confidence = min_detection_confidence
+        self._graph_warm = False
         self._previous_centre: np.ndarray | None = None
 
     def track(self, image: np.ndarray, timestamp: float = 0.0) -> FaceObservation | None:
@@ -124,8 +157,14 @@ class FaceTracker:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"track() needs (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         h, w = image.shape[:2]
-        result = self._mesh.process(image)
+        if self._graph_warm:
+            result = self._mesh.process(image)
+        else:
+            with quiet_native_stderr():
+                result = self._mesh.process(image)
+            self._start_quiet.release()
         faces = result.multi_face_landmarks
+        self._graph_warm = self._graph_warm or bool(faces)
         if not faces:
             self._previous_centre = None
             return None
@@ -158,10 +197,23 @@ class FaceTracker:
         return max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))
 
     def close(self) -> None:
-        self._mesh.close()
+        self._close()  # runs once
 
     def __enter__(self) -> "FaceTracker":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def doctor_checks() -> list[Check]:
+    """The face models must be inside the installed mediapipe package (0.10.21 is the last that ships them)."""
+    spec = importlib.util.find_spec("mediapipe")
+    fix = MEDIAPIPE_REINSTALL
+    if spec is None or not spec.submodule_search_locations:
+        return [Check("mediapipe", "face models", "fail", "mediapipe is not installed", fix)]
+    root = Path(list(spec.submodule_search_locations)[0])
+    missing = [rel for rel in MEDIAPIPE_MODELS if not (root / rel).is_file()]
+    if missing:
+        return [Check("mediapipe", "face models", "fail", f"missing in {root}: {', '.join(missing)}", fix)]
+    return [Check("mediapipe", "face models", "ok", f"{', '.join(Path(m).name for m in MEDIAPIPE_MODELS)} in {root}")]

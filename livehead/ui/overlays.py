@@ -4,19 +4,24 @@ Pure drawing functions: each takes an ``(H, W, 3) uint8`` RGB image and returns 
 the same shape; the input is never modified. Colours are RGB tuples. Text uses OpenCV's Hershey
 font, which draws ASCII only, and scales with the image height so a 1080p preview and a 480p
 test frame read alike. What the help overlay and the calibration prompt list comes from the
-keymap (see ``livehead.controls``), never from a hand-written list.
+keymap (see :mod:`livehead.ui.keymap`), never from a hand-written list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from livehead.ui.controls import help_rows, keys_for, modifiers_label
+from livehead.ui.controls import ControlState
+from livehead.ui.keymap import help_rows, keys_for, modifiers_label
 
 __all__ = [
+    "OverlayInputs",
+    "decorate",
     "draw_fps",
     "draw_calibration_prompt",
     "draw_ghost",
@@ -127,11 +132,13 @@ def draw_stats(
     precision: str,
     dropped_frames: int = 0,
     camera_lost: bool = False,
+    notices: Sequence[str] = (),
 ) -> np.ndarray:
     """Stats overlay, top-left: fps, what is running, dropped frames, per-stage milliseconds.
 
     ``stage_ms`` maps stage name → milliseconds (e.g. ``{"tracking": 4.1, "render": 14.0}``),
-    drawn in the given order with their sum. ``camera_lost`` adds a red warning row.
+    drawn in the given order with their sum. ``camera_lost`` adds a red warning row, and so does
+    each of ``notices`` (e.g. "NO FACE FOR 5 S", "RECORD FAILED").
     """
     _check_image(image)
     rows: list[Row] = [
@@ -145,13 +152,15 @@ def draw_stats(
         rows.append([("total", GREY), (f"{sum(stage_ms.values()):.1f} ms", WHITE)])
     if camera_lost:
         rows.append([("CAMERA LOST", RED), ("reconnecting...", RED)])
+    rows += [[(notice, RED)] for notice in notices]
     return _panel(image, rows, anchor="top-left")
 
 
-def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
-    """The small always-on preview label, top-left: output frames per second."""
+def draw_fps(image: np.ndarray, fps: float, notices: Sequence[str] = ()) -> np.ndarray:
+    """The small always-on preview label, top-left: output frames per second, and ``notices`` in red
+    below it (what the user must know even with the stats overlay off)."""
     _check_image(image)
-    return _panel(image, [[(f"{fps:4.1f} fps", WHITE)]], anchor="top-left")
+    return _panel(image, [[(f"{fps:4.1f} fps", WHITE)], *[[(n, RED)] for n in notices]], anchor="top-left")
 
 
 def draw_help(image: np.ndarray, keymap: Mapping[str, str], *, global_modifiers: str = "") -> np.ndarray:
@@ -226,3 +235,49 @@ def draw_calibration_prompt(image: np.ndarray, keymap: Mapping[str, str]) -> np.
     """The prompt shown until the first calibration, bottom-centre."""
     _check_image(image)
     return _panel(image, [[(calibration_prompt_text(keymap), YELLOW)]], anchor="bottom-center")
+
+
+@dataclass(frozen=True)
+class OverlayInputs:
+    """What the overlays may show besides the output frame; cheap to build (nothing is drawn or composed yet).
+
+    ``compositor`` places avatar-sized images and points in the output (``compose(image)``,
+    ``to_output(points, image_size)``); ``target_landmarks`` are in avatar pixels (478, 3).
+    """
+
+    compositor: Any
+    avatar: np.ndarray
+    camera: np.ndarray | None = None
+    target_landmarks: np.ndarray | None = None
+    fps: float = 0.0
+    stage_ms: Mapping[str, float] | None = None
+    engine: Mapping[str, str] | None = None
+    dropped_frames: int = 0
+    camera_lost: bool = False
+    notices: tuple[str, ...] = ()  # red lines: a failed sink, no face for a while, a face leaving the frame
+
+
+def decorate(output: np.ndarray, control: ControlState, keymap: Mapping[str, str], inputs: OverlayInputs) -> np.ndarray:
+    """The preview's view of ``output``: the overlays that ``control`` switched on, drawn in order
+    (ghost, landmarks, stats or the fps label, help, calibration prompt)."""
+    frame = output
+    if control.ghost_opacity > 0 and inputs.camera is not None:
+        frame = draw_ghost(inputs.compositor.compose(inputs.camera), inputs.compositor.compose(inputs.avatar),
+                           control.ghost_opacity)
+    if control.show_landmarks and inputs.target_landmarks is not None:
+        image_size = inputs.avatar.shape[1::-1]
+        frame = draw_landmarks(frame, inputs.compositor.to_output(inputs.target_landmarks, image_size))
+    if control.show_stats:
+        info = inputs.engine or {}
+        frame = draw_stats(
+            frame, fps=inputs.fps, stage_ms=inputs.stage_ms or {}, engine=info.get("engine", "?"),
+            backend=info.get("backend", "?"), device=info.get("device", "?"), precision=info.get("precision", "?"),
+            dropped_frames=inputs.dropped_frames, camera_lost=inputs.camera_lost, notices=inputs.notices,
+        )
+    else:
+        frame = draw_fps(frame, inputs.fps, inputs.notices)
+    if control.show_help:
+        frame = draw_help(frame, keymap)
+    if control.needs_calibration:
+        frame = draw_calibration_prompt(frame, keymap)
+    return frame

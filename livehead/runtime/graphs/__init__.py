@@ -33,6 +33,10 @@ face-vid2vid (``engine="fv2v"``)
                                -> ``prediction`` (1,3,S,S)
 =================  ==========  ==========================================================================
 
+LivePortrait (``engine="liveportrait"``): ``appearance_feature_extractor`` (per avatar),
+``motion_extractor``, ``stitching``, ``retarget_eye``, ``retarget_lip`` and ``generator`` (W + G,
+output 2S) per frame; see :mod:`livehead.runtime.graphs.liveportrait`.
+
 Between graphs the animator runs the keypoint math of :mod:`livehead.models.keypoints` in torch
 (``normalize_kp`` for both engines; ``keypoint_transformation`` for face-vid2vid): a few dozen
 element operations on (1,K,3) tensors, kept out of the graphs so free-view angles and relative
@@ -48,24 +52,57 @@ FasterLivePortrait does with its motion extractor (fp32 inside an fp16 pipeline)
 
 from __future__ import annotations
 
+from typing import Callable
+
 from livehead.runtime.graphs.contract import (
-    GRAPH_BUILDERS,
     GraphBuilder,
     GraphSet,
     GraphSpec,
     Kind,
     Stage,
     TensorSpec,
-    build_graphs,
     example_tensor,
     output_shapes,
     prepare_for_inference,
     random_image,
-    register_graphs,
 )
 
 __all__ = ["GRAPH_BUILDERS", "GraphBuilder", "GraphSet", "GraphSpec", "Kind", "Stage", "TensorSpec", "build_graphs",
            "example_tensor", "output_shapes", "prepare_for_inference", "random_image", "register_graphs"]
+
+
+# engine name -> builder(models, GraphBuilder) that adds the engine's graphs
+GRAPH_BUILDERS: dict[str, Callable[..., None]] = {}
+# graphs that stay fp32 in an fp16 set unless fp16_keypoints=True (see the package docstring)
+KEYPOINT_GRAPHS: set[str] = set()
+
+
+def register_graphs(engine: str, builder: Callable[..., None], *, keypoint_graphs: tuple[str, ...] = ()) -> None:
+    """Make ``build_graphs`` know ``engine``; ``keypoint_graphs`` stay fp32 in fp16 sets by default."""
+    GRAPH_BUILDERS[engine] = builder
+    KEYPOINT_GRAPHS.update(keypoint_graphs)
+
+
+def build_graphs(models, *, image_size: int = 256, checkpoint: str | None = None,
+                 checkpoint_sha256: str = "random-weights", config_name: str = "",
+                 fp16_keypoints: bool = False) -> GraphSet:
+    """Wrap a :class:`livehead.models.ModelSet` into its per-avatar and per-frame graphs.
+
+    The networks are prepared in place (:func:`prepare_for_inference`): eval mode, spectral norm
+    folded, no grad. ``fp16_keypoints`` lets the keypoint graphs run in fp16 too.
+    """
+    _register_builtin()
+    if models.engine not in GRAPH_BUILDERS:
+        raise ValueError(f"unknown engine {models.engine!r}; graphs exist for {', '.join(sorted(GRAPH_BUILDERS))}")
+    prepare_for_inference(models)
+    builder = GraphBuilder(image_size)
+    GRAPH_BUILDERS[models.engine](models, builder)
+    graphs = builder.graphs
+    if not fp16_keypoints:
+        for name in KEYPOINT_GRAPHS & set(graphs):
+            graphs[name].fp16 = False
+    return GraphSet(engine=models.engine, image_size=image_size, graphs=graphs, checkpoint=checkpoint,
+                    checkpoint_sha256=checkpoint_sha256, config_name=config_name)
 
 
 def _register_builtin() -> None:
@@ -78,3 +115,8 @@ def _register_builtin() -> None:
         from livehead.runtime.graphs.fv2v import fv2v_graphs
 
         register_graphs("fv2v", fv2v_graphs, keypoint_graphs=("kp_detector", "he_estimator"))
+    if "liveportrait" not in GRAPH_BUILDERS:
+        from livehead.runtime.graphs.liveportrait import liveportrait_graphs
+
+        register_graphs("liveportrait", liveportrait_graphs,
+                        keypoint_graphs=("motion_extractor", "stitching", "retarget_eye", "retarget_lip"))

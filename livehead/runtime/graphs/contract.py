@@ -3,14 +3,14 @@
 A *graph* is a small ``nn.Module`` wrapper around networks of :mod:`livehead.models` with positional
 tensor inputs and a tuple of tensor outputs, so the same object is run eagerly by the torch backend,
 exported to ONNX, and compiled by TensorRT. Batch size is 1 and every shape is fixed by the image size.
-Each engine registers a builder (:func:`register_graphs`) that adds its graphs through a
-:class:`GraphBuilder`; :func:`build_graphs` looks the engine up.
+Each engine's builder adds its graphs through a :class:`GraphBuilder`; the registry in
+:mod:`livehead.runtime.graphs` looks the engine up.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -165,39 +165,3 @@ class GraphBuilder:
         spec = GraphSpec(name, stage, module, tuple(inputs), outputs, doc)
         self.graphs[name] = spec
         return spec
-
-
-# engine name -> builder(models, GraphBuilder) that adds the engine's graphs
-GRAPH_BUILDERS: dict[str, Callable[..., None]] = {}
-# graphs that stay fp32 in an fp16 set unless fp16_keypoints=True (see the package docstring)
-KEYPOINT_GRAPHS: set[str] = set()
-
-
-def register_graphs(engine: str, builder: Callable[..., None], *, keypoint_graphs: tuple[str, ...] = ()) -> None:
-    """Make ``build_graphs`` know ``engine``; ``keypoint_graphs`` stay fp32 in fp16 sets by default."""
-    GRAPH_BUILDERS[engine] = builder
-    KEYPOINT_GRAPHS.update(keypoint_graphs)
-
-
-def build_graphs(models, *, image_size: int = 256, checkpoint: str | None = None,
-                 checkpoint_sha256: str = "random-weights", config_name: str = "",
-                 fp16_keypoints: bool = False) -> GraphSet:
-    """Wrap a :class:`livehead.models.ModelSet` into its per-avatar and per-frame graphs.
-
-    The networks are prepared in place (:func:`prepare_for_inference`): eval mode, spectral norm
-    folded, no grad. ``fp16_keypoints`` lets the keypoint graphs run in fp16 too.
-    """
-    from livehead.runtime.graphs import _register_builtin
-
-    _register_builtin()
-    if models.engine not in GRAPH_BUILDERS:
-        raise ValueError(f"unknown engine {models.engine!r}; graphs exist for {', '.join(sorted(GRAPH_BUILDERS))}")
-    prepare_for_inference(models)
-    builder = GraphBuilder(image_size)
-    GRAPH_BUILDERS[models.engine](models, builder)
-    graphs = builder.graphs
-    if not fp16_keypoints:
-        for name in KEYPOINT_GRAPHS & set(graphs):
-            graphs[name].fp16 = False
-    return GraphSet(engine=models.engine, image_size=image_size, graphs=graphs, checkpoint=checkpoint,
-                    checkpoint_sha256=checkpoint_sha256, config_name=config_name)
