@@ -35,6 +35,10 @@ EYE_RATIO_MAX = 1.6  # eyes opened wider than this over the neutral are not beli
 # eased to neutral, a recalibration) becomes a glide of a few frames instead of a jump.
 MAX_LANDMARK_SPEED = 12.0
 MAX_STEP_DT = 0.1  # s; a stalled render loop must not license a jump
+# Lips that meet and lids that shut are a contact, not tracker noise: filtered, a mouth that snaps
+# shut between words stays open a frame or two longer than the driver's, so "shut" passes at once.
+MOUTH_SHUT = 0.01  # mouth gap above the neutral's (canonical units) at which the lips have met
+EYE_SHUT = 0.1  # eye opening / the neutral's at which the lids have met
 
 
 @dataclass
@@ -116,7 +120,11 @@ class FrameProcessor:
         cfg = self.config.smoothing
         if cfg.enabled:
             params = dataclasses.replace(cfg, min_cutoff=cfg.openness_min_cutoff)
-            raw, self._open_filter = one_euro_step(self._open_filter, raw, obs.timestamp, params)
+            shut = raw <= np.array([MOUTH_SHUT, EYE_SHUT, EYE_SHUT])
+            filtered, state = one_euro_step(self._open_filter, raw, obs.timestamp, params)
+            raw = np.where(shut, raw, filtered)
+            self._open_filter = dataclasses.replace(state, value=raw.copy(),
+                                                    derivative=np.where(shut, 0.0, state.derivative))
         return Openness(mouth=float(raw[0]), eyes=(float(raw[1]), float(raw[2]))), neutral
 
     def _limit_speed(self, target: np.ndarray, now: float) -> np.ndarray:

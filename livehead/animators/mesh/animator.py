@@ -75,7 +75,13 @@ CONTROL = tuple(
     )
 )
 _RIGID = lm.as_index(lm.RIGID)
+# Control points a turn of up to ~40° can hide: the outline and cheeks (turned away), and what
+# lies beside the nose — nose wings, eye corners, brow ends, mouth corners. Lips, irises and chin
+# stay in view; testing them every frame only costs time.
+_HIDEABLE = lm.as_index(tuple(sorted(set(lm.FACE_OVAL + lm.CHEEKS + lm.NOSE + lm.RIGID + lm.RIGHT_EYE + lm.LEFT_EYE
+                                        + lm.RIGHT_BROW + lm.LEFT_BROW + lm.MOUTH_CORNERS))))
 _INNER_LIPS = set(lm.LIPS_UPPER_INNER + lm.LIPS_LOWER_INNER) - set(lm.INNER_MOUTH_CORNERS)
+STILL_OUTLINE_PX = 1.0  # head outline moving less than this: no person/background composite
 HIDDEN_REGULARISATION = 0.03  # TPS regularisation of a fully hidden control point: it no longer pulls
 SMALL_FACE_PX = 100  # faces shorter than this animate, but with little detail in eyes and mouth
 # Face height (forehead to chin) over the distance between the eye centres: 2.6–3.0 on the real
@@ -99,7 +105,8 @@ class MeshState:
     person_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the person layer (the whole image without layers)
     tone: mouth.Tone  # the avatar's skin tone, for the mouth interior
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
-    exposure: tuple  # head3d.exposure of the control and outline points in the neutral: ((facing, cover), (facing, cover))
+    hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
+    exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
     warnings: tuple[str, ...] = ()
 
 
@@ -122,6 +129,7 @@ class MeshAnimator:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")
+        cv2.setNumThreads(1)
 
     def describe(self) -> dict[str, str]:
         layers = "head over still background" if self.segmentation else "whole-photo warp"
@@ -153,11 +161,12 @@ class MeshAnimator:
             log.warning("Avatar %s: %s", avatar.name, text)
         normals = landmark_normals(neutral)
         unit = avatar.face.face_size
-        seen = (exposure(neutral[control], normals[control], neutral[front_points()], unit),
+        hideable = np.isin(control, _HIDEABLE)
+        seen = (exposure(neutral[control[hideable]], normals[control[hideable]], neutral[front_points()], unit),
                 exposure(outline.points, outline.normals, None, unit) if outline is not None else None)
         return MeshState(avatar=avatar, base=base, neutral=neutral, control=control, source_points=source,
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
-                         tone=mouth.face_tone(base, neutral), normals=normals,
+                         tone=mouth.face_tone(base, neutral), normals=normals, hideable=hideable,
                          exposure=seen, warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
@@ -204,8 +213,10 @@ class MeshAnimator:
         motion = head_motion(state.neutral, opened)
         unit = state.avatar.face.face_size * motion[0]
         normals = state.normals @ motion[1].T
-        facing, cover = exposure(opened[state.control], normals[state.control], opened[front_points()], unit)
-        seen = visibility(facing, cover, *state.exposure[0])
+        hideable = state.control[state.hideable]
+        facing, cover = exposure(opened[hideable], normals[hideable], opened[front_points()], unit)
+        seen = np.ones(len(state.control))
+        seen[state.hideable] = visibility(facing, cover, *state.exposure[0])
         points, hidden = [opened[state.control, :2].astype(np.float64)], [1.0 - seen]
         if state.outline is not None:
             moved, outline_normals = move_outline(state.outline, motion)
@@ -216,7 +227,11 @@ class MeshAnimator:
         hidden.append(np.zeros(len(state.anchors)))
         regularisation = TPS_REGULARISATION + HIDDEN_REGULARISATION * np.concatenate(hidden)
         tps = fit_tps(dst, state.source_points, norm=float(max(w, h)), regularisation=regularisation)
-        if state.layers is None:
+        k = len(state.control)
+        outline_moved = float(np.abs(dst[k : len(dst) - len(state.anchors)] - state.source_points[k : len(dst) - len(state.anchors)]).max(initial=0.0))
+        if state.layers is None or outline_moved < STILL_OUTLINE_PX:
+            # The head's outline holds still (talking without moving): the background next to it
+            # moves by less than a pixel, and the layers are not needed.
             field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)))
             out = remap(state.base, field)
         else:
@@ -326,7 +341,8 @@ def _fine_boxes(landmarks: np.ndarray, size: tuple[int, int]) -> tuple[tuple[int
     """(x0, y0, x1, y1, step) boxes around the lips and each eye, where the warp is sampled finely.
 
     The step is about a sixteenth of the mouth's width (5–6 px at 720p) and a tenth of an eye's
-    (5–6 px), at least 4 px: finer costs time and shows nothing more.
+    (5–6 px; coarser and the iris lags the gaze), at least 4 px: finer costs time and shows
+    nothing more.
     """
     boxes = []
     for group, share, parts in ((lm.LIPS, 0.2, 16.0), (lm.RIGHT_EYE + lm.RIGHT_IRIS, 0.15, 10.0),

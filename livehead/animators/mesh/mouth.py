@@ -26,7 +26,7 @@ from livehead.animators.mesh.lips import interior_source
 __all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
            "synth_mouth"]
 
-_INNER = lm.LIPS_UPPER_INNER + tuple(reversed(lm.LIPS_LOWER_INNER[1:-1]))
+_INNER = lm.INNER_MOUTH_RING
 _OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
 # Cheeks, forehead, nose: skin away from lips, eyes and hair, sampled for the face's tone.
 _SKIN = (50, 280, 205, 425, 117, 346, 118, 347, 101, 330, 151, 9, 108, 337, 5, 195, 36, 266, 203, 423)
