@@ -341,6 +341,17 @@ def yaw_gain(driver: np.ndarray, output: np.ndarray, *, percentiles: tuple[float
     return float(np.percentile(o[ok], hi) - np.percentile(o[ok], lo)) / spread_d
 
 
+def _around(image: np.ndarray, polygon: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` within ``margin`` pixels of ``polygon``'s box, and the polygon in its
+    coordinates: a mouth is a few thousand pixels of a million, and measuring it should cost that."""
+    pts = np.asarray(polygon, dtype=np.float64)[:, :2]
+    h, w = image.shape[:2]
+    x0, y0 = (np.floor(pts.min(0)) - margin).astype(int)
+    x1, y1 = (np.ceil(pts.max(0)) + margin + 1).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return image[y0:y1, x0:x1], pts - np.array([x0, y0], dtype=np.float64)
+
+
 def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray, shift: int = 3) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     pts = np.round(np.asarray(polygon, dtype=np.float64)[:, :2] * (1 << shift)).astype(np.int32)
@@ -357,8 +368,9 @@ def inner_mouth_luma(image: np.ndarray, polygon: np.ndarray, *, min_pixels: int 
         raise ValueError(f"inner_mouth_luma needs an (H, W, 3) image, got {image.shape}")
     if cv2.contourArea(np.asarray(polygon, dtype=np.float32)[:, :2]) < min_pixels:
         return math.nan
+    image, polygon = _around(image, polygon, 2)
     mask = _polygon_mask(image.shape[:2], polygon) > 0
-    return float((image[mask].astype(np.float64) @ _LUMA).mean())
+    return float((image[mask].astype(np.float64) @ _LUMA).mean()) if mask.any() else math.nan
 
 
 def brightness_ratio(output: np.ndarray, driver: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -399,6 +411,9 @@ def mouth_seam(image: np.ndarray, polygon: np.ndarray, *, band: int = 2, ring: t
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"mouth_seam needs an (H, W, 3) image, got {image.shape}")
+    image, polygon = _around(image, polygon, ring[1] + band + 4)  # + 4: the blur's reach
+    if image.size == 0:
+        return math.nan
     mask = _polygon_mask(image.shape[:2], polygon)
     if int((mask > 0).sum()) < 12:
         return math.nan
