@@ -81,7 +81,6 @@ _RIGID = lm.as_index(lm.RIGID)
 _HIDEABLE = lm.as_index(tuple(sorted(set(lm.FACE_OVAL + lm.CHEEKS + lm.NOSE + lm.RIGID + lm.RIGHT_EYE + lm.LEFT_EYE
                                         + lm.RIGHT_BROW + lm.LEFT_BROW + lm.MOUTH_CORNERS))))
 _INNER_LIPS = set(lm.LIPS_UPPER_INNER + lm.LIPS_LOWER_INNER) - set(lm.INNER_MOUTH_CORNERS)
-STILL_OUTLINE_PX = 1.0  # head outline moving less than this: no person/background composite
 HIDDEN_REGULARISATION = 0.03  # TPS regularisation of a fully hidden control point: it no longer pulls
 SMALL_FACE_PX = 100  # faces shorter than this animate, but with little detail in eyes and mouth
 # Face height (forehead to chin) over the distance between the eye centres: 2.6–3.0 on the real
@@ -227,21 +226,15 @@ class MeshAnimator:
         hidden.append(np.zeros(len(state.anchors)))
         regularisation = TPS_REGULARISATION + HIDDEN_REGULARISATION * np.concatenate(hidden)
         tps = fit_tps(dst, state.source_points, norm=float(max(w, h)), regularisation=regularisation)
-        k = len(state.control)
-        outline_moved = float(np.abs(dst[k : len(dst) - len(state.anchors)] - state.source_points[k : len(dst) - len(state.anchors)]).max(initial=0.0))
-        if state.layers is None or outline_moved < STILL_OUTLINE_PX:
-            # The head's outline holds still (talking without moving): the background next to it
-            # moves by less than a pixel, and the layers are not needed.
-            field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)))
-            out = remap(state.base, field)
-        else:
+        bounds = None
+        if state.layers is not None:
             # Only the person's box, grown by the farthest any control point moved, can show the
             # person or uncover the plate; outside it the photo stays as it is, unwarped.
             pad = int(np.ceil(float(np.abs(dst - state.source_points).max()))) + 2
             px0, py0, px1, py1 = state.person_box
             bounds = (px0 - pad, py0 - pad, px1 + pad, py1 + pad)
-            field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
-            out = _over_plate(state, field)
+        field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
+        out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
         eyes.close_eyes(out, opened, ratios)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
