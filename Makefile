@@ -30,7 +30,7 @@ test: $(VENV)/.installed-$(EXTRAS) sysdeps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 soak: $(VENV)/.installed-$(EXTRAS)
-	$(BIN)/python -m pytest -q -m slow tests/test_soak.py
+	$(BIN)/python -m pytest -q -m slow tests/pipeline/test_soak.py
 
 # Refresh requirements.lock for every supported Python (Linux x86_64, the dev/CI machines) with uv;
 # versions already in the lock are kept unless UPGRADE=1.

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def usage() -> str:
+    """The top-level help: how to run, every subcommand with its one-line purpose, the exit codes."""
     width = max(len(n) for n in SUBCOMMANDS)
     lines = [
         "usage: livehead [--avatar FILE] [--camera N | --source CLIP] [options]",
@@ -56,6 +57,7 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``livehead [SUBCOMMAND] ...``: dispatch to the subcommand (default ``run``); a LiveHead error or a missing extra prints one line naming the fix. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help") and len(argv) == 1:
         print(usage())

@@ -64,6 +64,7 @@ def _version(dist: str) -> str | None:
 
 
 def check_python() -> list[Check]:
+    """Doctor line for the running Python: within :data:`SUPPORTED_PYTHON`, or the command that makes a venv with a supported one."""
     v = sys.version_info
     text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
     oldest, newest = SUPPORTED_PYTHON
@@ -93,6 +94,7 @@ PACKAGES: tuple[tuple[str, str, bool, str], ...] = (
 
 
 def check_packages() -> list[Check]:
+    """Doctor lines per dependency: installed version within the range pyproject.toml asks for, or the pip line that fixes it."""
     from packaging.version import InvalidVersion, Version
     from packaging.specifiers import SpecifierSet
 

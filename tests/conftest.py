@@ -29,7 +29,7 @@ GENERATED_SIZE = 256  # side of the generated driver clip: keeps tracking cheap
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if "slow" in (config.getoption("-m") or ""):
         return
-    skip = pytest.mark.skip(reason="slow soak test: run it with `make soak` (pytest -m slow tests/test_soak.py)")
+    skip = pytest.mark.skip(reason="slow soak test: run it with `make soak` (pytest -m slow tests/pipeline/test_soak.py)")
     for item in items:
         if "slow" in item.keywords and item.path.name == "test_soak.py":
             item.add_marker(skip)

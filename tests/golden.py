@@ -11,8 +11,8 @@ keypoint count or depth).
 Which folder: ``LIVEHEAD_REFERENCE_DIR`` (read by :mod:`_media`), default ``../shared/reference``
 beside the repository. To run the suite against a variant made with our own implementation::
 
-    python tools/make_variant_fixtures.py /tmp/variant --preset small   # 64 px, 6 / 8 keypoints
-    LIVEHEAD_REFERENCE_DIR=/tmp/variant python -m pytest tests/test_models_fomm.py tests/test_export.py ...
+    python tools/make_variant_fixtures.py /tmp/variant --preset small   # 64 px, 6 / 8 / 24 keypoints
+    LIVEHEAD_REFERENCE_DIR=/tmp/variant python -m pytest tests/models tests/export ...
 
 Use::
 
@@ -21,7 +21,8 @@ Use::
     fx.tensors["gen_rel_prediction"][i]   # torch float32 (fx.arrays: numpy)
     fx.shapes["source_features"]          # (1, F, h, w) as the original code recorded it
     fx.checkpoint_sha256                  # hashlib over the file
-    fx.config(align_corners=False)        # livehead ModelConfig (fomm / fv2v)
+    fx.config(align_corners=False)        # livehead ModelConfig
+    fx, io, fixture_models = golden_fixtures("fomm")   # the usual module fixtures, see there
 
 LivePortrait (``golden("liveportrait")``): its ``.pth`` is ``{module_name: state_dict}`` with
 ``stitching_retargeting_module`` one level deeper; :meth:`GoldenFixture.state_dict` takes
@@ -45,7 +46,8 @@ import numpy as np
 
 from _media import REFERENCE, reference
 
-__all__ = ["ENGINES", "FixtureError", "GoldenFixture", "golden", "sha256_of"]
+__all__ = ["ENGINES", "FixtureError", "GoldenFixture", "assert_matches_manifest", "golden", "golden_fixtures",
+           "max_abs_diff", "sha256_of"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class GoldenFixture:
         return path
 
     def config(self, *, align_corners: bool | None = None):
-        """:class:`livehead.models.configs.ModelConfig` of the YAML (FOMM and FV2V only)."""
+        """:class:`livehead.models.configs.ModelConfig` of the YAML."""
         from livehead.models.configs import ENGINES as CONFIG_ENGINES, load_model_config
 
         if self.engine not in CONFIG_ENGINES:
@@ -324,3 +326,45 @@ def golden(engine: str) -> GoldenFixture:
     for path in (fx.yaml_path, fx.checkpoint_path, fx.io_path):
         reference(path.name)  # skips, naming the file, when it is absent
     return _checked(engine, REFERENCE)
+
+
+def golden_fixtures(engine: str, *, models: str = "fixture_models"):
+    """Module-scoped pytest fixtures for a test module of ``engine``: ``fx`` (:func:`golden`),
+    ``io`` (``fx.tensors``) and, named ``models``, the checkpoint strictly loaded with
+    align_corners False (as the outputs were made). Bind them at module level::
+
+        fx, io, fixture_models = golden_fixtures("fomm")
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="fx")
+    def fx_fixture() -> GoldenFixture:
+        return golden(engine)
+
+    @pytest.fixture(scope="module", name="io")
+    def io_fixture(fx) -> dict[str, Any]:
+        return fx.tensors
+
+    @pytest.fixture(scope="module", name=models)
+    def models_fixture(fx):
+        return fx.load(align_corners=False).models
+
+    return fx_fixture, io_fixture, models_fixture
+
+
+def max_abs_diff(a, b) -> float:
+    """max |a - b| of two tensors of the same shape (the parity tests' measure)."""
+    assert a.shape == b.shape, f"shape {tuple(a.shape)} vs {tuple(b.shape)}"
+    return (a - b).abs().max().item()
+
+
+def assert_matches_manifest(models, manifest: Mapping[str, Any]) -> None:
+    """Each network of ``models`` (a ModelSet, e.g. built on the meta device) has the official
+    checkpoint's keys, shapes, dtypes and order and its parameter count, as the manifest JSON
+    (``*_state_dict_manifest.json``, read with json) records them."""
+    for entry, module in models.items():
+        ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()]
+        ref = [(k, shape, manifest["_meta"]["dtypes"][entry][k]) for k, shape in manifest[entry].items()]
+        assert ours == ref, entry  # same keys, shapes, dtypes and order
+        params = sum(p.numel() for p in module.parameters())
+        assert params == manifest["_meta"]["counts"][entry]["num_parameters"], entry

@@ -1,24 +1,27 @@
-"""Write variant golden fixtures (FOMM and face-vid2vid) with OUR implementation, for checking that
-the tests read every number from the fixture files.
+"""Write variant golden fixtures (FOMM, face-vid2vid and LivePortrait) with OUR implementation, for
+checking that the tests read every number from the fixture files.
 
-The folder gets the file layout of ``../shared/reference`` (README sections 3 and 4):
+The folder gets the file layout of ``../shared/reference`` (README sections 3, 4 and 5):
 ``{fomm,fv2v}_tiny.yaml`` (the original YAML layout), ``{fomm,fv2v}_tiny.pth.tar`` (the official
 checkpoint layout ``{"generator", "kp_detector"[, "he_estimator"], "epoch"}``) and
-``{fomm,fv2v}_tiny_io.npz`` with the same keys, shapes per frame, dtypes and a ``meta`` JSON. The
-``*_state_dict_manifest.json`` files describe the public vox-256 architectures, not the fixture, so
+``{fomm,fv2v}_tiny_io.npz`` with the same keys, shapes per frame, dtypes and a ``meta`` JSON;
+``liveportrait_tiny.{yaml,pth}`` and ``liveportrait_tiny_io.npz`` likewise (:mod:`variant_liveportrait`).
+The ``*_state_dict_manifest.json`` files describe the public architectures, not the fixture, so
 they are copied from ``--manifests`` (the shared reference) when present.
 
 What changes against the shared copies: seeds, image size, keypoint counts, depths and widths, the
-number of driving frames and (preset ``deep``) a dense-motion resolution that differs from the
-feature resolution. Weights follow the fixture recipe through :func:`livehead.models.random_init.randomize_`.
+number of driving frames, (preset ``deep``) a FOMM dense-motion resolution that differs from the
+feature resolution and, for LivePortrait, the hourglass depth (crop-size multiple 64 in ``small``)
+and the stitching/retargeting MLP depths. Weights follow the fixture recipe through
+:func:`livehead.models.random_init.randomize_` (LivePortrait: ``random_models``).
 Because the outputs come from livehead itself, a run against a variant proves only that the tests
 are independent of the shared numbers, not that the math matches the original code.
 
 Usage::
 
     python tools/make_variant_fixtures.py /tmp/variant-small --preset small
-    python tools/make_variant_fixtures.py /tmp/variant-deep --preset deep
-    LIVEHEAD_REFERENCE_DIR=/tmp/variant-small python -m pytest tests/test_models_fomm.py ...
+    python tools/make_variant_fixtures.py /tmp/variant-deep --preset deep --engine liveportrait
+    LIVEHEAD_REFERENCE_DIR=/tmp/variant-small python -m pytest tests/models/test_fomm.py tests/models/test_liveportrait.py ...
 
 The variant data is for local runs only; do not commit it.
 """
@@ -44,7 +47,9 @@ from livehead.models.keypoints import (
     normalize_kp,
 )
 from livehead.models.random_init import randomize_
+from variant_liveportrait import liveportrait_params, write_liveportrait
 
+ENGINES = ("fomm", "fv2v", "liveportrait")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 
@@ -89,6 +94,15 @@ PRESETS: dict[str, dict] = {
                    "reshape_channel": 128, "reshape_depth": 4},
             he_block_expansion=8, generator={"reshape_channel": 8, "reshape_depth": 8, "num_resblocks": 1},
             dense={"block_expansion": 4, "max_features": 16, "num_blocks": 2, "compress": 2}),
+        # num_kp >= 21: the pipeline freezes the original code's eye/lip keypoint indices (up to 20).
+        # Crop 64 = the multiple W's 4-level hourglass needs on F's 1/4-size volume (16 -> 1).
+        "liveportrait": {"image_size": 64, "params": liveportrait_params(
+            24, appearance={"block_expansion": 8, "num_down_blocks": 2, "reshape_channel": 4, "reshape_depth": 4,
+                            "num_resblocks": 1},
+            warping={"block_expansion": 8, "num_down_blocks": 1},
+            dense={"block_expansion": 4, "max_features": 16, "num_blocks": 4, "compress": 2},
+            generator={"block_expansion": 8, "num_down_blocks": 1},
+            hidden={"stitching": [32, 16], "lip": [24], "eye": [32, 24, 16]})},
     },
     "deep": {
         "image_size": 96, "frames": 4, "seed": 202,
@@ -105,6 +119,15 @@ PRESETS: dict[str, dict] = {
                     "reshape_channel": 64, "reshape_depth": 2},
             he_block_expansion=24, generator={"reshape_channel": 24, "reshape_depth": 4, "num_resblocks": 2},
             dense={"block_expansion": 6, "max_features": 24, "num_blocks": 3, "compress": 3}),
+        # The public 5-level hourglass: crops must be multiples of 128. Every part is at most as deep as the
+        # public one (F resblocks, MLP layers): a tiny fixture's keys are a subset of the official files'.
+        "liveportrait": {"image_size": 128, "params": liveportrait_params(
+            27, appearance={"block_expansion": 12, "num_down_blocks": 2, "reshape_channel": 6, "reshape_depth": 8,
+                            "num_resblocks": 3},
+            warping={"block_expansion": 6, "num_down_blocks": 2},
+            dense={"block_expansion": 6, "max_features": 24, "num_blocks": 5, "compress": 4},
+            generator={"block_expansion": 12, "num_down_blocks": 2},
+            hidden={"stitching": [48, 32], "lip": [40, 24, 16], "eye": [48, 32, 24, 16]})},
     },
 }
 
@@ -331,10 +354,26 @@ def write_engine(folder: Path, engine: str, preset_name: str, preset: dict, seed
              **arrays)
 
 
+def write_liveportrait_engine(folder: Path, preset_name: str, preset: dict, seed: int) -> None:
+    """``liveportrait_tiny.*`` at the preset's LivePortrait crop size (:mod:`variant_liveportrait`)."""
+    lp = preset["liveportrait"]
+    weight_seed, image_seed = seed + 3, seed + 13
+    source, driving = make_inputs({**preset, "image_size": lp["image_size"]}, image_seed)
+    meta = {
+        "made_by": "livehead tools/make_variant_fixtures.py (our implementation, not the original code)",
+        "preset": preset_name, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "H": lp["image_size"], "W": lp["image_size"],
+        "driving_poses(angle_deg,scale,shift_px)": preset["poses"][: preset["frames"]],
+        "seeds": {"global": weight_seed, "weights": weight_seed, "images": image_seed},
+    }
+    write_liveportrait(folder, lp["params"], seed=weight_seed, source=source, driving=driving, meta=meta)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to write (created; files in it are replaced)")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--engine", choices=("all", *ENGINES), default="all", help="which fixtures to write")
     parser.add_argument("--seed", type=int, default=None, help="base seed (default: the preset's)")
     parser.add_argument("--manifests", type=Path, default=SHARED_REFERENCE,
                         help="folder whose *_state_dict_manifest.json files are copied (default ../shared/reference)")
@@ -343,7 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     seed = preset["seed"] if args.seed is None else args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # the recipe's acceptance rule: outputs computed with one thread
-    for engine in ("fomm", "fv2v"):
+    for engine in ENGINES if args.engine == "all" else (args.engine,):
+        if engine == "liveportrait":
+            write_liveportrait_engine(args.out, args.preset, preset, seed)
+            lp = preset["liveportrait"]
+            num_kp = lp["params"]["motion_extractor_params"]["num_kp"]
+            print(f"wrote liveportrait_tiny.* ({lp['image_size']} px, num_kp {num_kp}, {preset['frames']} frames) "
+                  f"to {args.out}")
+            continue
         write_engine(args.out, engine, args.preset, preset, seed)
         print(f"wrote {engine}_tiny.* ({preset['image_size']} px, num_kp {preset[engine]['common_params']['num_kp']}, "
               f"{preset['frames']} frames) to {args.out}")

@@ -24,6 +24,7 @@ __all__ = ["Keyframe", "ScriptedDriver", "demo_avatar", "demo_photo"]
 
 @dataclass(frozen=True)
 class Keyframe:
+    """The scripted driver's pose (degrees), mouth gap and eye openness at one moment."""
     yaw: float = 0.0
     pitch: float = 0.0
     roll: float = 0.0
@@ -45,6 +46,7 @@ class ScriptedDriver:
         self.local = to_local(face)
 
     def keyframe(self, t: float) -> Keyframe:
+        """The script at time ``t`` seconds: talking, a nod, a look left and right, a tilt, four blinks."""
         syllables = 0.5 + 0.5 * math.sin(2 * math.pi * 3.7 * t) * math.sin(2 * math.pi * 0.9 * t)
         talking = 0.0
         if t < 3.0 or 7.0 <= t < 10.0:
@@ -64,6 +66,7 @@ class ScriptedDriver:
         return Keyframe(yaw, pitch, roll, talking, eyes)
 
     def observation(self, t: float) -> FaceObservation:
+        """The driver's face at time ``t``: :attr:`face` moved and animated as :meth:`keyframe` says."""
         k = self.keyframe(t)
         local = _set_mouth_gap(self.local, self.local, k.mouth)
         local = _set_eye_openness(local, self.local, (k.eyes, k.eyes))

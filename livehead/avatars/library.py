@@ -40,12 +40,14 @@ def scan_folder(folder: str | Path) -> list[Path]:
 
 @dataclass
 class Entry:
+    """One photo of the avatar folder: its prepared state, or why it could not be prepared."""
     path: Path
     state: AvatarState | None = None
     error: str | None = None
 
     @property
     def ready(self) -> bool:
+        """True once the photo is prepared for the current engine."""
         return self.state is not None
 
 
@@ -97,15 +99,18 @@ class AvatarLibrary:
         self._wake.set()
 
     def ready(self) -> list[AvatarState]:
+        """The prepared avatars, in folder order."""
         with self._lock:
             return [e.state for e in self.entries if e.state is not None]
 
     def pending(self) -> int:
+        """How many photos are still waiting to be prepared."""
         with self._lock:
             return sum(1 for e in self.entries if e.state is None and e.error is None)
 
     # ---- preparation -----------------------------------------------------------------------
     def start(self) -> "AvatarLibrary":
+        """Start preparing photos on the background thread; returns self."""
         self._thread.start()
         return self
 
@@ -217,6 +222,7 @@ class AvatarLibrary:
         return avatar
 
     def close(self) -> None:
+        """Stop the background thread and wait for it."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():

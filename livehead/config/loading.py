@@ -92,6 +92,7 @@ def field_types() -> dict[str, Any]:
 
 
 def sections(types_: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``{"section": [names]}`` of dotted keys (``"engine.crop_size"`` → ``"engine": ["crop_size"]``)."""
     sections: dict[str, list[str]] = {}
     for key in types_:
         if "." in key:
@@ -106,6 +107,7 @@ def _default_values() -> dict[str, Any]:
 
 
 def get_value(config: LiveHeadConfig, key: str) -> Any:
+    """The value of a dotted ``key`` (``"output.size"``) in ``config``."""
     value: Any = config
     for part in key.split("."):
         value = getattr(value, part)
@@ -280,6 +282,7 @@ def _where(origin: str, flag: str | None = None) -> str:
 
 
 def unknown_key_error(key: str, origin: str, types_: Mapping[str, Any]) -> LiveHeadError:
+    """The error for a key LiveHead does not know, naming where it came from and the closest known key."""
     by_section = sections(types_)
     section, _, name = key.rpartition(".")
     hint = ""
@@ -456,6 +459,7 @@ def check_option(key: str, value: Any, flag: str) -> Any:
 
 
 def toml_value(value: Any) -> str:
+    """``value`` as TOML text (strings quoted, pairs as inline tables), for messages and ``livehead config``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -472,6 +476,7 @@ def toml_value(value: Any) -> str:
 
 
 def toml_table(items: Any) -> str:
+    """``(key, value)`` pairs as a TOML inline table ``{ k = v, ... }``."""
     parts = []
     for k, v in items:
         key = k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)

@@ -27,6 +27,7 @@ MAX_OUTPUT_SIZE = (7680, 4320)  # 8K UHD: beyond it OpenCV asks for tens of GB b
 
 
 class Rule(Protocol):
+    """A check of one setting's value (:class:`Range`, :class:`Size`, :class:`Each`)."""
     def problem(self, value: Any) -> str | None:
         """None when ``value`` is allowed, else "must be …; got …" (no key, no full stop)."""
         ...
@@ -46,6 +47,7 @@ class Range:
     unit: str = ""  # shown after the bounds, e.g. "frames per second"
 
     def text(self) -> str:
+        """The allowed values in words, e.g. "more than 0 and at most 240 frames per second"."""
         parts = []
         if self.low is not None:
             parts.append(f"{'more than' if self.low_open else 'at least'} {_number(self.low)}")
@@ -55,6 +57,7 @@ class Range:
         return f"{bounds} {self.unit}".rstrip()
 
     def problem(self, value: Any) -> str | None:
+        """None when ``value`` is in range, else "must be …; got …" (NaN and infinities are refused)."""
         if isinstance(value, float) and not math.isfinite(value):
             return f"must be {self.text()}; got {value}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
@@ -73,10 +76,12 @@ class Size:
     even: bool = True
 
     def text(self) -> str:
+        """The allowed sizes in words."""
         lo, hi = self.low, self.high
         return (f"between {lo[0]}x{lo[1]} and {hi[0]}x{hi[1]}" + (", width and height even" if self.even else ""))
 
     def problem(self, value: Any) -> str | None:
+        """None when ``(w, h)`` is allowed, else "must be …; got WxH"."""
         w, h = value
         inside = self.low[0] <= w <= self.high[0] and self.low[1] <= h <= self.high[1]
         if not inside or (self.even and (w % 2 or h % 2)):
@@ -91,6 +96,7 @@ class Each:
     rule: Range
 
     def problem(self, value: Any) -> str | None:
+        """None when every item obeys :attr:`rule`, else "must have every value …; got […]"."""
         for item in value:
             if self.rule.problem(item) is not None:
                 return f"must have every value {self.rule.text()}; got {list(value)}"

@@ -28,7 +28,7 @@ log = logging.getLogger("livehead.build")
 
 EXIT_NO_TENSORRT = 3
 # ONNX Runtime vs PyTorch, fp32: a wrong export (align_corners, resize mode, a bad fold) gives
-# 1e-2 or more; float32 rounding of these networks is 1e-5 .. 2e-4 (see tests/test_export.py).
+# 1e-2 or more; float32 rounding of these networks is 1e-5 .. 2e-4 (see tests/export/test_export.py).
 BUILD_FP32_TOLERANCE = 1e-3
 
 

@@ -124,10 +124,12 @@ class Pipeline:
     # ---- control (any thread) --------------------------------------------------------------
     @property
     def avatar_index(self) -> int:
+        """Index of the avatar on screen, in the order of :attr:`states`."""
         return self.control.avatar_index
 
     @property
     def states(self) -> list[AvatarState]:
+        """Every prepared avatar the stream can switch to."""
         return self.avatars.states
 
     def post(self, action: str, argument: object = None) -> None:
@@ -139,6 +141,7 @@ class Pipeline:
         return self.dispatcher.handle_key(key)
 
     def stop(self) -> None:
+        """Ask the render loop to finish after the current frame (any thread)."""
         self.stopping.set()
 
     def switch_engine(self, animator: Animator) -> threading.Thread:
@@ -161,19 +164,24 @@ class Pipeline:
 
     # ---- control effects (ui.controls.EFFECTS), called between frames ------------------------
     def calibrate(self, state: ControlState) -> None:
+        """Effect ``calibrate``: the driver's next face becomes the neutral reference."""
         self.processor.calibrate()
 
     def reset_smoothing(self, state: ControlState) -> None:
+        """Effect ``reset_smoothing``: the One Euro filters forget their history."""
         self.processor.reset_filters()
 
     def select_avatar(self, state: ControlState) -> None:
+        """Effect ``select_avatar``: show the avatar at ``state.avatar_index``."""
         self._show_avatar(state.avatar_index)
 
     def reload_avatars(self, state: ControlState) -> None:
+        """Effect ``reload_avatars``: rescan the avatar folder (new photos are prepared in the background)."""
         if self.avatars.library is not None:
             self.avatars.library.reload()
 
     def engine_controls(self, state: ControlState) -> None:
+        """Effect ``engine_controls``: pass the eyes/lips switches to the engine, saying when it ignores them."""
         self.processor.engine_controls = {"eyes": state.eyes, "lips": state.lips}
         used = set(getattr(self.animator, "controls", ()))
         log.info("Eyes %s, lips %s%s.", state.eyes, state.lips,
@@ -181,9 +189,11 @@ class Pipeline:
                  "ignores them; the liveportrait engine uses them)")
 
     def mirror(self, state: ControlState) -> None:
+        """Effect ``mirror``: flip the output left to right."""
         self.processor.compositor.mirror = state.mirror
 
     def quit(self, state: ControlState) -> None:
+        """Effect ``quit``: stop the stream after the current frame."""
         self.stopping.set()
 
     def _show_avatar(self, index: int) -> None:
@@ -230,6 +240,7 @@ class Pipeline:
 
     # ---- run -------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the capture and tracking threads (idempotent); :meth:`run` calls it."""
         if not self._started:
             self.stats.started = time.monotonic()
             self.capture.start()

@@ -39,11 +39,13 @@ class RunStats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, stage: str, ms: float) -> None:
+        """Record one ``stage`` duration in milliseconds (thread-safe; the last ``window`` are kept)."""
         with self._lock:
             q = self.stages.setdefault(stage, collections.deque(maxlen=self.window))
             q.append(ms)
 
     def add_latency(self, ms: float) -> None:
+        """Record one capture → sink latency in milliseconds."""
         with self._lock:
             if self.latency_ms.maxlen != self.window:
                 self.latency_ms = collections.deque(self.latency_ms, maxlen=self.window)
@@ -61,6 +63,7 @@ class RunStats:
             return {k: float(np.median(list(v)[-last:])) for k, v in self.stages.items() if v}
 
     def summary(self) -> dict:
+        """Medians, p95 and counts of every stage, latency, fps and drops, as the JSON ``livehead bench`` writes."""
         with self._lock:
             stages = {k: summarise(list(v)) for k, v in self.stages.items()}
             latency = summarise(list(self.latency_ms))

@@ -24,6 +24,7 @@ MAX_TRACKER_RESTARTS = 5  # a tracker that keeps failing is a real error, surfac
 
 @dataclass(frozen=True)
 class Tracked:
+    """A captured frame with the face found in it (None when lost) and the tracking time in ms."""
     frame: Frame
     observation: FaceObservation | None
     track_ms: float
@@ -61,6 +62,7 @@ class TrackingThread:
         self.error: BaseException | None = None
 
     def start(self) -> "TrackingThread":
+        """Start tracking on the ``livehead-tracking`` thread; returns self."""
         self._thread.start()
         return self
 
@@ -113,6 +115,7 @@ class TrackingThread:
             self.slot.close()
 
     def stop(self, timeout: float = 1.0) -> None:
+        """Ask the thread to stop and wait up to ``timeout`` seconds for it."""
         self._stop.set()
         self._thread.join(timeout)
 

@@ -20,8 +20,10 @@ class NullSink:
         self.last: np.ndarray | None = None
 
     def send(self, frame: np.ndarray, timestamp: float) -> None:
+        """Count the frame and keep it as :attr:`last` (tests and benchmarks read it)."""
         self.frames += 1
         self.last = frame
 
     def close(self) -> None:
+        """Nothing to release."""
         pass

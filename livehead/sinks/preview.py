@@ -33,6 +33,7 @@ class PreviewSink:
         self.closed_by_user = False
 
     def send(self, frame: np.ndarray, timestamp: float) -> None:
+        """Show the frame in the preview window and handle any key pressed."""
         import cv2
 
         cv2.imshow(self.title, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
@@ -40,6 +41,7 @@ class PreviewSink:
         self.poll_key()
 
     def poll_key(self) -> int:
+        """The key pressed in the window since the last call (-1 for none); notes when the user closed the window."""
         import cv2
 
         if not self._opened:
@@ -52,6 +54,7 @@ class PreviewSink:
         return key
 
     def close(self) -> None:
+        """Destroy the window if it was opened."""
         if self._opened:
             import cv2
 

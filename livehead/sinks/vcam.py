@@ -70,9 +70,11 @@ class VirtualCameraSink:
         self._closed = False
 
     def send(self, frame: np.ndarray, timestamp: float) -> None:
+        """Hand the frame (H, W, 3) uint8 RGB to the virtual camera device."""
         self._cam.send(frame)
 
     def close(self) -> None:
+        """Close the device once; later calls do nothing."""
         if not self._closed:
             self._closed = True
             self._cam.close()
@@ -83,6 +85,7 @@ class VirtualCameraSink:
 
 
 def check_virtual_camera_linux() -> list[Check]:
+    """Doctor lines for v4l2loopback: module present, loaded, a device LiveHead can open, with the modprobe fix."""
     module = V4L2LOOPBACK_MODULE
     if not module.exists():
         return [
@@ -125,6 +128,7 @@ def check_virtual_camera_linux() -> list[Check]:
 
 
 def check_virtual_camera_obs() -> list[Check]:
+    """Doctor lines for the OBS virtual camera (Windows, macOS), with where to get OBS."""
     fix = (
         "install OBS Studio 30 or newer (https://obsproject.com), open it once and click Start Virtual Camera, "
         "then Stop; on macOS also allow the OBS system extension in System Settings > Privacy & Security"

@@ -37,6 +37,7 @@ class CameraInfo:
 
     @property
     def works(self) -> bool:
+        """True when the camera opened and delivered a frame of non-zero size."""
         return self.opened and self.width > 0
 
 

@@ -38,11 +38,14 @@ class Source(Protocol):
     fps: float | None  # nominal rate of a file (its pace when played in real time); None for cameras
     is_file: bool
 
-    def read(self) -> np.ndarray | None: ...
+    def read(self) -> np.ndarray | None:
+        """The next frame, (H, W, 3) uint8 RGB, or None at end-of-file or on a failed read."""
 
-    def reopen(self) -> None: ...
+    def reopen(self) -> None:
+        """Open the device or file again after repeated failed reads (capture retries with backoff)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the device or file."""
 
 
 def _capture_api() -> int:
@@ -92,16 +95,19 @@ class CameraSource:
         )
 
     def read(self) -> np.ndarray | None:
+        """The next camera frame as RGB, or None when the driver gave none."""
         ok, frame = self._cap.read()
         if not ok or frame is None:
             return None
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def reopen(self) -> None:
+        """Release and reopen the camera (a replugged or stalled webcam)."""
         self._cap.release()
         self._cap = self._open()
 
     def close(self) -> None:
+        """Release the camera."""
         self._cap.release()
 
 
@@ -168,6 +174,7 @@ class VideoFileSource:
         return t
 
     def read(self) -> np.ndarray | None:
+        """The next frame as RGB with ``media_time`` set to its timestamp; None at the end (unless looping)."""
         if self._first is not None:
             (frame, self.media_time), self._first = self._first, None
         else:
@@ -184,10 +191,12 @@ class VideoFileSource:
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def reopen(self) -> None:
+        """Open the file again from its start."""
         self._cap.release()
         self._cap = cv2.VideoCapture(str(self.path))
 
     def close(self) -> None:
+        """Release the file."""
         self._cap.release()
 
 
@@ -252,6 +261,7 @@ class FrameSlot:
             return self._item
 
     def close(self) -> None:
+        """Mark the slot closed and wake every waiting reader and writer."""
         with self._cond:
             self.closed = True
             self._cond.notify_all()
@@ -285,6 +295,7 @@ class CaptureThread:
         self._index = 0
 
     def start(self) -> "CaptureThread":
+        """Start reading frames on the ``livehead-capture`` thread; returns self."""
         self._thread.start()
         return self
 
@@ -352,12 +363,15 @@ class CaptureThread:
 
     @property
     def dropped(self) -> int:
+        """Frames replaced in the slot before the tracker took them."""
         return self.slot.dropped
 
     def stop(self, timeout: float = 1.0) -> None:
+        """Ask the thread to stop and wait up to ``timeout`` seconds for it."""
         self._stop.set()
         self._thread.join(timeout)
 
     def close(self) -> None:
+        """Stop the thread, then release the source."""
         self.stop()
         self.source.close()

@@ -51,6 +51,7 @@ class GlobalHotkeys:
 
     @property
     def running(self) -> bool:
+        """True while the system-wide key listener is active."""
         return self._listener is not None
 
     def start(self) -> bool:

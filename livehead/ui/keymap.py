@@ -169,6 +169,7 @@ class Command:
 
 
 def closest_hint(word: str, candidates: Iterable[str]) -> str:
+    """" Did you mean 'x'?" for the candidate closest to a mistyped ``word``, or ""."""
     match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
     return f" Did you mean {match[0]!r}?" if match else ""
 

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from _media import media, needs_extra, reference
+from _media import media, needs_extra
+from golden import golden
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
-import yaml  # noqa: E402
 
 from livehead.animators import create_animator
 from livehead.animators.neural import liveportrait_face as face
@@ -28,24 +28,18 @@ PHOTO = "liveportrait_s7.jpg"
 def smallest_crop() -> int:
     """The smallest input the fixture's architecture takes: M downsamples by 32, W's hourglass
     halves the quarter-size volume num_blocks times."""
-    params = yaml.safe_load(reference("liveportrait_tiny.yaml").read_text())["model_params"]
+    params = golden("liveportrait").model_params
     return max(32, 4 * 2 ** params["warping_module_params"]["dense_motion_params"]["num_blocks"])
 
 
 def engine(**options):
-    return create_animator("liveportrait", checkpoint=str(reference("liveportrait_tiny.pth")),
-                           model_config=str(reference("liveportrait_tiny.yaml")), device="cpu",
-                           crop_size=smallest_crop(), **options)
+    fx = golden("liveportrait")
+    return create_animator("liveportrait", checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path),
+                           device="cpu", crop_size=smallest_crop(), **options)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small tensors on a shared 2-core machine: a second thread only contends
-    yield
-    torch.set_num_threads(threads)
+# Small tensors on a shared 2-core machine: a second thread only contends.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +148,17 @@ class TestControls:
             run(tiny, avatar, clip, extras={"lips": "pout"})
 
 
+def test_too_few_keypoints_for_retargeting_is_refused(monkeypatch):
+    """The eye/lip keypoint indices are the original code's: a checkpoint with fewer keypoints is
+    refused at load, naming the count, instead of an IndexError mid-stream."""
+    from livehead.models.liveportrait import keypoints as lpk
+
+    num_kp = golden("liveportrait").num_kp
+    monkeypatch.setattr(lpk, "LIP_KEYPOINTS", lpk.LIP_KEYPOINTS + (num_kp,))
+    with pytest.raises(LiveHeadError, match=f"has {num_kp} keypoints.*at least {num_kp + 1}"):
+        engine()
+
+
 class TestFaceMeasurements:
     """LivePortrait's crop and ratios measured on MediaPipe landmarks."""
 
@@ -209,9 +214,10 @@ class TestSettingsAndHotkeys:
     def test_config_builds_the_engine_with_its_modes(self):
         from livehead.animators import animator_from_config
 
+        fx = golden("liveportrait")
         cfg = with_overrides(LiveHeadConfig(), {
-            "engine.engine": "liveportrait", "engine.checkpoint": str(reference("liveportrait_tiny.pth")),
-            "engine.model_config": str(reference("liveportrait_tiny.yaml")), "engine.device": "cpu",
+            "engine.engine": "liveportrait", "engine.checkpoint": str(fx.checkpoint_path),
+            "engine.model_config": str(fx.yaml_path), "engine.device": "cpu",
             "engine.crop_size": smallest_crop(), "engine.eyes": "open", "engine.lips": "retarget",
             "engine.pose": "frontal"})
         animator = animator_from_config(cfg)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _media import media
+from _media import media, needs_extra
 from helpers import assert_clean_exit, png_header_only
 
 
@@ -35,6 +35,7 @@ class Case:
     says: tuple[str, ...]  # the output names each (case-insensitive)
     never: tuple[str, ...] = ()  # … and none of these
     setup: str | None = None  # a function in SETUPS preparing files in {tmp}
+    extra: str | None = None  # an optional extra the case needs (a light install skips it)
 
 
 RUN = "--avatar {avatar} --source {clip} --no-vcam --no-preview --output {tmp}/o.mp4 --size 320x240"
@@ -112,7 +113,8 @@ CASES = [
     Case("camera-quiet", RUN.replace("--source {clip}", "--camera 63"), 2, ("Camera 63 cannot be opened",),
          NOISE + ("can't open camera by index", "WARN:")),
     Case("checkpoint-runs-code", RUN + " --engine fomm --checkpoint {tmp}/evil.pth.tar", 2,
-         ("refused", "would run code", "posix.system"), NOISE + ("damaged", "download it again"), "code_running_pickle"),
+         ("refused", "would run code", "posix.system"), NOISE + ("damaged", "download it again"), "code_running_pickle",
+         extra="neural"),
     # --- the other commands check everything before their long work
     Case("eval-unknown-engine", "eval --clips {clip} --engines mseh --out {tmp}/ev", 2, ("unknown engine 'mseh'", "mesh"),
          ("Traceback", "Evaluating")),
@@ -275,6 +277,10 @@ def _digests(tmp: Path) -> dict[Path, str]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_user_error(case: Case, run_cli, avatar_path, short_clip, tmp_path):
+    if case.extra:
+        from livehead.extras import EXTRAS
+
+        needs_extra(case.extra, EXTRAS[case.extra][0])
     case_dir = tmp_path / "case"
     case_dir.mkdir()
     if case.setup:

@@ -1,5 +1,6 @@
 """ONNX export of the neural engines: graph split, parity with PyTorch, BN/SN folding, the
-TensorRT copy, fp16 islands, the TensorRT supported-op check and the engines manifest.
+TensorRT copy, fp16 islands and the TensorRT supported-op check (the engines manifest is
+tested in tests/runtime/test_manifest.py).
 
 Parity bar (issue 4): ONNX Runtime within 1e-4 of the exact result. For outputs whose values
 exceed 1 (logits, feature maps) the bar scales with the output's magnitude (1e-4 relative). A wrong
@@ -21,6 +22,7 @@ fixture's own image size.
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -38,26 +40,15 @@ def fp32_tolerance(ref: torch.Tensor, noise: float = 0.0) -> float:
     return max(ATOL * max(1.0, float(ref.abs().max())), 2.0 * noise)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the fixtures' numbers were made with 1 thread
-    yield
-    torch.set_num_threads(threads)
+# The fixtures' numbers were made with 1 thread.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """{engine: GraphSet} for the golden tiny fixtures at their own image size (align_corners
     False, as they were made)."""
-    cache: dict = {}
-
-    def get(engine: str):
-        if engine not in cache:
-            cache[engine] = golden(engine).graphs()
-        return cache[engine]
-
-    return get
+    return functools.cache(lambda engine: golden(engine).graphs())
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +56,7 @@ def tiny_onnx(tiny):
     """(engine, graph) -> exported fp32 ONNX model, exported once per module."""
     from livehead.runtime.onnx_export import export_onnx
 
-    cache: dict = {}
-
-    def get(engine: str, graph: str):
-        if (engine, graph) not in cache:
-            cache[(engine, graph)] = export_onnx(tiny(engine)[graph])
-        return cache[(engine, graph)]
-
-    return get
+    return functools.cache(lambda engine, graph: export_onnx(tiny(engine)[graph]))
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +64,7 @@ def tiny_fp16(tiny_onnx):
     """(engine, graph) -> (fp16 model, report), converted once per module."""
     from livehead.runtime.precision import convert_to_fp16
 
-    cache: dict = {}
-
-    def get(engine: str, graph: str):
-        if (engine, graph) not in cache:
-            cache[(engine, graph)] = convert_to_fp16(tiny_onnx(engine, graph))
-        return cache[(engine, graph)]
-
-    return get
+    return functools.cache(lambda engine, graph: convert_to_fp16(tiny_onnx(engine, graph)))
 
 
 def _generator_inputs(gs, fx, frame: int) -> dict[str, torch.Tensor]:
@@ -292,10 +269,10 @@ class TestOnnxParityFullSize:
     @pytest.mark.slow
     def test_fv2v_generator(self, request):
         """face-vid2vid's full-size generator: ~20-70 s per forward on 2 CPU cores (119 GMAC of 3D
-        dense motion), so it runs with ``pytest -m slow tests/test_export.py`` only. Measured:
+        dense motion), so it runs with ``pytest -m slow tests/export/test_export.py`` only. Measured:
         max|ORT - torch| 1.2e-4 against an fp32 noise floor of the same order."""
         if "slow" not in (request.config.getoption("-m") or ""):
-            pytest.skip("slow (several minutes on 2 cores): pytest -m slow tests/test_export.py")
+            pytest.skip("slow (several minutes on 2 cores): pytest -m slow tests/export/test_export.py")
         _check_full(_full("fv2v", generator=True), "generator", noise_floor=True)
 
 
@@ -471,87 +448,3 @@ class TestFloat16:
         # closed-form inverse (Gather/Neg) are part of the sampling-coordinate island
         assert report["fp32_ops"].get("MatMul") == 2 and report["fp32_ops"].get("Neg") == 2
         assert report["fp32_ops"]["Softmax"] == 1 and report["fp32_ops"]["GridSample"] == 2
-
-
-# ---------------------------------------------------------------------------------------------
-
-
-class TestManifest:
-    def _entry(self, **overrides):
-        from livehead.runtime.manifest import ManifestEntry, build_command
-
-        fields = dict(engine="fomm", graph="generator", precision="fp16", image_size=256,
-                      checkpoint="vox-cpk.pth.tar", checkpoint_sha256="a" * 64,
-                      onnx="fomm_generator_fp16.onnx", onnx_sha256="b" * 64, inputs={}, outputs={},
-                      build_command=build_command("fomm", "vox-cpk.pth.tar", "fp16"),
-                      plan="fomm_generator_fp16.plan", plan_sha256=None, tensorrt_version="11.4.0.106",
-                      gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
-        fields.update(overrides)
-        return ManifestEntry(**fields)
-
-    def _machine(self, **overrides):
-        from livehead.runtime.manifest import MachineInfo
-
-        fields = dict(gpu_name="NVIDIA H100 80GB HBM3", compute_capability="9.0", tensorrt_version="11.4.0.106")
-        fields.update(overrides)
-        return MachineInfo(**fields)
-
-    def test_round_trip(self, tmp_path):
-        from livehead.runtime.manifest import read_manifest
-
-        manifest = read_manifest(tmp_path)
-        assert manifest.entries == {}
-        manifest.put(self._entry())
-        manifest.save()
-        again = read_manifest(tmp_path)
-        assert again.find("fomm", "generator", "fp16") == self._entry(built_at=again.entries["fomm_generator_fp16"].built_at)
-        assert again.find("fomm", "generator", "fp32") is None
-
-    def test_matching_plan_is_accepted(self, tmp_path):
-        from livehead.runtime.manifest import check_plan_entry, sha256_bytes
-
-        (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"plan")
-        entry = self._entry(plan_sha256=sha256_bytes(b"plan"))
-        assert check_plan_entry(entry, self._machine(), checkpoint_sha256="a" * 64, engines_dir=tmp_path) == \
-            tmp_path / "fomm_generator_fp16.plan"
-
-    @pytest.mark.parametrize("machine,sha,expect", [
-        (dict(gpu_name="NVIDIA GeForce RTX 3060"), "a" * 64, "RTX 3060"),
-        (dict(compute_capability="8.6"), "a" * 64, "sm_90, this GPU is sm_86"),
-        (dict(tensorrt_version="11.2.1.2"), "a" * 64, "TensorRT 11.4.0.106, this machine has 11.2.1.2"),
-        (dict(tensorrt_version=None), "a" * 64, "TensorRT is not installed"),
-        ({}, "c" * 64, "checkpoint sha256"),
-    ])
-    def test_mismatch_is_refused_with_rebuild_command(self, tmp_path, machine, sha, expect):
-        from livehead.errors import EngineMismatchError
-        from livehead.runtime.manifest import check_plan_entry
-
-        (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"plan")
-        with pytest.raises(EngineMismatchError) as info:
-            check_plan_entry(self._entry(), self._machine(**machine), checkpoint_sha256=sha, engines_dir=tmp_path)
-        message = str(info.value)
-        assert expect in message
-        assert "python build_engines.py --engine fomm --checkpoint vox-cpk.pth.tar --precision fp16" in message
-
-    def test_changed_plan_file_is_refused(self, tmp_path):
-        from livehead.errors import EngineMismatchError
-        from livehead.runtime.manifest import check_plan_entry, sha256_bytes
-
-        (tmp_path / "fomm_generator_fp16.plan").write_bytes(b"truncated")
-        with pytest.raises(EngineMismatchError, match="does not match the sha256"):
-            check_plan_entry(self._entry(plan_sha256=sha256_bytes(b"plan")), self._machine(),
-                             checkpoint_sha256=None, engines_dir=tmp_path)
-
-    def test_onnx_only_entry_says_build_the_plan(self, tmp_path):
-        from livehead.errors import EngineMismatchError
-        from livehead.runtime.manifest import check_plan_entry
-
-        with pytest.raises(EngineMismatchError, match="only the ONNX export"):
-            check_plan_entry(self._entry(plan=None), self._machine(), checkpoint_sha256=None, engines_dir=tmp_path)
-
-    def test_build_command_quotes_paths(self):
-        from livehead.runtime.manifest import build_command
-
-        assert build_command("fv2v", "my ckpt.pth.tar", "fp32", config="c.yaml") == \
-            "python build_engines.py --engine fv2v --checkpoint 'my ckpt.pth.tar' --config c.yaml --precision fp32"
-        assert build_command("fomm", None, "fp16") == "python build_engines.py --engine fomm --random-weights --precision fp16"

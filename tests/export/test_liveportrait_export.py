@@ -11,11 +11,13 @@ README's chained bar for the image (1e-4).
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
 
-from _media import needs_extra, reference
+from _media import needs_extra
+from golden import golden
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
 
@@ -25,56 +27,38 @@ GRAPHS = ("appearance_feature_extractor", "motion_extractor", "stitching", "reta
 MOTION = ("pitch", "yaw", "roll", "t", "exp", "scale", "kp")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def io():
-    data = np.load(reference("liveportrait_tiny_io.npz"))
-    return {k: np.asarray(data[k]) for k in data.files if k != "meta"}
+def fx():
+    return golden("liveportrait")
 
 
 @pytest.fixture(scope="module")
-def graphs(io):
-    from livehead.models import load_checkpoint, load_model_config
-    from livehead.runtime.graphs import build_graphs
+def io(fx):
+    return fx.arrays
 
-    ckpt = load_checkpoint(reference("liveportrait_tiny.pth"), load_model_config(reference("liveportrait_tiny.yaml")))
-    return build_graphs(ckpt.models, image_size=io["source"].shape[-1], checkpoint=str(ckpt.path),
-                        checkpoint_sha256=ckpt.sha256)
+
+@pytest.fixture(scope="module")
+def graphs(fx):
+    return fx.graphs(align_corners=None)  # at the fixture's own image size
 
 
 @pytest.fixture(scope="module")
 def onnx_model(graphs):
+    """graph name -> exported fp32 ONNX model, exported once per module."""
     from livehead.runtime.onnx_export import export_onnx
 
-    cache: dict = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = export_onnx(graphs[name])
-        return cache[name]
-
-    return get
+    return functools.cache(lambda name: export_onnx(graphs[name]))
 
 
 @pytest.fixture(scope="module")
 def fp16_model(onnx_model):
+    """graph name -> (fp16 model, report), converted once per module."""
     from livehead.runtime.precision import convert_to_fp16
 
-    cache: dict = {}
-
-    def get(name: str):
-        if name not in cache:
-            cache[name] = convert_to_fp16(onnx_model(name))
-        return cache[name]
-
-    return get
+    return functools.cache(lambda name: convert_to_fp16(onnx_model(name)))
 
 
 def session(model):
@@ -106,16 +90,13 @@ class TestGraphs:
         assert [n for n in GRAPHS if not graphs[n].fp16] == ["motion_extractor", "stitching", "retarget_eye",
                                                                    "retarget_lip"]
 
-    def test_size_the_architecture_cannot_take(self):
-        from livehead.models import load_checkpoint, load_model_config
+    def test_size_the_architecture_cannot_take(self, fx):
+        from livehead.errors import LiveHeadError
         from livehead.runtime.graphs import build_graphs
 
-        config = load_model_config(reference("liveportrait_tiny.yaml"))
-        ckpt = load_checkpoint(reference("liveportrait_tiny.pth"), config)
-        from livehead.errors import LiveHeadError
-
-        with pytest.raises(LiveHeadError, match="crop_size"):
-            build_graphs(ckpt.models, image_size=96)
+        ckpt = fx.load(align_corners=None)
+        with pytest.raises(LiveHeadError, match="crop_size"):  # off M's stride of 32, whatever W's hourglass
+            build_graphs(ckpt.models, image_size=fx.image_size + 16)
 
 
 class TestOnnxParity:

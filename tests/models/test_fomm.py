@@ -29,7 +29,8 @@ from livehead.models.keypoints import (
 )
 
 from _media import reference
-from golden import GoldenFixture, golden
+from golden import assert_matches_manifest, golden_fixtures
+from golden import max_abs_diff as _maxdiff
 
 # README "Tolerance guidance", FOMM, suggested float32 atol.
 ATOL_KP = 1e-5
@@ -38,38 +39,16 @@ ATOL_MOTION = 1e-4  # mask / occlusion / deformation
 ATOL_PREDICTION = 2e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The fixtures were generated with one thread; FOMM reproduces with 1 or 2, but stay faithful.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# The fixtures were generated with one thread; FOMM reproduces with 1 or 2, but stay faithful.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def fx() -> GoldenFixture:
-    return golden("fomm")
-
-
-@pytest.fixture(scope="module")
-def io(fx) -> dict[str, torch.Tensor]:
-    return fx.tensors
-
-
-@pytest.fixture(scope="module")
-def fixture_models(fx):
-    return fx.load(align_corners=False).models
+fx, io, fixture_models = golden_fixtures("fomm")
 
 
 def _kp(io, prefix: str, i: int | None = None) -> dict[str, torch.Tensor]:
     value, jac = io[f"{prefix}_value"], io[f"{prefix}_jacobian"]
     return {"value": value if i is None else value[i], "jacobian": jac if i is None else jac[i]}
-
-
-def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, f"shape {tuple(a.shape)} vs {tuple(b.shape)}"
-    return (a - b).abs().max().item()
 
 
 class TestManifest:
@@ -78,12 +57,7 @@ class TestManifest:
         with torch.device("meta"):
             models = build_models(configs.FOMM_VOX_256)
         assert models.entries == ("kp_detector", "generator")
-        for entry, module in models.items():
-            ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()]
-            ref = [(k, shape, manifest["_meta"]["dtypes"][entry][k]) for k, shape in manifest[entry].items()]
-            assert ours == ref, entry  # same keys, shapes, dtypes and order
-            params = sum(p.numel() for p in module.parameters())
-            assert params == manifest["_meta"]["counts"][entry]["num_parameters"]
+        assert_matches_manifest(models, manifest)
 
     def test_vox_adv_has_the_same_architecture(self):
         assert configs.FOMM_VOX_ADV_256.model_params == configs.FOMM_VOX_256.model_params

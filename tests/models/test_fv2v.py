@@ -31,7 +31,8 @@ from livehead.models.keypoints import (
 )
 
 from _media import reference
-from golden import GoldenFixture, golden
+from golden import assert_matches_manifest, golden_fixtures
+from golden import max_abs_diff as _maxdiff
 
 # README "Tolerance guidance", FV2V, suggested float32 atol (teacher-forced).
 ATOL_KP_CANONICAL = 1e-5
@@ -49,28 +50,11 @@ HE_FEATURES_NOISE_FACTOR = 3.0
 POSE = ("yaw", "pitch", "roll")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Required: with 2 threads the reference itself drifts by 1e-4 in the HE logits.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Required: with 2 threads the reference itself drifts by 1e-4 in the HE logits.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def fx() -> GoldenFixture:
-    return golden("fv2v")
-
-
-@pytest.fixture(scope="module")
-def io(fx) -> dict[str, torch.Tensor]:
-    return fx.tensors
-
-
-@pytest.fixture(scope="module")
-def fixture_models(fx):
-    return fx.load().models
+fx, io, fixture_models = golden_fixtures("fv2v")
 
 
 @pytest.fixture(scope="module")
@@ -88,23 +72,13 @@ def _kp(value: torch.Tensor) -> dict[str, torch.Tensor | None]:
     return {"value": value, "jacobian": None}
 
 
-def _maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, f"shape {tuple(a.shape)} vs {tuple(b.shape)}"
-    return (a - b).abs().max().item()
-
-
 class TestManifest:
     def test_full_config_state_dict_matches_manifest(self):
         manifest = json.loads(reference("fv2v_vox256_state_dict_manifest.json").read_text())
         with torch.device("meta"):
             models = build_models(configs.FV2V_VOX_256)
         assert models.entries == ("kp_detector", "he_estimator", "generator")
-        for entry, module in models.items():
-            ours = [(k, list(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()]
-            ref = [(k, shape, manifest["_meta"]["dtypes"][entry][k]) for k, shape in manifest[entry].items()]
-            assert ours == ref, entry  # same keys, shapes, dtypes and order
-            params = sum(p.numel() for p in module.parameters())
-            assert params == manifest["_meta"]["counts"][entry]["num_parameters"]
+        assert_matches_manifest(models, manifest)
 
     def test_default_align_corners_false(self, fx):
         assert configs.FV2V_VOX_256.align_corners is False

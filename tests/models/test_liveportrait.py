@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
 import pytest
 
 from _media import needs_extra, reference
+from golden import golden_fixtures
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
 
-from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
+from livehead.models import PUBLIC_CONFIGS, build_models
 from livehead.models.liveportrait import keypoints as lpk
 from livehead.models.liveportrait.stitching_retargeting import FILE_ENTRIES
 
@@ -31,33 +31,15 @@ HEADS = ("t", "exp", "scale", "kp")
 POSE = ("pitch", "yaw", "roll")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the fixture's numbers were made with 1 thread
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # the fixture's numbers were made with 1 thread
+
+
+fx, io, models = golden_fixtures("liveportrait", models="models")
 
 
 @pytest.fixture(scope="module")
-def io() -> dict[str, torch.Tensor]:
-    data = np.load(reference("liveportrait_tiny_io.npz"))
-    return {k: torch.from_numpy(np.asarray(data[k])) for k in data.files if k != "meta"}
-
-
-@pytest.fixture(scope="module")
-def meta() -> dict:
-    return json.loads(str(np.load(reference("liveportrait_tiny_io.npz"))["meta"]))
-
-
-@pytest.fixture(scope="module")
-def config():
-    return load_model_config(reference("liveportrait_tiny.yaml"))
-
-
-@pytest.fixture(scope="module")
-def models(config):
-    return load_checkpoint(reference("liveportrait_tiny.pth"), config).models
+def config(fx):
+    return fx.config()
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +102,21 @@ class TestManifest:
     def test_public_config_matches_manifest(self, manifest):
         assert dict(PUBLIC_CONFIGS["liveportrait"].model_params) == manifest["_meta"]["model_params"]
 
-    def test_tiny_fixture_is_a_subset_with_full_motion_extractor(self, models, manifest):
+    def test_tiny_fixture_is_a_subset_with_full_motion_extractor(self, fx, models, manifest):
         for name, module in models.items():
             keys = set(module.state_dict())
             if name == "stitching_retargeting_module":
-                want = {f"{c}.{k}" for e, c in FILE_ENTRIES.items() for k in manifest[name][e]}
-                assert keys == want
+                # each official file entry lands on its child: the file's keys, renamed
+                in_file = {f"{c}.{k}" for e, c in FILE_ENTRIES.items() for k in fx.state_dict(f"{name}/{e}")}
+                assert keys == in_file
+                assert keys <= {f"{c}.{k}" for e, c in FILE_ENTRIES.items() for k in manifest[name][e]}
             else:
                 assert keys <= set(manifest[name]), name
         me = {k: list(v.shape) for k, v in models.motion_extractor.state_dict().items()}
-        assert me == manifest["motion_extractor"]  # hard-coded ConvNeXt-V2-Tiny, README section 5
+        # hard-coded ConvNeXt-V2-Tiny (README section 5); only the keypoint and expression heads follow num_kp
+        want = {k: [3 * fx.num_kp, *shape[1:]] if k.split(".")[1] in ("fc_kp", "fc_exp") else shape
+                for k, shape in manifest["motion_extractor"].items()}
+        assert me == want
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,10 +270,10 @@ class TestKeypointParity:
             close(motion.t, io["t_new"][i], TOL["relative"], f"t_new {i}")
             close(motion.x_d, io["x_d_new"][i], TOL["relative"], f"x_d_new {i}")
 
-    def test_expression_friendly(self, io, meta):
+    def test_expression_friendly(self, fx, io):
         multiplier = lpk.motion_multiplier(io["x_s"], io["x_d_new"][0])
         assert abs(multiplier - 1.0) < TOL["multiplier"]
-        assert abs(multiplier - float(meta["motion_multiplier_float64"])) < TOL["multiplier"]
+        assert abs(multiplier - float(fx.meta["motion_multiplier_float64"])) < TOL["multiplier"]
         for i in frames(io):
             got = lpk.expression_friendly(io["x_d_new"][i], io["x_d_new"][0], io["x_s"], io["motion_multiplier"])
             close(got, io["x_d_new_ef"][i], TOL["stitch"], f"x_d_new_ef {i}")
@@ -342,10 +329,10 @@ class TestKeypointParity:
 
 
 class TestRandomModels:
-    def test_tiny_architecture_calibrates(self, config, io):
+    def test_tiny_architecture_calibrates(self, fx, config):
         from livehead.models.random_init import random_image, random_models
 
-        size = io["source"].shape[-1]
+        size = fx.image_size
         models = random_models("liveportrait", seed=3, image_size=size, config=config)
         gen = torch.Generator().manual_seed(1)
         images = torch.cat([random_image((1, 3, size, size), gen) for _ in range(2)])
@@ -359,7 +346,8 @@ class TestRandomModels:
         assert 0.5 < float(motion.scale.mean()) < 2.0
         occlusion = warped["occlusion_map"]
         assert 0.0 < float(occlusion.min()) and float(occlusion.max()) < 1.0 and float(occlusion.std()) > 0.01
-        assert image.shape[-1] == 2 * size and torch.isfinite(image).all() and float(image.std()) > 0.05
+        assert image.shape[-2:] == fx.shapes["output_image"][-2:]
+        assert torch.isfinite(image).all() and float(image.std()) > 0.05
         again = random_models("liveportrait", seed=3, image_size=size, config=config)
         assert torch.equal(again.motion_extractor.detector.fc_kp.weight, models.motion_extractor.detector.fc_kp.weight)
 

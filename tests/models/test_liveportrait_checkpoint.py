@@ -5,33 +5,46 @@ behind ``livehead models``."""
 from __future__ import annotations
 
 import builtins
+import json
 from pathlib import Path
 
 import pytest
 
 from _media import needs_extra, reference
+from golden import golden, golden_fixtures
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
 
 from livehead.errors import CheckpointError
-from livehead.models import load_checkpoint, load_model_config
+from livehead.models import load_checkpoint
 from livehead.models.checkpoint import LIVEPORTRAIT_FILES
 
 
-@pytest.fixture(scope="module")
-def config():
-    return load_model_config(reference("liveportrait_tiny.yaml"))
+fx, _, models = golden_fixtures("liveportrait", models="models")
 
 
 @pytest.fixture(scope="module")
-def models(config):
-    return load_checkpoint(reference("liveportrait_tiny.pth"), config).models
+def config(fx):
+    return fx.config()
+
+
+def _first_public_mismatch(fx) -> tuple[str, bool]:
+    """The first network of the fixture (file order) whose keys or shapes differ from the public
+    architecture (the official files' manifest), and whether some key there has another shape."""
+    manifest = json.loads(reference("liveportrait_state_dict_manifest.json").read_text())
+    for path in fx.networks:
+        top, _, entry = path.partition("/")
+        want = manifest[top][entry] if entry else manifest[top]
+        got = {k: list(v.shape) for k, v in fx.state_dict(path).items()}
+        if got != want:
+            return top, any(k in want and want[k] != shape for k, shape in got.items())
+    raise AssertionError(f"{fx.checkpoint_path} has the public architecture: not a tiny fixture")
 
 
 def _official_files(folder: Path, *, module_prefix: bool = True) -> Path:
     """Split the fixture into the five official files (the README's recipe), with DataParallel
     ``module.`` prefixes on the stitching file's keys as the published file may have."""
-    combined = torch.load(reference("liveportrait_tiny.pth"), map_location="cpu", weights_only=True)
+    combined = golden("liveportrait").checkpoint
     for name, rel in LIVEPORTRAIT_FILES.items():
         path = folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +80,10 @@ class TestLoading:
         again = load_checkpoint(_official_files(tmp_path / "copy"), config)
         assert again.sha256 == loaded.sha256 and len(loaded.sha256) == 64
 
+    def test_combined_file_records_its_own_hash(self, fx, config):
+        # engine manifests and state caches are keyed on it: the file's sha256, computed here with hashlib
+        assert load_checkpoint(fx.checkpoint_path, config).sha256 == fx.checkpoint_sha256
+
     def test_detected_without_config(self, tmp_path):
         folder = _official_files(tmp_path / "lp")
         with pytest.raises(CheckpointError, match="wrong shape"):  # the public config, but tiny files
@@ -98,17 +115,19 @@ class TestLoading:
             load_checkpoint(folder, config)
         assert str(path) in str(info.value)
 
-    def test_wrong_architecture_lists_the_shapes(self, config):
+    def test_wrong_architecture_lists_the_shapes(self, fx):
+        network, reshaped = _first_public_mismatch(fx)
         with pytest.raises(CheckpointError) as info:
-            load_checkpoint(reference("liveportrait_tiny.pth"), "liveportrait")
+            load_checkpoint(fx.checkpoint_path, "liveportrait")
         message = str(info.value)
-        assert "wrong shape" in message and "appearance_feature_extractor" in message
+        assert f"entry {network!r}" in message and "--config" in message
+        assert ("wrong shape" if reshaped else "missing from the file") in message
 
-    def test_other_families_refused_both_ways(self, config):
+    def test_other_families_refused_both_ways(self, fx, config):
         with pytest.raises(CheckpointError, match="FOMM .*--engine fomm"):
-            load_checkpoint(reference("fomm_tiny.pth.tar"), config)
+            load_checkpoint(golden("fomm").checkpoint_path, config)
         with pytest.raises(CheckpointError, match="LivePortrait checkpoint.*--engine liveportrait"):
-            load_checkpoint(reference("liveportrait_tiny.pth"), "fomm-vox-256")
+            load_checkpoint(fx.checkpoint_path, "fomm-vox-256")
 
     def test_single_bare_file_points_to_the_folder(self, tmp_path):
         folder = _official_files(tmp_path / "liveportrait")

@@ -4,7 +4,7 @@ goes into the null sink. Resident memory may grow by less than 50 MB after warm-
 count (Python and native) stays constant.
 
 Slow (minutes on 2 cores): it runs only when asked for, with ``make soak``, i.e.
-``.venv/bin/python -m pytest -q -m slow tests/test_soak.py`` (add ``-s`` to see the numbers).
+``.venv/bin/python -m pytest -q -m slow tests/pipeline/test_soak.py`` (add ``-s`` to see the numbers).
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from livehead.animators.neural.base import (
 )
 from livehead.animators.neural.crop import to_image, to_tensor
 from livehead.config.schema import EYE_MODES, LIP_MODES
-from livehead.errors import LiveHeadError
+from livehead.errors import CheckpointError, LiveHeadError
 from livehead.models.liveportrait import keypoints as lpk
 from livehead.stages.smoothing import one_euro_step
 from livehead.types import FaceObservation
@@ -69,6 +69,15 @@ class LivePortraitAnimator(NeuralAnimator):
         self.eyes = _check_mode("eyes", eyes, EYE_MODES)
         self.lips = _check_mode("lips", lips, LIP_MODES)
         super().__init__(**kwargs)
+        num_kp = self.runner.graphs["stitching"].inputs[0].shape[1]
+        needed = max(lpk.EYE_KEYPOINTS + lpk.LIP_KEYPOINTS) + 1
+        if num_kp < needed:  # the original code's eye/lip keypoint indices are fixed
+            raise CheckpointError(
+                f"This LivePortrait checkpoint has {num_kp} keypoints; the liveportrait engine needs at least "
+                f"{needed} (its eye and lip retargeting use keypoints {lpk.EYE_KEYPOINTS} and {lpk.LIP_KEYPOINTS}, "
+                "as the original code does). Use the official weights (`livehead models`) or a model config "
+                "with num_kp >= " + str(needed) + "."
+            )
         self.fixed_pose = parse_pose(self.pose)
         self.output_size = self.runner.graphs["generator"].outputs[0].shape[-1]
         self._mask = face.paste_mask(self.output_size)
