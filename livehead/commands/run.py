@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lips", choices=LIP_MODES,
                    help="liveportrait lips: follow the driver's expression (default) | retarget to its lip opening | closed")
     g.add_argument("--expression-strength", type=float, help="scale of the transferred expression (default 1)")
+    g.add_argument("--pose-strength", type=float, help="scale of the transferred head rotation (default 1; 0 keeps the avatar's pose)")
     g.add_argument("--relative", dest="motion_mode", action="store_const", const="relative", help="motion relative to calibration (default)")
     g.add_argument("--absolute", dest="motion_mode", action="store_const", const="absolute", help="copy the driver's head rotation")
     g.add_argument("--no-smoothing", action="store_true", default=None, help="turn the One Euro filter off")
@@ -108,6 +109,7 @@ _DEST_TO_KEY = {
     "eyes": "engine.eyes",
     "lips": "engine.lips",
     "expression_strength": "motion.expression_strength",
+    "pose_strength": "motion.pose_strength",
     "motion_mode": "motion.mode",
 }
 

@@ -47,6 +47,7 @@ class MotionConfig:
     expression_strength: float = 1.0  # multiplies expression change
     translation: bool = True  # follow head translation
     absolute_openness: bool = True  # mouth/eye openness follow the driver's absolute values (robust to a non-neutral calibration)
+    estimate_neutral: bool = True  # expression is measured against the driver's running neutral, not the calibration frame
 
 
 EyesMode = Literal["follow", "retarget", "open"]
@@ -70,6 +71,7 @@ class EngineConfig:
     lips: LipsMode = "follow"  # liveportrait: lips follow the driver's expression | its lip opening (retargeting) | stay closed
     grid_step: int = 16  # mesh: pixels between warp samples; lower = sharper, slower
     mouth_fill: Literal["auto", "driver", "synth", "none"] = "auto"  # mesh: mouth interior source
+    segmentation: bool = True  # mesh: warp the head over a still background (person segmentation of the avatar, once per avatar)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,16 @@ import numpy as np
 from livehead.animators.base import AvatarImage
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.eval import metrics as M
+from livehead.eval.contact_sheet import SheetFrame, contact_sheet
 from livehead.eval.measure import Measure, Meter, face_region
 from livehead.eval.run import Run
-from livehead.eval.media import ClipData, iter_frames, resize
-from livehead.eval.methods import Method, prepare_state
+from livehead.eval.media import ClipData, frames_at, iter_frames, resize
+from livehead.eval.methods import STILL, Method, prepare_state
 from livehead.eval.scoring import identity_scores, score
-from livehead.eval.types import EvalSettings, Progress
+from livehead.eval.types import EvalSettings, Progress, Sheet
 from livehead.pipeline.processor import FrameProcessor
 
-__all__ = ["Context", "Run", "drive", "drive_methods"]
+__all__ = ["Context", "Run", "contact_sheets", "drive", "drive_methods"]
 
 
 @dataclass
@@ -70,7 +71,8 @@ def drive(
         result = processor.process(frame, clip.observations[i], now=i / clip.fps)
         run.render_ms.append((time.perf_counter() - t0) * 1e3)
         image = result.avatar_frame
-        run.out.add(ctx.meter(image))
+        seen = ctx.meter(image)
+        run.out.add(seen)
         if compare:
             truth = resize(frame, (w, h))
             run.l1.append(M.l1(image, truth))
@@ -80,6 +82,7 @@ def drive(
         previous = image.copy()  # an engine may render into a buffer it reuses
         if i in keep:
             run.kept[i] = image.copy()
+            run.kept_landmarks[i] = seen.landmarks if seen.found else np.asarray(result.target_landmarks, np.float64)
         done += 1
         if ctx.progress is not None and done % 10 == 0:
             ctx.progress.advance(10, note)
@@ -99,8 +102,9 @@ def drive_methods(
     keep: set[int],
     targets: dict[int, np.ndarray | None],
     note: str,
-) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict[int, np.ndarray]]]:
-    """Drive ``avatar`` with ``clip`` by every method that can run; ``(scores, series, kept)`` by method name.
+) -> tuple[dict[str, dict], dict[str, dict], dict[str, dict[int, np.ndarray]], dict[str, Run]]:
+    """Drive ``avatar`` with ``clip`` by every method that can run; ``(scores, series, kept, runs)``
+    by method name (``kept``: each run's kept frames, ``runs``: the whole record).
 
     ``targets``: frame index -> the embedding each output frame should match (the real frame in
     self-reenactment, the photo in cross-identity); empty when the identity metric is off. A method
@@ -109,6 +113,7 @@ def drive_methods(
     scores: dict[str, dict] = {}
     series: dict[str, dict] = {}
     kept: dict[str, dict[int, np.ndarray]] = {}
+    runs: dict[str, Run] = {}
     for method in methods:
         state = prepare_state(method, avatar, ctx.engines)
         if state is None:
@@ -117,4 +122,23 @@ def drive_methods(
         summary, s = score(clip, run, avatar_measure.rotation, compare=compare)
         summary.update(identity_scores(ctx.embedder, run, targets))
         scores[method.name], series[method.name], kept[method.name] = summary, s, run.kept
-    return scores, series, kept
+        runs[method.name] = run
+    return scores, series, kept, runs
+
+
+def contact_sheets(kind: str, clip: ClipData, photo: str | None, runs: dict[str, Run]) -> list[Sheet]:
+    """One contact sheet per method (the still baseline has nothing to show): the clip's
+    ``sheet_at`` frames, driver (at the clip's working size) over output, face, mouth and eyes."""
+    columns = [i for i in clip.sheet_at if clip.truth.found[i]]
+    if not columns:
+        return []
+    real = frames_at(clip.path, columns, clip.work)
+    sheets = []
+    for name, run in runs.items():
+        frames = [SheetFrame(f"#{i}", real[i], clip.truth.landmarks[i], run.kept[i], run.kept_landmarks[i])
+                  for i in columns if i in real and i in run.kept]
+        if name == STILL or not frames:
+            continue
+        title = f"{name}: {clip.name}" + (f" driving {photo}" if photo else " (self-reenactment)")
+        sheets.append(Sheet(kind, clip.name, photo, name, contact_sheet(frames, title=title)))
+    return sheets

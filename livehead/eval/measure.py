@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livehead.eval import metrics as M
+from livehead.face import landmarks as lm
 from livehead.stages.motion import eye_openness, mouth_openness, to_local
 from livehead.stages.tracking import FaceTracker
 from livehead.types import NUM_LANDMARKS, FaceObservation
@@ -31,20 +32,32 @@ class Measure:
     mouth: float  # motion.mouth_openness, canonical units
     eye: float  # mean eye_openness ratio
     box: tuple[float, float, float, float] | None  # (x0, y0, x1, y1) pixels
+    eyes: tuple[float, float] = (math.nan, math.nan)  # eye_openness of the subject's right, left eye
+    mouth_luma: float = math.nan  # metrics.inner_mouth_luma (NaN: closed, or measured without the image)
+    mouth_seam: float = math.nan  # metrics.mouth_seam at the inner lip line (NaN: closed)
 
     @property
     def found(self) -> bool:
         return self.box is not None
 
 
-def measure_observation(obs: FaceObservation | None) -> Measure:
-    """The numbers eval compares, from one tracked face (None: no face, every number NaN)."""
+def measure_observation(obs: FaceObservation | None, image: np.ndarray | None = None) -> Measure:
+    """The numbers eval compares, from one tracked face (None: no face, every number NaN).
+
+    ``image``: the (H, W, 3) uint8 RGB frame ``obs`` was tracked in; with it the inside of the
+    mouth is measured too (its brightness and the edge at the inner lip line).
+    """
     if obs is None:
         return Measure(np.full((NUM_LANDMARKS, 3), np.nan), math.nan, np.full((3, 3), np.nan), math.nan, math.nan,
                        None)
     local = to_local(obs)
+    eyes = tuple(float(e) for e in eye_openness(local))
+    luma = seam = math.nan
+    if image is not None:
+        ring = obs.landmarks[list(lm.INNER_MOUTH_RING), :2]
+        luma, seam = M.inner_mouth_luma(image, ring), M.mouth_seam(image, ring)
     return Measure(obs.landmarks.astype(np.float64), obs.face_size, np.asarray(obs.pose.rotation, np.float64),
-                   mouth_openness(local), M.eye_opening(eye_openness(local)), obs.box)
+                   mouth_openness(local), M.eye_opening(eyes), obs.box, eyes, luma, seam)
 
 
 class Meter:
@@ -61,7 +74,8 @@ class Meter:
         key = hashlib.blake2b(image.tobytes(), digest_size=16).digest() + bytes(str(image.shape), "ascii")
         hit = self._cache.get(key)
         if hit is None:
-            hit = measure_observation(self.tracker.track(np.ascontiguousarray(image)))
+            image = np.ascontiguousarray(image)
+            hit = measure_observation(self.tracker.track(image), image)
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = hit
@@ -82,6 +96,9 @@ class Series:
     eye: list[float] = field(default_factory=list)
     found: list[bool] = field(default_factory=list)
     boxes: list[tuple[float, float, float, float] | None] = field(default_factory=list)
+    eyes: list[tuple[float, float]] = field(default_factory=list)  # (right, left) eye opening
+    mouth_luma: list[float] = field(default_factory=list)
+    mouth_seam: list[float] = field(default_factory=list)
 
     def add(self, m: Measure) -> None:
         self.landmarks.append(m.landmarks)
@@ -91,6 +108,9 @@ class Series:
         self.eye.append(m.eye)
         self.found.append(m.found)
         self.boxes.append(m.box)
+        self.eyes.append(m.eyes)
+        self.mouth_luma.append(m.mouth_luma)
+        self.mouth_seam.append(m.mouth_seam)
 
     def __len__(self) -> int:
         return len(self.found)

@@ -21,13 +21,14 @@ from livehead.errors import InputError
 from livehead.eval import metrics as M
 from livehead.eval.measure import Meter, Series
 from livehead.eval.types import EvalSettings, Progress
+from livehead.face.geometry import euler_from_rotation
 from livehead.stages.capture import VideoFileSource
 from livehead.stages.tracking import FaceTracker
 from livehead.types import FaceObservation
 
 __all__ = [
     "CLIP_SUFFIXES", "MEDIA_RELATIVE", "PHOTO_SUFFIXES", "ClipData", "collect_media", "default_media_dir",
-    "first_media", "frame_at", "iter_frames", "prepare_clip", "resize", "strip_indices",
+    "first_media", "frame_at", "frames_at", "iter_frames", "prepare_clip", "resize", "sheet_indices", "strip_indices",
 ]
 
 CLIP_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -97,6 +98,18 @@ def frame_at(path: Path, index: int) -> np.ndarray:
     raise IndexError(f"{path} has no frame {index}")
 
 
+def frames_at(path: Path, indices: set[int] | list[int], size: tuple[int, int] | None = None) -> dict[int, np.ndarray]:
+    """Frames ``indices`` of a clip in one pass (index -> (H, W, 3) uint8 RGB), resized to ``size``
+    = (w, h) when given; indices past the clip's end are missing from the result."""
+    wanted, out = set(indices), {}
+    if not wanted:
+        return out
+    for i, frame in enumerate(iter_frames(path, max(wanted) + 1)):
+        if i in wanted:
+            out[i] = frame if size is None else resize(frame, size)
+    return out
+
+
 def resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``frame`` at ``size`` = (w, h) (area interpolation); the same array when it already is."""
     if (frame.shape[1], frame.shape[0]) == tuple(size):
@@ -117,6 +130,7 @@ class ClipData:
     still: np.ndarray  # (T,) bool
     calib: int  # first frame with a tracked driver face (the calibration frame)
     strip_at: list[int]
+    sheet_at: list[int]  # columns of the contact sheets
 
     @property
     def frames(self) -> int:
@@ -142,7 +156,8 @@ def prepare_clip(path: Path, settings: EvalSettings, meter: Meter, progress: Pro
     still = M.still_mask(lms, sizes, threshold=settings.still_threshold) if len(obs) >= 2 else np.zeros(len(obs), bool)
     calib = next((i for i, o in enumerate(obs) if o is not None), -1)
     strip_at = strip_indices(truth, calib, settings.strip_frames)
-    return ClipData(path.stem, path, fps, native, work, obs, truth, still, calib, strip_at)
+    sheet_at = sheet_indices(truth, settings.sheet_frames)
+    return ClipData(path.stem, path, fps, native, work, obs, truth, still, calib, strip_at, sheet_at)
 
 
 def strip_indices(truth: Series, calib: int, count: int) -> list[int]:
@@ -166,3 +181,30 @@ def strip_indices(truth: Series, calib: int, count: int) -> list[int]:
         if p not in out and p > 0:
             out.append(p)
     return sorted(out[:count])
+
+
+def sheet_indices(truth: Series, count: int) -> list[int]:
+    """Columns for a contact sheet: the widest mouth, the most closed eye of each side and the
+    largest yaw either way (the hard cases), then evenly spread frames up to ``count``.
+
+    Only frames where the evaluation tracker found the driver's face (landmarks to crop by);
+    sorted, never frame 0 (the avatar itself), never repeated.
+    """
+    found = [i for i in range(1, len(truth)) if truth.found[i]]
+    if not found or count <= 0:
+        return []
+    picks: list[int] = []
+    mouth = np.array([truth.mouth[i] for i in found], dtype=np.float64)
+    eyes = np.array([truth.eyes[i] for i in found], dtype=np.float64).reshape(-1, 2)
+    yaw = np.array([euler_from_rotation(truth.rotation[i])[0] for i in found], dtype=np.float64)
+    for series, pick in ((mouth, np.nanargmax), (eyes[:, 0], np.nanargmin), (eyes[:, 1], np.nanargmin),
+                         (yaw, np.nanargmax), (yaw, np.nanargmin)):
+        if np.isfinite(series).any():
+            picks.append(found[int(pick(series))])
+    for k in np.linspace(0, len(found) - 1, count).round().astype(int):
+        picks.append(found[int(k)])
+    out: list[int] = []
+    for p in picks:
+        if p not in out and len(out) < count:
+            out.append(p)
+    return sorted(out)

@@ -28,19 +28,24 @@ from livehead.face import landmarks as lm
 __all__ = [
     "MOUTH",
     "akd",
+    "brightness_ratio",
     "eye_opening",
     "frame_change",
     "geodesic_deg",
     "identity_distance",
+    "inner_mouth_luma",
     "l1",
     "landmark_jitter",
     "masked_mean",
     "mouth_akd",
+    "mouth_seam",
     "pearson",
+    "per_eye_correlation",
     "pose_error_deg",
     "psnr",
     "ssim",
     "still_mask",
+    "yaw_gain",
 ]
 
 MOUTH = lm.as_index(lm.LIPS)  # the 40 lip-contour landmarks used by ``mouth_akd``
@@ -287,3 +292,138 @@ def identity_distance(a: np.ndarray, b: np.ndarray) -> float:
     if a.shape != b.shape:
         raise ValueError(f"embeddings must have equal length, got {a.shape} and {b.shape}")
     return float(np.linalg.norm(a - b))
+
+
+# ---- measures of issue 14 (mouth interior, per-eye blinks, head-turn gain, seams) ----------------
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, the luma of JPEG and of the issue's numbers
+
+
+def per_eye_correlation(driver: np.ndarray, output: np.ndarray) -> tuple[float, float]:
+    """Pearson correlation of each eye's opening series, driver vs output.
+
+    Args:
+        driver, output: (T, 2) per-frame openings, column 0 the subject's right eye, column 1 the
+            left (the same person's side in both: no mirroring), NaN where not measured.
+
+    Returns:
+        (right, left); each NaN when not measurable (see ``pearson``). Kept apart because a
+        wink shows in one eye only, and a mean of both eyes hides an eye that does not move.
+    """
+    d, o = np.asarray(driver, dtype=np.float64), np.asarray(output, dtype=np.float64)
+    if d.shape != o.shape or d.ndim != 2 or d.shape[1] != 2:
+        raise ValueError(f"per_eye_correlation needs two (T, 2) series, got {d.shape} and {o.shape}")
+    return pearson(d[:, 0], o[:, 0]), pearson(d[:, 1], o[:, 1])
+
+
+def yaw_gain(driver: np.ndarray, output: np.ndarray, *, percentiles: tuple[float, float] = (5.0, 95.0),
+             min_range: float = 2.0) -> float:
+    """How much of the driver's head turn the output shows: output yaw range / driver yaw range.
+
+    Args:
+        driver, output: (T,) yaw in degrees per frame (any common zero), NaN where not measured;
+            only frames measured in both count.
+        percentiles: the range is the spread between these percentiles, so one tracker glitch
+            does not set it.
+        min_range: degrees; below this the driver hardly turns and the ratio is NaN (undefined).
+
+    1 means the avatar turns as far as the driver; 0 a still head.
+    """
+    d, o = np.asarray(driver, dtype=np.float64).ravel(), np.asarray(output, dtype=np.float64).ravel()
+    if d.shape != o.shape:
+        raise ValueError(f"yaw_gain needs two series of equal length, got {d.shape} and {o.shape}")
+    ok = np.isfinite(d) & np.isfinite(o)
+    if ok.sum() < 3:
+        return math.nan
+    lo, hi = percentiles
+    spread_d = float(np.percentile(d[ok], hi) - np.percentile(d[ok], lo))
+    if spread_d < min_range:
+        return math.nan
+    return float(np.percentile(o[ok], hi) - np.percentile(o[ok], lo)) / spread_d
+
+
+def _around(image: np.ndarray, polygon: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``image`` within ``margin`` pixels of ``polygon``'s box, and the polygon in its
+    coordinates: a mouth is a few thousand pixels of a million, and measuring it should cost that."""
+    pts = np.asarray(polygon, dtype=np.float64)[:, :2]
+    h, w = image.shape[:2]
+    x0, y0 = (np.floor(pts.min(0)) - margin).astype(int)
+    x1, y1 = (np.ceil(pts.max(0)) + margin + 1).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    return image[y0:y1, x0:x1], pts - np.array([x0, y0], dtype=np.float64)
+
+
+def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray, shift: int = 3) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    pts = np.round(np.asarray(polygon, dtype=np.float64)[:, :2] * (1 << shift)).astype(np.int32)
+    cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_8, shift=shift)
+    return mask
+
+
+def inner_mouth_luma(image: np.ndarray, polygon: np.ndarray, *, min_pixels: int = 12) -> float:
+    """Mean luma (BT.601, 0–255) inside the inner-lip ``polygon`` (N, 2) pixels of ``image`` (H, W, 3) RGB.
+
+    NaN when the opening's area is under ``min_pixels`` pixels (a closed mouth has no interior).
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"inner_mouth_luma needs an (H, W, 3) image, got {image.shape}")
+    if cv2.contourArea(np.asarray(polygon, dtype=np.float32)[:, :2]) < min_pixels:
+        return math.nan
+    image, polygon = _around(image, polygon, 2)
+    mask = _polygon_mask(image.shape[:2], polygon) > 0
+    return float((image[mask].astype(np.float64) @ _LUMA).mean()) if mask.any() else math.nan
+
+
+def brightness_ratio(output: np.ndarray, driver: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean inner-mouth luma of the output over that of the driver, over frames in ``mask``.
+
+    Args:
+        output, driver: (T,) ``inner_mouth_luma`` per frame (NaN where closed or not measured).
+        mask: (T,) bool, e.g. the frames where the driver's mouth is clearly open; None = all.
+
+    1 means the avatar's open mouth is as bright as the driver's (teeth where the driver shows
+    teeth); 0.3 a dark hole. Means are taken over the frames where both are finite.
+    """
+    o, d = np.asarray(output, dtype=np.float64).ravel(), np.asarray(driver, dtype=np.float64).ravel()
+    if o.shape != d.shape:
+        raise ValueError(f"brightness_ratio needs two series of equal length, got {o.shape} and {d.shape}")
+    ok = np.isfinite(o) & np.isfinite(d)
+    if mask is not None:
+        ok &= np.asarray(mask, dtype=bool).ravel()
+    if not ok.any() or d[ok].mean() <= 0:
+        return math.nan
+    return float(o[ok].mean() / d[ok].mean())
+
+
+def mouth_seam(image: np.ndarray, polygon: np.ndarray, *, band: int = 2, ring: tuple[int, int] = (3, 9)) -> float:
+    """Edge strength on the inner-lip line relative to the lips just outside it; a pasted mouth scores high.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        polygon: (N, 2) inner-lip contour in pixels (the opening).
+        band: half-width in pixels of the strip along the contour that is scored.
+        ring: (inner, outer) distance in pixels of the reference ring outside the opening.
+
+    Returns:
+        mean |Laplacian| of luma (after a σ = 1 px blur) in the strip, over the same in the ring;
+        NaN for an opening too small to have a strip and a ring. A real inner lip line is an edge,
+        so compare with the driver's own score (``seam(output) / seam(driver)``): a thin dark
+        outline or a hard paste edge raises it, a smeared blend lowers it.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"mouth_seam needs an (H, W, 3) image, got {image.shape}")
+    image, polygon = _around(image, polygon, ring[1] + band + 4)  # + 4: the blur's reach
+    if image.size == 0:
+        return math.nan
+    mask = _polygon_mask(image.shape[:2], polygon)
+    if int((mask > 0).sum()) < 12:
+        return math.nan
+    luma = cv2.GaussianBlur((image.astype(np.float32) @ _LUMA.astype(np.float32)), (0, 0), 1.0)
+    lap = np.abs(cv2.Laplacian(luma, cv2.CV_32F))
+    outside = cv2.distanceTransform(255 - mask, cv2.DIST_L2, 3)
+    inside = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    strip = (outside <= band) & (inside <= band)
+    reference = (outside >= ring[0]) & (outside <= ring[1])
+    if strip.sum() < 8 or reference.sum() < 8:
+        return math.nan
+    base = float(lap[reference].mean())
+    return float(lap[strip].mean()) / max(base, 1e-6)

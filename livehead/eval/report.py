@@ -6,6 +6,7 @@ Layout of the output folder::
     report.html         tables, plots and frames; opens offline (no scripts, no web fonts)
     plots/*.png         per-clip matplotlib plots, referenced by report.html
     frames/*.jpg        side-by-side frames, referenced by report.html
+    sheets/*.png        contact sheets (face, mouth, eyes of driver and output, frame by frame)
 
 JSON cannot hold NaN or infinity, so a number that could not be measured is ``null`` (the reason
 is next to it: ``engines[...].reason``, ``identity_metric.reason``, ``n`` counts in summaries) and
@@ -51,6 +52,20 @@ METRICS: dict[str, tuple[str, str, str | None, str]] = {
     "mouth_corr": ("mouth r", "{:.3f}", "high", "Pearson correlation of mouth opening, driver vs output "
                                                "(n/a when the output never moves)"),
     "eye_corr": ("eye r", "{:.3f}", "high", "Pearson correlation of eye opening, driver vs output"),
+    "eye_corr_right": ("R eye r", "{:.3f}", "high", "eye-opening correlation of the subject's right eye alone "
+                                                    "(a wink shows in one eye)"),
+    "eye_corr_left": ("L eye r", "{:.3f}", "high", "eye-opening correlation of the subject's left eye alone"),
+    "yaw_corr": ("yaw r", "{:.3f}", "high", "Pearson correlation of head yaw (change since calibration), driver vs "
+                                            "output"),
+    "yaw_gain": ("yaw gain", "{:.2f}", None, "output yaw range / driver's (5–95 %): 1 = turns as far as the driver; "
+                                             "n/a when the driver turns less than 2°"),
+    "mouth_brightness_ratio": ("mouth luma", "{:.2f}", None, "mean brightness inside the output's inner lips / the "
+                                                             "driver's, on frames where the driver's mouth is open: "
+                                                             "1 = as bright (teeth where the driver shows teeth), "
+                                                             "low = a dark hole"),
+    "mouth_seam_ratio": ("mouth seam", "{:.2f}", None, "edge strength on the inner lip line (relative to the lips "
+                                                       "around it), output / driver, open-mouth frames: well above 1 "
+                                                       "= a pasted outline, well below = a smear"),
     "identity_distance": ("identity dist", "{:.3f}", "low", "dlib 128-d face-embedding distance to the real "
                                                             "frame (self) or the photo (cross); < 0.6 = same person"),
     "same_person_rate": ("same person", "{:.0%}", "high", "share of sampled frames with identity distance < 0.6"),
@@ -237,13 +252,16 @@ code{background:#f3f3f3;padding:1px 4px} dl dt{font-weight:bold;margin-top:6px} 
 """
 
 SELF_COLUMNS = ("l1", "psnr", "ssim", "akd", "mouth_akd", "pose_error_deg", "mouth_corr", "eye_corr",
-                "identity_distance", "face_missing_rate", "render_ms_median")
-CROSS_COLUMNS = ("pose_error_deg", "mouth_corr", "eye_corr", "identity_distance", "same_person_rate",
+                "eye_corr_right", "eye_corr_left", "yaw_corr", "yaw_gain", "mouth_brightness_ratio",
+                "mouth_seam_ratio", "identity_distance", "face_missing_rate", "render_ms_median")
+CROSS_COLUMNS = ("pose_error_deg", "mouth_corr", "eye_corr", "eye_corr_right", "eye_corr_left", "yaw_corr",
+                 "yaw_gain", "mouth_brightness_ratio", "mouth_seam_ratio", "identity_distance", "same_person_rate",
                  "face_missing_rate")
 STABILITY_COLUMNS = ("jitter_still", "pixel_change_still")
 
 
-def _html(data: dict[str, Any], plots: dict[str, list[str]], frames: list[tuple[str, str]]) -> str:
+def _html(data: dict[str, Any], plots: dict[str, list[str]], frames: list[tuple[str, str]],
+          sheets: list[tuple[str, str]] = ()) -> str:
     e = html.escape
     s = data["settings"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>LiveHead eval</title><style>{_CSS}</style>"
@@ -315,6 +333,12 @@ def _html(data: dict[str, Any], plots: dict[str, list[str]], frames: list[tuple[
         parts.append("<h2>Frames</h2>")
         parts += [f"<p class='note'>{e(caption)}</p><img src='{e(p)}' alt='{e(caption)}'>" for p, caption in frames]
 
+    if sheets:
+        parts.append("<h2>Contact sheets</h2><p class='note'>Face, mouth and eyes of the driver (upper row) and "
+                     "the output (lower row), frame by frame: the widest mouth, each eye's most closed frame, the "
+                     "largest turns either way, then frames spread over the clip.</p>")
+        parts += [f"<p class='note'>{e(caption)}</p><img src='{e(p)}' alt='{e(caption)}'>" for p, caption in sheets]
+
     parts.append("<h2>What the numbers mean</h2><dl>")
     parts += [f"<dt>{e(v[0])}</dt><dd>{e(v[3])}</dd>" for v in METRICS.values()]
     parts.append("</dl><p class='note'>Landmarks and head pose of real and generated frames are measured by the same "
@@ -332,6 +356,7 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     (out / "frames").mkdir(parents=True, exist_ok=True)
+    (out / "sheets").mkdir(parents=True, exist_ok=True)
     data = result.data
     plots: dict[str, list[str]] = {}
     for name, clip in data["self_reenactment"]["clips"].items():
@@ -356,8 +381,16 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
         cv2.imwrite(str(out / rel), bgr, [cv2.IMWRITE_JPEG_QUALITY, 88])
         what = "self-reenactment" if strip.kind == "self" else f"cross-identity, photo {strip.photo}"
         frames.append((rel, f"{strip.clip}, frame {strip.frame} ({what})"))
-    data = {**data, "files": {"plots": [p for v in plots.values() for p in v], "frames": [f for f, _ in frames]}}
+    sheets = []
+    for sheet in result.sheets:
+        stem = f"{sheet.kind}_{_slug(sheet.clip)}" + (f"_{_slug(sheet.photo)}" if sheet.photo else "")
+        rel = f"sheets/{stem}_{_slug(sheet.method)}.png"
+        cv2.imwrite(str(out / rel), cv2.cvtColor(sheet.image, cv2.COLOR_RGB2BGR))
+        what = "self-reenactment" if sheet.kind == "self" else f"photo {sheet.photo}"
+        sheets.append((rel, f"{sheet.method}: {sheet.clip} ({what})"))
+    data = {**data, "files": {"plots": [p for v in plots.values() for p in v], "frames": [f for f, _ in frames],
+                              "sheets": [f for f, _ in sheets]}}
     json_path, html_path = out / "eval.json", out / "report.html"
     write_json(data, json_path)
-    html_path.write_text(_html(json_ready(data), plots, frames), encoding="utf-8")
+    html_path.write_text(_html(json_ready(data), plots, frames, sheets), encoding="utf-8")
     return {"json": json_path, "html": html_path, "dir": out}

@@ -22,3 +22,5 @@ class Run:
     change: list[float] = field(default_factory=list)  # mean |Δ| in the face box vs the previous frame
     render_ms: list[float] = field(default_factory=list)
     kept: dict[int, np.ndarray] = field(default_factory=dict)  # frame index -> (H, W, 3) uint8 RGB output
+    # frame index -> (478, 3) landmarks of the kept output: as measured, else the engine's target
+    kept_landmarks: dict[int, np.ndarray] = field(default_factory=dict)

@@ -85,11 +85,12 @@ def run_eval(
             if seen[clip.name] > 1:
                 clip.name = f"{clip.name}#{seen[clip.name]}"
         ctx = Context(settings, config, engines, meter, embedder, progress)
-        self_items, strips = run_self_reenactment(clip_data, methods + variants, ctx)
+        self_items, strips, sheets = run_self_reenactment(clip_data, methods + variants, ctx)
         cross_items: list[dict] = []
         if settings.cross_identity and photos:
-            cross_items, cross_strips = run_cross_identity(clip_data, photos, methods, ctx)
+            cross_items, cross_strips, cross_sheets = run_cross_identity(clip_data, photos, methods, ctx)
             strips += cross_strips
+            sheets += cross_sheets
     finally:
         meter.close()
 
@@ -111,7 +112,7 @@ def run_eval(
         "cross_identity": {"pairs": cross_items, "summary": summary_over(cross_items, CROSS_KEYS)},
         "stability": stability_section(self_items),
     }
-    return EvalResult(data, strips)
+    return EvalResult(data, strips, sheets)
 
 
 def _planned_frames(clips: list[Path], photos: list[Path], settings: EvalSettings, n_methods: int,

@@ -21,7 +21,10 @@ if TYPE_CHECKING:  # drive imports this module to score its runs
     from livehead.eval.run import Run
     from livehead.eval.media import ClipData
 
-__all__ = ["delta_angles", "identity_samples", "identity_scores", "mean_psnr", "nanmean", "score", "summary_over"]
+__all__ = ["OPEN_MOUTH", "delta_angles", "identity_samples", "identity_scores", "mean_psnr", "nanmean", "score", "summary_over"]
+
+
+OPEN_MOUTH = 0.08  # driver mouth_openness (canonical units) above which its mouth is clearly open
 
 
 def nanmean(values: list[float] | np.ndarray) -> float:
@@ -115,11 +118,23 @@ def score(clip: ClipData, run: Run, out_reference: np.ndarray, *, compare: bool)
     with_face = [truth.found[i] for i in range(1, n)]
     missing = [truth.found[i] and not out.found[i] for i in range(1, n)]
     lms, sizes = out.arrays()
+    calib_rotation = truth.rotation[clip.calib] if clip.calib >= 0 else np.full((3, 3), np.nan)
+    driver_yaw, out_yaw = _yaw(delta_angles(truth, calib_rotation)[:n]), _yaw(delta_angles(out, out_reference))
+    eye_right, eye_left = M.per_eye_correlation(np.asarray(truth.eyes[:n], dtype=np.float64).reshape(-1, 2),
+                                                np.asarray(out.eyes, dtype=np.float64).reshape(-1, 2))
+    # Inside the mouth only where the driver's is clearly open: a closed mouth has no interior.
+    mouth_open = np.asarray(truth.mouth[:n], dtype=np.float64) > OPEN_MOUTH
     summary: dict[str, Any] = {
         "frames": n,
         "pose_error_deg": nanmean(pose[later]),
         "mouth_corr": M.pearson(truth.mouth[:n], out.mouth),
         "eye_corr": M.pearson(truth.eye[:n], out.eye),
+        "eye_corr_right": eye_right,
+        "eye_corr_left": eye_left,
+        "yaw_corr": M.pearson(driver_yaw, out_yaw),
+        "yaw_gain": M.yaw_gain(driver_yaw, out_yaw),
+        "mouth_brightness_ratio": M.brightness_ratio(out.mouth_luma, truth.mouth_luma[:n], mouth_open),
+        "mouth_seam_ratio": M.brightness_ratio(out.mouth_seam, truth.mouth_seam[:n], mouth_open),
         "face_missing_rate": (sum(missing) / sum(with_face)) if sum(with_face) else math.nan,
         "jitter_still": M.landmark_jitter(lms, sizes, clip.still[:n]),
         "pixel_change_still": M.masked_mean(run.change, clip.still[:n]),
@@ -130,12 +145,18 @@ def score(clip: ClipData, run: Run, out_reference: np.ndarray, *, compare: bool)
             l1=nanmean(run.l1[later]), psnr=mean_psnr(run.psnr[later]), ssim=nanmean(run.ssim[later]),
             akd=nanmean(akd[later]), mouth_akd=nanmean(mouth[later]),
         )
-    series: dict[str, Any] = {"mouth": out.mouth, "eye": out.eye, "pose_error_deg": pose,
+    series: dict[str, Any] = {"mouth": out.mouth, "eye": out.eye, "eyes": out.eyes, "mouth_luma": out.mouth_luma,
+                              "mouth_seam": out.mouth_seam, "pose_error_deg": pose,
                               "pixel_change": run.change}
     if compare:
         series.update(l1=run.l1, psnr=run.psnr, ssim=run.ssim, akd=akd, mouth_akd=mouth)
     series["yaw_pitch_roll_delta"] = delta_angles(out, out_reference)
     return summary, series
+
+
+def _yaw(angles: list[list[float] | None]) -> np.ndarray:
+    """(T,) yaw degrees from ``delta_angles``' output, NaN where there was no face."""
+    return np.array([a[0] if a is not None else math.nan for a in angles], dtype=np.float64)
 
 
 def summary_over(items: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -16,27 +16,30 @@ import numpy as np
 
 from livehead.avatars.photo import avatar_from_array
 from livehead.eval import metrics as M
-from livehead.eval.drive import Context, drive_methods
+from livehead.eval.drive import Context, contact_sheets, drive_methods
 from livehead.eval.media import ClipData, frame_at, iter_frames, resize
-from livehead.eval.methods import STILL, Method
+from livehead.eval.methods import NO_SMOOTHING, STILL, Method
 from livehead.eval.scoring import delta_angles, identity_samples, nanmean
 from livehead.eval.stability import driver_stability, not_measured
-from livehead.eval.types import Strip
+from livehead.eval.types import Sheet, Strip
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SELF_KEYS", "run_self_reenactment"]
 
 SELF_KEYS = ("l1", "psnr", "ssim", "akd", "mouth_akd", "pose_error_deg", "mouth_corr", "eye_corr",
-             "identity_distance", "face_missing_rate", "render_ms_median")
+             "eye_corr_right", "eye_corr_left", "yaw_corr", "yaw_gain", "mouth_brightness_ratio",
+             "mouth_seam_ratio", "identity_distance", "face_missing_rate", "render_ms_median")
 
 
-def run_self_reenactment(clips: list[ClipData], methods: list[Method], ctx: Context) -> tuple[list[dict], list[Strip]]:
-    """One item per clip (``self_reenactment.clips`` of ``eval.json``) and the report's strips.
+def run_self_reenactment(clips: list[ClipData], methods: list[Method],
+                         ctx: Context) -> tuple[list[dict], list[Strip], list[Sheet]]:
+    """One item per clip (``self_reenactment.clips`` of ``eval.json``), the report's strips and
+    its contact sheets (one per engine and clip; not for the no-smoothing variants).
 
     A clip without a tracked face is kept as an item with ``"skipped"`` and no methods.
     """
-    items, strips = [], []
+    items, strips, sheets = [], [], []
     for clip in clips:
         if clip.frames == 0 or clip.calib < 0:
             log.warning("No face in %s; left out of the evaluation.", clip.path.name)
@@ -50,8 +53,8 @@ def run_self_reenactment(clips: list[ClipData], methods: list[Method], ctx: Cont
                                    working_size=None if clip.work == clip.native else clip.work)
         ref = ctx.meter(avatar.image)
         ident = identity_samples(clip.frames, ctx.settings.identity_samples)
-        scores, series, kept = drive_methods(
-            methods, avatar, ref, clip, ctx, compare=True, keep=set(clip.strip_at) | set(ident),
+        scores, series, kept, runs = drive_methods(
+            methods, avatar, ref, clip, ctx, compare=True, keep=set(clip.strip_at) | set(ident) | set(clip.sheet_at),
             targets=_truth_embeddings(ctx.embedder, clip, ident), note=clip.name)
         calib_rotation = clip.truth.rotation[clip.calib]
         items.append({
@@ -74,7 +77,8 @@ def run_self_reenactment(clips: list[ClipData], methods: list[Method], ctx: Cont
             truth = resize(frame_at(clip.path, i), clip.work)
             strips.append(Strip("self", clip.name, None, i, ["avatar (frame 0)", *names, "ground truth"],
                                 [avatar.image, *[kept[m][i] for m in names], truth]))
-    return items, strips
+        sheets += contact_sheets("self", clip, None, {m: r for m, r in runs.items() if not m.endswith(NO_SMOOTHING)})
+    return items, strips, sheets
 
 
 def _truth_embeddings(embedder: Any, clip: ClipData, indices: list[int]) -> dict[int, np.ndarray | None]:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["DEFAULT_ENGINES", "EvalResult", "EvalSettings", "Progress", "Strip"]
+__all__ = ["DEFAULT_ENGINES", "EvalResult", "EvalSettings", "Progress", "Sheet", "Strip"]
 
 DEFAULT_ENGINES = ("mesh", "fomm", "fv2v", "liveportrait")
 
@@ -26,6 +26,7 @@ class EvalSettings:
     identity: bool = True  # try the optional dlib identity metric
     identity_samples: int = 8  # frames per sequence that get a face embedding (dlib is ~50 ms a face)
     strip_frames: int = 3  # side-by-side frames per clip in the report
+    sheet_frames: int = 8  # columns of each contact sheet (face, mouth, eyes of driver and output); 0: none
     still_threshold: float = 0.008  # face sizes per frame, see metrics.still_mask
 
 
@@ -50,6 +51,18 @@ class Strip:
 
 
 @dataclass
+class Sheet:
+    """One contact sheet for the report (``contact_sheet.contact_sheet``): one method on one pair."""
+
+    kind: str  # "self" or "cross"
+    clip: str
+    photo: str | None
+    method: str
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+@dataclass
 class EvalResult:
     data: dict[str, Any]  # every number; floats may be NaN (not measurable) or inf (identical images)
     strips: list[Strip] = field(default_factory=list)
+    sheets: list[Sheet] = field(default_factory=list)

@@ -14,6 +14,8 @@ LIPS_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LIPS_LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 MOUTH_CORNERS = (61, 291)
 INNER_MOUTH_CORNERS = (78, 308)
+# The opening as one closed polygon: upper inner lip corner to corner, then the lower one back.
+INNER_MOUTH_RING = LIPS_UPPER_INNER + tuple(reversed(LIPS_LOWER_INNER[1:-1]))
 UPPER_LIP_CENTER_INNER = 13
 LOWER_LIP_CENTER_INNER = 14
 

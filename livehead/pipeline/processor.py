@@ -7,7 +7,6 @@ tests call it directly, frame by frame, so results are deterministic.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import time
@@ -18,6 +17,7 @@ import numpy as np
 from livehead.animators.base import Animator, AvatarState, Driving
 from livehead.stages.compose import Compositor
 from livehead.config import LiveHeadConfig
+from livehead.face.neutral import NeutralEstimate, NeutralHistory, update_neutral
 from livehead.stages.motion import Openness, eye_openness, mouth_openness, to_local, transfer
 from livehead.stages.smoothing import OneEuroState, one_euro_step
 from livehead.stages.tracking import observation_from_landmarks
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FrameProcessor", "ProcessResult"]
 
-EYE_BASELINE_S = 4.0  # seconds of history for the driver's open-eye baseline
+EYE_RATIO_MAX = 1.6  # eyes opened wider than this over the neutral are not believable on a photo
 # Fastest the avatar's landmarks may move, in avatar face sizes (pose scale ≈ inter-ocular
 # distance) per second. A very fast natural head turn (≈ 400°/s) moves the face outline about
 # 8 face sizes/s and the real clips peak near 4, so real motion passes untouched; a tracker
@@ -35,6 +35,10 @@ EYE_BASELINE_S = 4.0  # seconds of history for the driver's open-eye baseline
 # eased to neutral, a recalibration) becomes a glide of a few frames instead of a jump.
 MAX_LANDMARK_SPEED = 12.0
 MAX_STEP_DT = 0.1  # s; a stalled render loop must not license a jump
+# Lips that meet and lids that shut are a contact, not tracker noise: filtered, a mouth that snaps
+# shut between words stays open a frame or two longer than the driver's, so "shut" passes at once.
+MOUTH_SHUT = 0.01  # mouth gap above the neutral's (canonical units) at which the lips have met
+EYE_SHUT = 0.1  # eye opening / the neutral's at which the lids have met
 
 
 @dataclass
@@ -74,10 +78,11 @@ class FrameProcessor:
         self.reference_id = 0
         self._filter: OneEuroState | None = None
         self._open_filter: OneEuroState | None = None
-        self._eye_history: collections.deque[tuple[float, float, float]] = collections.deque()
+        self._neutral: NeutralHistory | None = None  # the driver's running neutral (face.neutral)
         self._last_seen: FaceObservation | None = None
         self._last_seen_time = 0.0
         self._last_openness: Openness | None = None
+        self._last_neutral: NeutralEstimate | None = None
         self._last_target: np.ndarray | None = None  # the previous frame's target, for the speed limit
         self._last_target_time = 0.0
         self.engine_controls: dict[str, str] = {}  # live engine modes set by hotkeys (eyes, lips), sent in Driving.extras
@@ -88,7 +93,7 @@ class FrameProcessor:
         self.reference = None
         self._filter = None
         self._open_filter = None
-        self._eye_history.clear()
+        self._neutral = None
 
     def reset_filters(self) -> None:
         """Restart smoothing (the driver crop changed, so landmarks jump) without recalibrating."""
@@ -110,27 +115,24 @@ class FrameProcessor:
             num_faces=obs.num_faces,
         )
 
-    def _openness(self, obs: FaceObservation) -> Openness:
-        """Mouth gap and eye ratios of the *raw* observation, lightly filtered on their own.
+    def _openness(self, obs: FaceObservation) -> tuple[Openness, NeutralEstimate]:
+        """Mouth gap and eye ratios of the *raw* observation against the driver's running neutral.
 
         The landmark filter would swallow a blink (≈150 ms), so openness gets a faster filter.
         """
         local = to_local(obs)
-        eyes = eye_openness(local)
-        now = obs.timestamp
-        self._eye_history.append((now, *eyes))
-        while self._eye_history and now - self._eye_history[0][0] > EYE_BASELINE_S:
-            self._eye_history.popleft()
-        hist = np.array([e[1:] for e in self._eye_history])
-        # The open-eye baseline is a high percentile of recent openness, so a blink (or a squint)
-        # during calibration does not become "open".
-        baseline = np.maximum(np.percentile(hist, 90, axis=0), 1e-3)
-        raw = np.array([max(mouth_openness(local), 0.0), *np.clip(np.asarray(eyes) / baseline, 0.0, 1.25)])
+        neutral, self._neutral = update_neutral(self._neutral, local, obs.timestamp, obs.pose.yaw_pitch_roll[:2])
+        eyes = np.asarray(eye_openness(local)) / np.asarray(neutral.eyes)
+        raw = np.array([max(mouth_openness(local) - neutral.mouth_gap, 0.0), *np.clip(eyes, 0.0, EYE_RATIO_MAX)])
         cfg = self.config.smoothing
         if cfg.enabled:
             params = dataclasses.replace(cfg, min_cutoff=cfg.openness_min_cutoff)
-            raw, self._open_filter = one_euro_step(self._open_filter, raw, now, params)
-        return Openness(mouth=float(raw[0]), eyes=(float(raw[1]), float(raw[2])))
+            shut = raw <= np.array([MOUTH_SHUT, EYE_SHUT, EYE_SHUT])
+            filtered, state = one_euro_step(self._open_filter, raw, obs.timestamp, params)
+            raw = np.where(shut, raw, filtered)
+            self._open_filter = dataclasses.replace(state, value=raw.copy(),
+                                                    derivative=np.where(shut, 0.0, state.derivative))
+        return Openness(mouth=float(raw[0]), eyes=(float(raw[1]), float(raw[2]))), neutral
 
     def _limit_speed(self, target: np.ndarray, now: float) -> np.ndarray:
         """The step from the last target to ``target`` (478, 3), shortened to MAX_LANDMARK_SPEED.
@@ -184,13 +186,18 @@ class FrameProcessor:
             openness = None
             driving_obs, reference = avatar_face, avatar_face
         else:
-            openness = None
-            if self.config.motion.absolute_openness:
-                openness = self._last_openness if lost else self._openness(observation)
-                self._last_openness = openness
+            openness, neutral = None, self._last_neutral
+            if not lost:
+                openness, neutral = self._openness(observation)
+                self._last_openness, self._last_neutral = openness, neutral
+            else:
+                openness = self._last_openness
+            motion = self.config.motion
             h, w = self.state.avatar.image.shape[:2]
             target = transfer(
-                avatar_face, self.reference, current, self.config.motion, openness=openness, amount=amount, bounds=(w, h)
+                avatar_face, self.reference, current, motion,
+                openness=openness if motion.absolute_openness else None,
+                neutral=neutral if motion.estimate_neutral else None, amount=amount, bounds=(w, h),
             )
             driving_obs, reference = current, self.reference
         target = self._limit_speed(target, now)

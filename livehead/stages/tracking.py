@@ -25,11 +25,12 @@ from livehead.types import NUM_LANDMARKS, FaceObservation, HeadPose
 log = logging.getLogger(__name__)
 
 __all__ = ["FaceTracker", "MEDIAPIPE_REINSTALL", "canonical_face", "doctor_checks", "estimate_pose",
-           "observation_from_landmarks"]
+           "observation_from_landmarks", "person_mask"]
 
 MEDIAPIPE_MODELS = (
     "modules/face_landmark/face_landmark_with_attention.tflite",  # 478 points with irises (refine_landmarks)
     "modules/face_detection/face_detection_short_range.tflite",
+    "modules/selfie_segmentation/selfie_segmentation.tflite",  # person_mask: the mesh engine's head layer
 )
 MEDIAPIPE_REINSTALL = ("pip install --force-reinstall mediapipe==0.10.21 'numpy<2' (0.10.21 is the last release that "
                        "ships the face models inside the wheel; it needs numpy<2)")
@@ -76,6 +77,25 @@ def observation_from_landmarks(
         frame_size=frame_size,
         num_faces=num_faces,
     )
+
+
+def person_mask(image: np.ndarray) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: how surely each pixel of ``image`` ((H, W, 3) uint8 RGB) shows a person.
+
+    MediaPipe's selfie segmentation (general model, 256×256 input; it ships in the same wheel as
+    FaceMesh). About 70 ms on a 2-core CPU, so it runs once per avatar, never per frame.
+    """
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"person_mask() needs (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    from mediapipe.python.solutions import selfie_segmentation
+
+    with quiet_native_stderr(), selfie_segmentation.SelfieSegmentation(model_selection=0) as segmenter:
+        result = segmenter.process(np.ascontiguousarray(image))
+    mask = result.segmentation_mask
+    if mask is None or mask.shape != image.shape[:2]:
+        got = None if mask is None else mask.shape
+        raise RuntimeError(f"selfie segmentation returned a mask of shape {got} for an image of shape {image.shape[:2]}")
+    return np.clip(mask.astype(np.float32), 0.0, 1.0)
 
 
 def _close_graph(mesh, quiet: QuietHold) -> None:

@@ -118,3 +118,67 @@ def test_identity_metric_with_dlib() -> None:
     assert ea is not None and ea.shape == (128,)
     assert identity_distance(ea, es) < 0.3
     assert identity_distance(ea, eo) > 0.6
+
+
+
+ISSUE14_KEYS = ("eye_corr_right", "eye_corr_left", "yaw_corr", "yaw_gain", "mouth_brightness_ratio",
+                "mouth_seam_ratio")
+
+
+@pytest.fixture(scope="module")
+def turning_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`livehead demo`'s scripted driver (talk, nod, blinks, then a ±16° look left and right from
+    5 s) on the bundled photo: 7 s at 10 fps, large enough for the evaluation tracker."""
+    from livehead.commands import demo
+
+    clip = tmp_path_factory.mktemp("turning") / "scripted_turn.mp4"
+    assert demo.main(["--output", str(clip), "--size", "384x384", "--fps", "10", "--seconds", "7"]) == 0
+    return clip
+
+
+def test_cli_reports_per_eye_yaw_mouth_measures_and_contact_sheets(turning_clip: Path, tmp_path: Path) -> None:
+    """The scripted clip drives its own first frame and the photo it was made from: every pair
+    gets per-eye correlations, yaw gain, the inner-mouth brightness ratio and the seam score, and
+    the report shows a contact sheet per pair whose rows are driver/output face, mouth and eyes.
+    Runs without ../shared."""
+    import cv2
+
+    from livehead.avatars.demo import demo_photo
+    from livehead.eval.contact_sheet import REGIONS
+    from livehead.stages.capture import VideoFileSource
+
+    photo = tmp_path / "astronaut.png"
+    assert cv2.imwrite(str(photo), cv2.cvtColor(demo_photo(), cv2.COLOR_RGB2BGR))
+    source = VideoFileSource(path=turning_clip)
+    w, h = source.size
+    source.close()
+    out = tmp_path / "report"
+    code = livehead_main(["eval", "--clips", str(turning_clip), "--photos", str(photo), "--size", f"{w}x{h}",
+                          "--engines", "mesh", "--no-stability", "--no-identity", "--out", str(out)])
+    assert code == 0
+    data = strict_json((out / "eval.json").read_text(encoding="utf-8"))
+    self_mesh = data["self_reenactment"]["clips"][turning_clip.stem]["methods"]["mesh"]
+    (pair,) = data["cross_identity"]["pairs"]
+    for scores in (self_mesh, pair["methods"]["mesh"]):
+        assert set(ISSUE14_KEYS) <= set(scores)
+        # The clip turns the head and opens the mouth, so these are measurable, and the avatar
+        # (the same face) turns about as far, with an inner mouth neither black nor glowing.
+        assert 0.6 < scores["yaw_gain"] < 1.4, scores["yaw_gain"]
+        assert scores["yaw_corr"] > 0.8
+        assert 0.5 < scores["mouth_brightness_ratio"] < 2.0
+        assert scores["mouth_seam_ratio"] > 0.0
+        assert scores["eye_corr_right"] is not None and scores["eye_corr_left"] is not None
+    for key in ISSUE14_KEYS:
+        assert key in data["cross_identity"]["summary"]["mesh"]
+
+    sheets = data["files"]["sheets"]
+    assert len(sheets) == 2  # mesh on the self-reenactment and on the cross pair; none for the still photo
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Contact sheets" in html
+    for rel in sheets:
+        assert f"<img src='{rel}'" in html
+        image = cv2.imread(str(out / rel))
+        assert image is not None, rel
+        # driver and output rows of each region (face, mouth, eyes), several frames wide
+        assert image.shape[0] > 2 * sum(size[1] for _, _, size in REGIONS.values())
+        assert image.shape[1] > 2 * max(size[0] for _, _, size in REGIONS.values())

@@ -110,3 +110,35 @@ class TestStripIndices:
         assert media.strip_indices(truth, calib=0, count=1) == [1]
         assert media.strip_indices(truth, calib=-1, count=3) == [1, 2]
         assert media.strip_indices(Series(), calib=-1, count=3) == []
+
+
+class TestSheetIndices:
+    @staticmethod
+    def truth(mouth: list[float], yaw: list[float], eyes: list[tuple[float, float]]) -> Series:
+        s = Series()
+        for m, y, e in zip(mouth, yaw, eyes):
+            found = not math.isnan(y)
+            s.add(Measure(np.zeros((NUM_LANDMARKS, 3)), 1.0, rotation_from_euler(y if found else 0.0, 0.0, 0.0), m,
+                          float(np.mean(e)), (0.0, 0.0, 1.0, 1.0) if found else None, e))
+        return s
+
+    def test_hard_frames_first_then_spread(self) -> None:
+        """Widest mouth (3), each eye's wink (5: right, 7: left), turns either way (2, 8), then fill."""
+        open_ = (0.3, 0.3)
+        eyes = [open_] * 12
+        eyes[5], eyes[7] = (0.02, 0.3), (0.3, 0.02)
+        yaw = [0.0, 1.0, -25.0, 0.0, 2.0, 0.0, 1.0, 0.0, 30.0, 0.0, 0.0, 0.0]
+        mouth = [0.1] * 12
+        mouth[3] = 0.8
+        truth = self.truth(mouth, yaw, eyes)
+        assert media.sheet_indices(truth, 5) == [2, 3, 5, 7, 8]
+        picked = media.sheet_indices(truth, 8)
+        assert {2, 3, 5, 7, 8} <= set(picked) and len(picked) == 8 and picked == sorted(set(picked))
+        assert 0 not in picked
+
+    def test_only_frames_with_a_face(self) -> None:
+        nan = math.nan
+        truth = self.truth([0.1, 0.9, 0.1, 0.1], [0.0, nan, 0.0, nan], [(0.3, 0.3)] * 4)
+        assert media.sheet_indices(truth, 4) == [2]
+        assert media.sheet_indices(truth, 0) == []
+        assert media.sheet_indices(Series(), 4) == []

@@ -129,7 +129,9 @@ class TestCameraFaults:
         assert in_outage and not any(r.live for r in in_outage)
         # Once at neutral the pipeline repeats that frame instead of re-rendering it every tick
         # (a neural engine would otherwise burn the GPU on an unchanging picture).
-        neutral = avatar_640x360.face.landmarks
+        from livehead.stages.motion import avatar_neutral
+
+        neutral = avatar_neutral(avatar_640x360.face)  # the photo with its mouth closed (this one shows teeth)
         late = [r for r in in_outage if r.wall_time > settled]
         assert len(late) <= 2, f"{len(late)} renders after the avatar settled at neutral"
         assert float(np.abs(in_outage[-1].target - neutral).max()) < 1e-3, "eased pose is not the avatar's neutral"

@@ -1,4 +1,5 @@
-"""Engine ``mesh``: a landmark-driven thin-plate-spline warp with eye and mouth layers; no weights."""
+"""Engine ``mesh``: a landmark-driven thin-plate-spline warp of the photo — head over a still background,
+lids, mouth interior — with no weights."""
 
 from livehead.animators.mesh.animator import MeshAnimator, MeshState
 

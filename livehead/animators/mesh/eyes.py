@@ -1,11 +1,13 @@
-"""Blinks for a 2D warp: close the avatar's eyes with a fold-free vertical squeeze.
+"""Blinks for a 2D warp: close the avatar's eyelids over the eyes, each eye on its own.
 
 A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
 points share a position but want different sources, and the fit folds (seen as black rings).
-So the TPS keeps each eye at its open shape and this module closes it afterwards, per eye, in the
-eye's own frame: along each column the eyelid skin above the lid is stretched down to the new lid
-line and the eye between the lids is squeezed under it — a monotone map, so nothing folds, and
-the lashes move down with the lid edge.
+So the TPS keeps each eye at its open shape (the iris where the driver looks) and this module
+closes it afterwards, per eye, in the eye's own frame: along each column the lash line slides
+down to the new lid edge and the eye above it is covered by lid — skin in the colour of the skin
+around the eye, with the photo's grain — while the eye below stays where it is: a lid, not a
+squeeze, so the iris is hidden rather than flattened, and no stretched lashes smear across it.
+Winks are one eye at ratio 0.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ EYES = (
     (lm.as_index(lm.RIGHT_EYE_UPPER), lm.as_index(lm.RIGHT_EYE_LOWER), lm.as_index(lm.RIGHT_IRIS)),
     (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
 )
-SKIN_ABOVE = 0.9  # eyelid skin stretched down, in units of the open eye's height
+SKIN_ABOVE = 0.9  # lid region above the open lid edge, in units of the open eye's height
+LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
+LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
+BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
+_BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
+SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 
 
@@ -81,10 +88,23 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
     return out
 
 
-def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
-    """In place: squeeze each eye of ``image`` (warped with ``opened`` landmarks) to ``ratios``."""
+def _lid_colour(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, brow_t: float,
+                lid_t: float) -> np.ndarray:
+    """(3,) colour of the skin between two lines across the eye at ``brow_t`` and ``lid_t`` (its middle third)."""
     h, w = image.shape[:2]
-    for (upper, lower, _), r in zip(EYES, ratios):
+    ss = np.linspace(0.2, 0.8, 7) * length
+    tt = brow_t + np.linspace(0.35, 0.65, 4) * (lid_t - brow_t)
+    s_grid, t_grid = np.meshgrid(ss, tt)
+    xs = np.clip(np.round(c0[0] + s_grid * ax[0] + t_grid * nm[0]).astype(int), 0, w - 1)
+    ys = np.clip(np.round(c0[1] + s_grid * ax[1] + t_grid * nm[1]).astype(int), 0, h - 1)
+    # A bright-ish percentile: brow hairs and crease shadow are the dark outliers here.
+    return np.percentile(image[ys.ravel(), xs.ravel()].astype(np.float32), 80, axis=0)
+
+
+def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
+    """In place: lower each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios`` (0 shut, 1 open)."""
+    h, w = image.shape[:2]
+    for (upper, lower, _), brow, r in zip(EYES, _BROWS_LOWER, ratios):
         if r >= 1.0 - MIN_CHANGE:
             continue
         c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
@@ -105,7 +125,8 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         us, ut = frame_of(upper)
         ls, lt = frame_of(lower)
         height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
-        top_margin = SKIN_ABOVE * height
+        brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
+        top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
         corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (ut.min() - top_margin, lt.max() + 1.0)]
         roi = pixel_roi(np.array(corners), (w, h), margin=1)
@@ -118,15 +139,44 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         t = rx * nm[0] + ry * nm[1]
         u = np.interp(s, us, ut)  # open upper lid
         lo = np.interp(s, ls, lt)  # lower lid
-        u_new = lo - r * (lo - u)  # closed upper lid
+        # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
+        # sliver of white shows under the lid.
+        r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
+        u_new = lo - r_lid * (lo - u)  # closed upper lid
         top = u - top_margin
         src_t = t.copy()
-        skin = (t >= top) & (t <= u_new)
-        src_t[skin] = top[skin] + (t[skin] - top[skin]) * (u[skin] - top[skin]) / np.maximum(u_new[skin] - top[skin], 1e-6)
-        eye = (t > u_new) & (t <= lo)
-        src_t[eye] = u[eye] + (t[eye] - u_new[eye]) * (lo[eye] - u[eye]) / np.maximum(lo[eye] - u_new[eye], 1e-6)
+        # The lash line keeps its thickness and slides down with the lid edge; what it uncovers
+        # above is lid: smooth skin in the colour of the skin between brow and lid, shaded a
+        # little towards the lashes. (Stretching the photo's skin band down instead turns its
+        # lashes and crease shadow into dark streaks across the lid.)
+        lash = min(LASH_SHARE * height, 0.7 * top_margin)
+        shift = u_new - u
+        band = (t > u_new - lash) & (t <= u_new)
+        src_t[band] = (t - shift)[band]
         inside = (s > 0) & (s < length)
         src_t = np.where(inside, src_t, t)
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
-        image[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Half the skin between brow and lid (often in shadow, or made up), half the skin under
+        # the eye: a lid is lit like the skin around it.
+        lid = 0.5 * _lid_colour(image, c0, ax, nm, length, brow_t, float(ut.min())) + \
+            0.5 * _lid_colour(image, c0, ax, nm, length, float(lt.max()) + 2.0 * height, float(lt.max()))
+        feather = max(1.0, 0.5 * lash)
+        start = u - lash - feather
+        depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
+        # Colour: ``lid``, shaded towards the lashes. Grain: the fine detail (not the colour) of
+        # the skin just above the lid, mirrored down over the eye, so the lid is not a flat sticker
+        # (a shadowed or made-up crease keeps its darkness out of the lid).
+        room = np.maximum(start - brow_t - 1.0, 1.0)
+        squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
+        mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
+        mirror = cv2.remap(image, (c0[0] + s * ax[0] + mirror_t * nm[0]).astype(np.float32),
+                           (c0[1] + s * ax[1] + mirror_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
+        fill = lid[None, None, :] * (1.0 - LID_SHADE * depth[..., None]) + 0.7 * grain
+        ramp = np.clip((t - start) / feather, 0.0, 1.0)
+        cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
+        weight = np.where(cover, ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
+        image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)

@@ -1,12 +1,18 @@
-"""Mouth interior for openings the avatar photo never showed.
+"""Mouth interior: what shows between the avatar's lips when they part.
 
-A 2D warp can only stretch the avatar's lip line across a new opening; a flat dark fill reads as
-a hole (measured on the prototype: luma 46 where the driver showed teeth at 138). Two sources of
-real content, both blended only where the opening is new (the avatar's own visible teeth stay):
+The avatar's own neutral is closed (a photo that shows teeth is closed once per avatar, see
+``lips.closing_map``), so every opening is new and gets one interior, drawn only inside the
+avatar's inner-lip contour and feathered at the inner lip line:
 
-* ``driver``: the driver's own inner-mouth pixels, mapped by an affine fit of the inner-lip
-  contours and colour-matched to the avatar's lips.
-* ``synth``: a drawn cavity with upper teeth, lower teeth and tongue, lit like the avatar's face.
+* ``driver`` (default when the driver's frame is at hand): the driver's own mouth interior —
+  teeth where the driver shows teeth, upper and lower, tongue when shown — carried column by
+  column between the inner-lip contours (``lips.interior_source``, never an affine box), then
+  toned like the avatar (brightness within ``TONE_LIMIT``, colourfulness of the avatar's skin,
+  so a black-and-white photo gets a grey mouth);
+* ``synth``: a drawn cavity with upper and lower teeth and tongue, lit like the avatar's face
+  (the scripted demo, or no driver frame).
+
+A closed mouth leaves no trace: the fill fades out as the opening shrinks below ``FADE_PX``.
 """
 
 from __future__ import annotations
@@ -15,11 +21,18 @@ import cv2
 import numpy as np
 
 from livehead.face import landmarks as lm
+from livehead.animators.mesh.lips import interior_source
 
-__all__ = ["inner_mouth_polygon", "mouth_mask", "lip_colour", "driver_mouth", "synth_mouth", "blend"]
+__all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
+           "synth_mouth"]
 
-_INNER = lm.LIPS_UPPER_INNER + tuple(reversed(lm.LIPS_LOWER_INNER[1:-1]))
+_INNER = lm.INNER_MOUTH_RING
 _OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
+# Cheeks, forehead, nose: skin away from lips, eyes and hair, sampled for the face's tone.
+_SKIN = (50, 280, 205, 425, 117, 346, 118, 347, 101, 330, 151, 9, 108, 337, 5, 195, 36, 266, 203, 423)
+TONE_LIMIT = (0.85, 1.15)  # luma gain range from driver to avatar: lit like the avatar, never a dark hole
+FADE_PX = 2.0  # openings narrower than this (px) fade out: closed lips leave no trace
+_YCC = np.array([[0.299, 0.587, 0.114], [0.5, -0.418688, -0.081312], [-0.168736, -0.331264, 0.5]])  # Y, Cr, Cb
 
 
 def inner_mouth_polygon(landmarks: np.ndarray) -> np.ndarray:
@@ -35,47 +48,85 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], *, shift: int = 2)
     return mask
 
 
-def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Mean RGB of the lips (between outer and inner contour), float64 (3,)."""
-    h, w = image.shape[:2]
-    outer = np.zeros((h, w), np.uint8)
+def lip_ring(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) bool: the lips themselves, between the outer and inner lip contours."""
+    outer = np.zeros(shape[:2], np.uint8)
     cv2.fillPoly(outer, [np.round(landmarks[list(_OUTER), :2]).astype(np.int32)], 255)
-    inner = mouth_mask(landmarks, (h, w))
-    ring = (outer > 0) & (inner == 0)
-    if ring.sum() < 10:
-        return np.array([150.0, 90.0, 90.0])
-    return image[ring].reshape(-1, 3).mean(0)
+    return (outer > 0) & (mouth_mask(landmarks, shape[:2]) == 0)
 
 
-def driver_mouth(
-    frame: np.ndarray,
-    frame_landmarks: np.ndarray,
-    target_landmarks: np.ndarray,
-    roi: tuple[int, int, int, int],
-    gain: np.ndarray,
-) -> np.ndarray | None:
-    """The driver's inner mouth mapped onto the target opening, cropped to ``roi`` (x0, y0, x1, y1).
+class Tone:
+    """Mean skin colour of a face in (Y, Cr, Cb), from a few landmark-sampled pixels (cheap per frame)."""
 
-    ``gain`` (3,) multiplies colours (driver lips → avatar lips). None when the fit degenerates.
+    def __init__(self, ycc: np.ndarray) -> None:
+        self.ycc = ycc
+
+    @property
+    def luma(self) -> float:
+        return float(self.ycc[0])
+
+    @property
+    def chroma(self) -> np.ndarray:
+        return self.ycc[1:]
+
+
+def face_tone(image: np.ndarray, landmarks: np.ndarray) -> Tone:
+    """The face's skin tone: the median of small patches around skin landmarks of ``image`` (H, W, 3) RGB."""
+    h, w = image.shape[:2]
+    pts = np.round(landmarks[list(_SKIN), :2]).astype(int)
+    pts[:, 0] = np.clip(pts[:, 0], 1, w - 2)
+    pts[:, 1] = np.clip(pts[:, 1], 1, h - 2)
+    samples = np.concatenate([image[pts[:, 1] + dy, pts[:, 0] + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    return Tone(np.median(samples.astype(np.float64), axis=0) @ _YCC.T)
+
+
+def opening_alpha(target: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """(h, w) float32 in [0, 1]: the target opening inside ``roi``, feathered at the inner lip line.
+
+    The opening is grown by about 1 % of the mouth width before a feather of the same size: the
+    warp stretches the closed lips' meeting line along both edges of a new opening, a thin dark
+    rim that reads as a drawn outline, and the driver's own inner lip edge (which the interior
+    carries just outside the contour) replaces it. Narrow openings fade out (``FADE_PX``).
     """
-    src = inner_mouth_polygon(frame_landmarks)
-    dst = inner_mouth_polygon(target_landmarks)
     x0, y0, x1, y1 = roi
-    ones = np.ones((len(src), 1), np.float64)
-    affine, *_ = np.linalg.lstsq(np.hstack([src, ones]), dst.astype(np.float64), rcond=None)
-    m = affine.T.copy()  # (2, 3): dst = m @ [x, y, 1]
-    if not np.all(np.isfinite(m)) or abs(np.linalg.det(m[:, :2])) < 1e-3:
-        return None
-    m[:, 2] -= (x0, y0)
-    patch = cv2.warpAffine(frame, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return np.clip(patch.astype(np.float32) * gain.astype(np.float32), 0, 255).astype(np.uint8)
+    shift = 3
+    poly = inner_mouth_polygon(target) - np.array([x0, y0], np.float32)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * (1 << shift)).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=shift)
+    width = float(np.linalg.norm(target[lm.INNER_MOUTH_CORNERS[1], :2] - target[lm.INNER_MOUTH_CORNERS[0], :2]))
+    grow = max(1, int(round(0.01 * width)))
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), max(0.6, 0.008 * width))
+    gap = float(np.mean(target[list(lm.LIPS_LOWER_INNER[1:-1]), 1] - target[list(lm.LIPS_UPPER_INNER[1:-1]), 1]))
+    fade = np.clip(gap / FADE_PX, 0.0, 1.0)
+    return (alpha * fade * fade * (3 - 2 * fade)).astype(np.float32)
 
 
-def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], skin: np.ndarray) -> np.ndarray:
+def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmarks: np.ndarray,
+                 roi: tuple[int, int, int, int], driver_tone: Tone, avatar_tone: Tone) -> np.ndarray:
+    """The driver's mouth interior carried into the target opening, (h, w, 3) uint8 RGB of ``roi``.
+
+    Toned from ``driver_tone`` to ``avatar_tone``: luma scaled by their ratio within
+    ``TONE_LIMIT``; chroma scaled by the ratio of their colourfulness (at most 1.2) and shifted
+    halfway to the avatar's tint, so teeth stay white-ish and a grey photo gets a grey mouth.
+    """
+    map_x, map_y, _ = interior_source(target_landmarks, frame_landmarks, roi)
+    patch = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    ycc = patch @ _YCC.T.astype(np.float32)
+    gain = float(np.clip(avatar_tone.luma / max(driver_tone.luma, 1.0), *TONE_LIMIT))
+    d_sat, a_sat = float(np.linalg.norm(driver_tone.chroma)), float(np.linalg.norm(avatar_tone.chroma))
+    sat = float(np.clip(a_sat / max(d_sat, 1e-3), 0.0, 1.2))
+    ycc[..., 0] *= gain
+    ycc[..., 1:] = ycc[..., 1:] * sat + 0.5 * (avatar_tone.chroma - sat * driver_tone.chroma).astype(np.float32)
+    rgb = ycc @ np.linalg.inv(_YCC).T.astype(np.float32)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], tone: Tone) -> np.ndarray:
     """Draw a mouth interior (cavity, teeth, tongue) for the target opening inside ``roi``.
 
-    Sizes follow the mouth width (teeth show about an eighth of it), shades follow ``skin``
-    (the avatar's mean face colour) so the inside is lit like the face around it.
+    Sizes follow the mouth width (teeth show about an eighth of it), shades follow the avatar's
+    skin luma so the inside is lit like the face around it.
     """
     x0, y0, x1, y1 = roi
     c0, c1 = target_landmarks[list(lm.INNER_MOUTH_CORNERS), :2].astype(np.float64)
@@ -101,7 +152,7 @@ def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], sk
     gap = np.maximum(bottom - top, 1e-3)
     depth = (v - top) / gap  # 0 at the upper lip, 1 at the lower lip
 
-    luma = float(np.clip(skin @ np.array([0.299, 0.587, 0.114]) / 170.0, 0.45, 1.3))
+    luma = float(np.clip(tone.luma / 170.0, 0.45, 1.3))
     cavity = np.array([70.0, 28.0, 30.0]) * luma
     teeth = np.array([228.0, 220.0, 205.0]) * min(luma, 1.05)
     tongue = np.array([175.0, 85.0, 88.0]) * luma
@@ -123,9 +174,9 @@ def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], sk
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def blend(image: np.ndarray, patch: np.ndarray, mask: np.ndarray, roi: tuple[int, int, int, int]) -> None:
-    """In place: image[roi] = mask·patch + (1 − mask)·image[roi]; mask is (h, w) uint8 0..255."""
+def blend(image: np.ndarray, patch: np.ndarray, alpha: np.ndarray, roi: tuple[int, int, int, int]) -> None:
+    """In place: image[roi] = alpha·patch + (1 − alpha)·image[roi]; alpha (h, w) float32 in [0, 1]."""
     x0, y0, x1, y1 = roi
-    a = (mask.astype(np.float32) / 255.0)[..., None]
+    a = alpha[..., None]
     region = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = (a * patch.astype(np.float32) + (1.0 - a) * region + 0.5).astype(np.uint8)

@@ -8,6 +8,7 @@ for every output pixel of the opening (which the mouth filler then paints over).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -42,14 +43,20 @@ class Tps:
     norm: float
 
 
-def fit_tps(dst: np.ndarray, src: np.ndarray, *, norm: float, regularisation: float = TPS_REGULARISATION) -> Tps:
-    """Fit f with f(dst_i) ≈ src_i; dst, src: (N, 2) pixels. ``norm`` ~ image size (conditioning)."""
+def fit_tps(dst: np.ndarray, src: np.ndarray, *, norm: float,
+            regularisation: float | np.ndarray = TPS_REGULARISATION) -> Tps:
+    """Fit f with f(dst_i) ≈ src_i; dst, src: (N, 2) pixels. ``norm`` ~ image size (conditioning).
+
+    ``regularisation`` may be per point (N,): a large value (≫ 0.1) lets that point's
+    constraint go, which fades a control point out continuously instead of dropping it.
+    """
     p = np.asarray(dst, dtype=np.float64) / norm
     v = np.asarray(src, dtype=np.float64) / norm
     n = len(p)
     d2 = _sq_distances(p, p)
     a = np.zeros((n + 3, n + 3))
-    a[:n, :n] = _kernel(d2) + regularisation * np.eye(n)
+    a[:n, :n] = _kernel(d2)
+    a[np.arange(n), np.arange(n)] += regularisation
     a[:n, n] = 1.0
     a[:n, n + 1 :] = p
     a[n, :n] = 1.0
@@ -109,7 +116,9 @@ class WarpField:
     map2: np.ndarray
 
 
-def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25) -> WarpField | None:
+def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 0.25,
+              fine: tuple[tuple[int, int, int, int, int], ...] = (),
+              bounds: tuple[int, int, int, int] | None = None) -> WarpField | None:
     """Sample ``tps`` every ``step`` px, upsample bilinearly inside the moving region only.
 
     Convention: samples sit at the centres of ``step``-pixel blocks, ``(k + 0.5)·step − 0.5``,
@@ -117,11 +126,26 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
     the upsampled map is exact at the samples. The outermost ``step`` pixels fade to zero motion
     so the image border stays pinned exactly. Returns None when nothing moves by more than
     ``min_shift`` pixels.
+
+    ``fine`` boxes (x0, y0, x1, y1, fine_step) are sampled every ``fine_step`` px instead: lips,
+    lids and irises move by more than a coarse grid can follow (a 16 px cell is as tall as a
+    lip). Each fine patch fades into the coarse field over its outer ``step`` pixels, so no edge
+    shows.
+
+    ``bounds`` (x0, y0, x1, y1) limits where the field is computed at all: the caller knows that
+    outside it the warp cannot be seen (the mesh engine lays a still background there), and
+    the field stops at its edge.
     """
     w, h = size
     nx, ny = -(-w // step), -(-h // step)
-    xs = (np.arange(nx, dtype=np.float32) + 0.5) * step - 0.5
-    ys = (np.arange(ny, dtype=np.float32) + 0.5) * step - 0.5
+    cx0, cy0, cx1, cy1 = 0, 0, nx, ny
+    if bounds is not None:
+        cx0, cy0 = max(bounds[0] // step, 0), max(bounds[1] // step, 0)
+        cx1, cy1 = min(-(-bounds[2] // step), nx), min(-(-bounds[3] // step), ny)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return None
+    xs = (np.arange(cx0, cx1, dtype=np.float32) + 0.5) * step - 0.5
+    ys = (np.arange(cy0, cy1, dtype=np.float32) + 0.5) * step - 0.5
     disp = tps_eval_grid(tps, xs, ys)
     disp[..., 0] -= xs[None, :]
     disp[..., 1] -= ys[:, None]
@@ -130,9 +154,10 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
         return None
     rows, cols = np.nonzero(moving)
     # One block of margin so the bilinear ramp to zero motion stays inside the ROI.
-    bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, nx)
-    by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, ny)
+    bx0, bx1 = max(cols.min() - 1, 0), min(cols.max() + 2, cx1 - cx0)
+    by0, by1 = max(rows.min() - 1, 0), min(rows.max() + 2, cy1 - cy0)
     block = cv2.resize(disp[by0:by1, bx0:bx1], ((bx1 - bx0) * step, (by1 - by0) * step), interpolation=cv2.INTER_LINEAR)
+    bx0, bx1, by0, by1 = bx0 + cx0, bx1 + cx0, by0 + cy0, by1 + cy0
     x0, y0 = bx0 * step, by0 * step
     x1, y1 = min(bx1 * step, w), min(by1 * step, h)
     block = block[: y1 - y0, : x1 - x0]
@@ -151,8 +176,42 @@ def tps_field(tps: Tps, size: tuple[int, int], step: int, *, min_shift: float = 
                 block[idx] = view
             else:
                 block[:, idx] = view
-    map1, map2 = cv2.convertMaps(block[..., 0] + px, block[..., 1] + py, cv2.CV_16SC2)
+    for *box, fine_step in fine:
+        _refine(block, tps, tuple(box), (int(x0), int(y0), int(x1), int(y1)), fine_step, fade=step)
+    block += _identity(w, h)[y0:y1, x0:x1]  # displacement → source position, in place
+    map1, map2 = cv2.convertMaps(block, None, cv2.CV_16SC2)
     return WarpField((int(x0), int(y0), int(x1), int(y1)), map1, map2)
+
+
+@lru_cache(maxsize=4)
+def _identity(width: int, height: int) -> np.ndarray:
+    """(height, width, 2) float32 pixel coordinates (x, y): the identity map, made once per size."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.stack([xs, ys], -1)
+    grid.setflags(write=False)
+    return grid
+
+
+def _refine(block: np.ndarray, tps: Tps, box: tuple[int, int, int, int], roi: tuple[int, int, int, int],
+            step: int, *, fade: int) -> None:
+    """In place: replace the displacement ``block`` (covering ``roi``) by a finer sampling inside ``box``."""
+    bx0, by0 = max(box[0], roi[0]), max(box[1], roi[1])
+    bx1, by1 = min(box[2], roi[2]), min(box[3], roi[3])
+    if bx1 - bx0 < 2 * step or by1 - by0 < 2 * step:
+        return
+    nx, ny = -(-(bx1 - bx0) // step), -(-(by1 - by0) // step)
+    xs = bx0 + (np.arange(nx, dtype=np.float32) + 0.5) * step - 0.5
+    ys = by0 + (np.arange(ny, dtype=np.float32) + 0.5) * step - 0.5
+    disp = tps_eval_grid(tps, xs, ys)
+    disp[..., 0] -= xs[None, :]
+    disp[..., 1] -= ys[:, None]
+    patch = cv2.resize(disp, (nx * step, ny * step), interpolation=cv2.INTER_LINEAR)[: by1 - by0, : bx1 - bx0]
+    # Weight 1 inside, falling linearly to 0 over ``fade`` px at the patch's edge.
+    wy = np.clip(np.minimum(np.arange(by1 - by0) + 1, by1 - by0 - np.arange(by1 - by0)) / fade, 0, 1)
+    wx = np.clip(np.minimum(np.arange(bx1 - bx0) + 1, bx1 - bx0 - np.arange(bx1 - bx0)) / fade, 0, 1)
+    weight = (wy[:, None] * wx[None, :]).astype(np.float32)[..., None]
+    view = block[by0 - roi[1] : by1 - roi[1], bx0 - roi[0] : bx1 - roi[0]]
+    view += weight * (patch - view)
 
 
 def pixel_roi(points: np.ndarray, size: tuple[int, int], *, margin: int = 2) -> tuple[int, int, int, int] | None:

@@ -1,0 +1,91 @@
+"""Mesh engine, eyes: each lid closes on its own (winks), as a lid over the eye, and the iris
+follows the driver's gaze."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from animators.mesh_helpers import demo_avatar, local, measure, photo, pose_target, render
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.face import landmarks as lm
+from livehead.face.expression import eye_openness, gaze, set_gaze
+from livehead.stages.motion import from_local, to_local
+
+
+@pytest.fixture(scope="module", params=["astronaut", "aniportrait_Aragaki.png"])
+def avatar_state(request):
+    avatar = demo_avatar() if request.param == "astronaut" else photo(request.param)
+    engine = MeshAnimator()
+    return avatar, engine, engine.prepare(avatar)
+
+
+class TestBlinks:
+    @pytest.mark.parametrize("eyes", [(0.0, 1.0), (1.0, 0.0)])
+    def test_wink_closes_one_eye_only(self, avatar_state, eyes):
+        """A wink of either eye: the tracker sees that eye shut and the other as open as before."""
+        avatar, engine, state = avatar_state
+        open_ = eye_openness(local(measure(render(engine, state, pose_target(avatar)))))
+        seen = eye_openness(local(measure(render(engine, state, pose_target(avatar, eyes=eyes)))))
+        for k in range(2):
+            if eyes[k] == 0.0:
+                # MediaPipe reads a painted-over eye as partly open (its lid model expects a
+                # crease); a lid that did not come down would read as 1.0 here.
+                assert seen[k] < 0.7 * open_[k], (seen, open_)
+            else:
+                assert seen[k] > 0.85 * open_[k], (seen, open_)
+
+    def test_lid_covers_the_iris(self, avatar_state):
+        """Shut, the dark iris is covered by lid-coloured skin: the eye region gets lighter and
+        its darkest pixels (iris, pupil) are gone, not squeezed into a dark smear."""
+        avatar, engine, state = avatar_state
+        target_open, target_shut = pose_target(avatar), pose_target(avatar, eyes=(0.0, 0.0))
+        opened = render(engine, state, target_open)
+        shut = render(engine, state, target_shut)
+        import cv2
+
+        luma = np.array([0.299, 0.587, 0.114])
+        for iris in (lm.RIGHT_IRIS, lm.LEFT_IRIS):
+            centre = target_open[iris[0], :2]
+            radius = 0.6 * np.linalg.norm(target_open[iris[1], :2] - target_open[iris[3], :2]) / 2
+            mask = np.zeros(opened.shape[:2], np.uint8)
+            cv2.circle(mask, tuple(int(v) for v in np.round(centre)), max(int(radius), 1), 255, -1)
+            inside = mask > 0
+            dark_open = np.percentile(opened[inside] @ luma, 20)
+            dark_shut = np.percentile(shut[inside] @ luma, 20)
+            assert dark_shut > dark_open + 20, (dark_open, dark_shut)
+
+
+class TestGaze:
+    @pytest.mark.parametrize("along", [0.12, -0.12])
+    def test_iris_follows_the_driver_gaze(self, avatar_state, along):
+        """The driver looks sideways by ``along`` eye widths: the avatar's dark iris pixels move the
+        same way, and a tracker sees the gaze move that way too. (The darkest quarter of the eye
+        also holds lashes and lid margins, which stay put, so its centre moves about a third as
+        far as the iris; an iris that stays put moves it not at all.)"""
+        avatar, engine, state = avatar_state
+        face = avatar.face
+        moved = set_gaze(to_local(face), to_local(face), np.full((2, 2), [along, 0.0]))
+        driver = type(face)(**{**face.__dict__, "landmarks": from_local(moved, face.pose.rotation, face.pose.scale,
+                                                                          face.pose.translation).astype(np.float32)})
+        still, looking = pose_target(avatar), pose_target(avatar, driver=driver)
+        before, after = render(engine, state, still), render(engine, state, looking)
+        import cv2
+
+        luma = np.array([0.299, 0.587, 0.114])
+        for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+            contour = np.concatenate([still[list(upper), :2], still[list(reversed(lower)), :2]])
+            mask = np.zeros(before.shape[:2], np.uint8)
+            cv2.fillPoly(mask, [np.round(contour).astype(np.int32)], 255)
+            ys, xs = np.nonzero(mask)
+            width = float(np.ptp(contour[:, 0]))
+
+            def dark_centre(image):
+                values = image[ys, xs] @ luma
+                dark = values <= np.percentile(values, 25)
+                return xs[dark].mean()
+
+            shift = (dark_centre(after) - dark_centre(before)) / width
+            assert np.sign(shift) == np.sign(along) and abs(shift) > 0.2 * abs(along), shift
+        seen = gaze(local(measure(after)))[:, 0] - gaze(local(measure(before)))[:, 0]
+        assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.02).all(), seen

@@ -1,0 +1,109 @@
+"""Mesh engine, mouth: it opens and closes with the driver, shows the driver's interior inside the
+avatar's lips only, and closes a photo's own open mouth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from animators.mesh_helpers import demo_avatar, local, measure, photo, pose_target, render
+from livehead.animators.mesh import mouth
+from livehead.animators.mesh.animator import MeshAnimator
+from livehead.animators.mesh.warp import pixel_roi
+from livehead.face import landmarks as lm
+from livehead.face.expression import mouth_openness
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    avatar = demo_avatar()
+    engine = MeshAnimator(mouth_fill="synth")
+    return avatar, engine, engine.prepare(avatar)
+
+
+class TestOpening:
+    def test_closed_mouth_leaves_no_trace(self, astronaut):
+        """No opening: the rendered mouth is the photo's own, pixel for pixel (no box, no outline)."""
+        avatar, engine, state = astronaut
+        out = render(engine, state, pose_target(avatar, mouth=0.0))
+        x0, y0, x1, y1 = pixel_roi(state.neutral[list(lm.LIPS), :2], out.shape[1::-1], margin=20)
+        assert np.abs(out[y0:y1, x0:x1].astype(int) - state.base[y0:y1, x0:x1]).max() <= 1
+
+    def test_interior_stays_inside_the_lips(self, astronaut):
+        """The interior is drawn inside the avatar's inner-lip contour only: every pixel it changes
+        lies within a couple of pixels of the opening, so no straight box edge can show."""
+        avatar, engine, state = astronaut
+        target = pose_target(avatar, mouth=0.25)
+        filled = render(engine, state, target)
+        plain = MeshAnimator(mouth_fill="none")
+        bare = render(plain, plain.prepare(avatar), target)
+        changed = np.abs(filled.astype(int) - bare).max(-1) > 8
+        assert changed.sum() > 50  # something was drawn
+        opening = mouth.mouth_mask(target, filled.shape[:2]) > 0
+        import cv2
+
+        width = float(np.linalg.norm(target[lm.INNER_MOUTH_CORNERS[0], :2] - target[lm.INNER_MOUTH_CORNERS[1], :2]))
+        reach = int(np.ceil(0.03 * width)) + 2
+        near = cv2.dilate(opening.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)) > 0
+        assert not (changed & ~near).any()
+
+    def test_opening_is_seen_by_a_tracker(self, astronaut):
+        """A wide opening renders as an open mouth to an independent detection, a zero one as shut."""
+        avatar, engine, state = astronaut
+        shut = mouth_openness(local(measure(render(engine, state, pose_target(avatar, mouth=0.0)))))
+        wide = mouth_openness(local(measure(render(engine, state, pose_target(avatar, mouth=0.3)))))
+        assert shut < 0.03
+        assert wide > shut + 0.12
+
+
+class TestPhotoThatShowsTeeth:
+    def test_grinning_photo_closes_when_the_driver_does(self):
+        """Aragaki's photo shows her teeth; with the driver's mouth shut the avatar's lips meet and
+        the teeth are gone (the inner-mouth pixels turn to lip colour)."""
+        avatar = photo("aniportrait_Aragaki.png")
+        assert mouth_openness(local(avatar.face)) > 0.05  # the photo itself is open
+        engine = MeshAnimator()
+        out = render(engine, engine.prepare(avatar), pose_target(avatar, mouth=0.0))
+        seen = measure(out)
+        assert mouth_openness(local(seen)) < 0.03
+        teeth = mouth.mouth_mask(avatar.face.landmarks, out.shape[:2]) > 128
+        luma = np.array([0.299, 0.587, 0.114])
+        before = float((avatar.image[teeth] @ luma).mean())
+        after = float((out[teeth] @ luma).mean())
+        lips = float((avatar.image[mouth.lip_ring(avatar.face.landmarks, out.shape[:2])] @ luma).mean())
+        assert abs(after - lips) < abs(before - lips) * 0.5  # from teeth towards lip colour
+
+
+class TestDrivenByARealClip:
+    def test_mouth_opens_and_closes_with_the_driver(self):
+        """A talking clip drives a closed-mouth photo: the avatar's mouth opening, measured on the
+        output, follows the driver's (r ≥ 0.85) and shuts when the driver's does."""
+        from _media import media
+        from helpers import read_clip
+        from livehead.config import LiveHeadConfig, with_overrides
+        from livehead.pipeline.processor import FrameProcessor
+        from livehead.stages.tracking import FaceTracker
+
+        avatar = photo("sadtalker_sad.png")
+        engine = MeshAnimator()
+        config = with_overrides(LiveHeadConfig(), {})
+        processor = FrameProcessor(config, engine, engine.prepare(avatar))
+        frames = read_clip(media("liveportrait_d10.mp4"), limit=180)  # talks, and shuts the mouth between words
+        driver, output = [], []
+        with FaceTracker(static_image_mode=False, max_faces=1) as tracker, \
+                FaceTracker(static_image_mode=True, max_faces=1) as meter:
+            for i, frame in enumerate(frames):
+                obs = tracker.track(frame, i / 30.0)
+                result = processor.process(frame, obs, now=i / 30.0)
+                if i % 3:
+                    continue
+                d, o = meter.track(frame), meter.track(result.avatar_frame)
+                if d is not None and o is not None:
+                    driver.append(mouth_openness(local(d)))
+                    output.append(mouth_openness(local(o)))
+        driver, output = np.array(driver), np.array(output)
+        assert len(driver) > 40 and np.ptp(driver) > 0.15
+        assert np.corrcoef(driver, output)[0, 1] >= 0.85
+        closed = driver < 0.02
+        assert closed.sum() >= 3
+        assert np.median(output[closed]) < 0.03
