@@ -178,8 +178,8 @@ class GpuFramePath:
     (``_reference``, ``_motion``, ``_ease``, ``_generate``, which call graphs through ``_run``);
     any engine built on :class:`~.base.NeuralAnimator` gets this path unchanged. An engine with its own
     crop and paste-back (LivePortrait, :mod:`.liveportrait_gpu`) overrides ``_make_paste``,
-    ``_drive_step``, ``_drive`` and ``_reference_of``, and may take more per-frame scalars
-    (``scalar_count``).
+    ``_drive_step`` (whose step function it chooses) and ``_reference_of``, and may take more
+    per-frame scalars (``scalar_count``).
     """
 
     scalar_count = _SCALARS
