@@ -126,13 +126,63 @@ class TestEndToEnd:
             np.testing.assert_array_equal(a.avatar_frame, b.avatar_frame)
 
 
-    def test_keeps_its_own_frame_path_and_refuses_the_tensor_one(self, tiny):
-        """Its rotated crop and 2x paste-back are not on the GPU frame path: it says so, and asking for
-        that path is an error naming the choice, not a silent switch."""
-        assert not tiny.tensor_path and not tiny.composes_output
-        assert "OpenCV/NumPy frame path" in tiny.describe()["detail"]
-        with pytest.raises(LiveHeadError, match="frame_path auto or arrays"):
-            engine(frame_path="tensor")
+def session(animator, avatar, clip, extras=None):
+    """Outputs of a scripted session: the clip, a repeated timestamp, a recalibration, the face lost."""
+    cfg = with_overrides(LiveHeadConfig(), {"output.size": SIZE, "output.mirror": True})
+    proc = FrameProcessor(cfg, animator, animator.prepare(avatar))
+    proc.engine_controls = dict(extras or {})
+    outs = [proc.process(rgb, obs, now=t).output for rgb, obs, t in clip]
+    rgb, obs, t = clip[-1]
+    outs.append(proc.process(rgb, obs, now=t).output)  # the same timestamp again
+    proc.calibrate()
+    outs += [proc.process(rgb, obs, now=t + 0.04 * (i + 1)).output for i, (rgb, obs, _) in enumerate(clip)]
+    return outs + [proc.process(None, None, now=t + dt).output for dt in (0.6, 1.0)]  # easing back
+
+
+@pytest.fixture(scope="module")
+def tensor_engine():
+    return engine(frame_path="tensor")
+
+
+class TestTensorFramePath:
+    """The GPU-resident frame path (crop, filters, retargeting, stitching, paste-back, composition on
+    the engine's device), run here on CPU tensors, renders what the OpenCV/NumPy path renders."""
+
+    @pytest.mark.parametrize("extras", [{}, {"eyes": "retarget", "lips": "retarget"}, {"eyes": "open", "lips": "closed"}],
+                             ids=["follow", "retarget", "open-closed"])
+    def test_renders_what_the_arrays_path_renders(self, tiny, tensor_engine, avatar, clip, extras):
+        expected = session(tiny, avatar, clip, extras)
+        got = session(tensor_engine, avatar, clip, extras)
+        assert len(got) == len(expected)
+        for i, (e, g) in enumerate(zip(expected, got)):
+            assert g.shape == (SIZE[1], SIZE[0], 3) and g.dtype == np.uint8
+            diff = np.abs(e.astype(int) - g)
+            assert diff.mean() <= 0.5 and np.percentile(diff, 99.9) <= 3 and diff.max() <= 10, (i, diff.mean(), diff.max())
+        np.testing.assert_array_equal(got[len(clip)], got[len(clip) - 1])  # a repeated timestamp changes nothing
+        assert np.abs(got[1].astype(int) - got[0]).max() > 0  # the driver's motion shows
+        # recalibrated on the same frame: the first frame renders as it did at the start (filters restarted)
+        np.testing.assert_array_equal(got[len(clip) + 1], got[0])
+
+    def test_says_what_runs(self, tiny, tensor_engine):
+        assert not tiny.tensor_path and "OpenCV/NumPy frame path" in tiny.describe()["detail"]  # cpu: arrays
+        info = tensor_engine.describe()
+        assert info["device"] == "cpu" and "tensor frame path" in info["detail"]
+        assert tensor_engine.composes_output and not tensor_engine.capture  # no CUDA here: eager steps
+
+    def test_render_gives_the_avatar_size_frame(self, tensor_engine, avatar, clip):
+        """``render`` (what eval uses) is the picture ``render_composed`` letterboxes."""
+        from livehead.animators.base import Driving
+        from livehead.stages.compose import Compositor
+
+        state = tensor_engine.prepare(avatar)
+        rgb, obs, t = clip[0]
+        driving = Driving(observation=obs, reference=obs, reference_id=1, target_landmarks=obs.landmarks, frame=rgb,
+                          reference_frame=rgb, timestamp=t)
+        frame = tensor_engine.render(state, driving)
+        assert frame.shape == avatar.image.shape
+        h, w = avatar.image.shape[:2]
+        compositor = Compositor(size=(w + 80, h), mirror=True, background=(0, 40, 0))  # bars, no resizing
+        np.testing.assert_array_equal(tensor_engine.render_composed(state, driving, compositor), compositor.compose(frame))
 
 
 class TestControls:

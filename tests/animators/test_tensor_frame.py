@@ -12,10 +12,14 @@ from _media import media, needs_extra
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
 
+from livehead.animators.neural import liveportrait_face as lpface
 from livehead.animators.neural.crop import crop, face_crop_box, paste_back
 from livehead.animators.neural.tensor_frame import (
+    AffinePaste,
     Letterbox,
     PasteBack,
+    affine_crop,
+    affine_theta,
     crop_tensor,
     crop_theta,
     frame_to_tensor,
@@ -118,6 +122,97 @@ class TestPasteBack:
     def test_a_crop_outside_the_photo_is_an_error(self):
         with pytest.raises(ValueError, match="outside"):
             PasteBack((100, 100), np.array([500.0, 500.0, 50.0]), 64, np.zeros((64, 64, 3), np.uint8), "cpu")
+
+
+TILT = np.radians(17.0)  # added to each photo's crop angle: the photos' faces are upright
+
+
+@pytest.fixture(scope="module", params=PHOTOS, ids=[p[0] for p in PHOTOS])
+def tilted(request):
+    """(photo, rotated crop (centre, side, angle)): LivePortrait's source crop of the face, turned."""
+    from livehead.avatars.photo import load_avatar
+
+    name, size = request.param
+    avatar = load_avatar(media(name), working_size=size)
+    centre, side, angle = lpface.crop_rect(avatar.face.landmarks, lpface.SOURCE_CROP)
+    return avatar.image, (centre, side, angle + TILT)
+
+
+def affine_crop_of(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    factor = lpface.supersampling(matrix)
+    h, w = image.shape[:2]
+    theta = affine_theta(np.diag([factor, factor]) @ matrix, (w, h), size * factor)
+    got = affine_crop(frame_to_tensor(torch.from_numpy(image)), torch.from_numpy(theta)[None], size, factor)
+    assert got.shape == (1, 3, size, size)
+    return to_image(got)
+
+
+class TestAffineCrop:
+    """The rotated crop of LivePortrait (``liveportrait_face.warp_crop``) on tensors."""
+
+    @pytest.mark.parametrize("size", [256, 96, 48])
+    def test_equals_opencv_warp_crop(self, tilted, size):
+        image, (centre, side, angle) = tilted
+        matrix = lpface.crop_matrix(centre, side, angle, size)
+        assert_close(lpface.warp_crop(image, matrix, size), affine_crop_of(image, matrix, size))
+
+    def test_supersamples_a_large_shrink_as_opencv_does(self, tilted):
+        """A small crop of a large face warps at up to 4x and averages: the same picture."""
+        image, (centre, side, angle) = tilted
+        size = 32
+        matrix = lpface.crop_matrix(centre, side, angle, size)
+        assert lpface.supersampling(matrix) > 1, "this photo's face is too small to test supersampling"
+        assert_close(lpface.warp_crop(image, matrix, size), affine_crop_of(image, matrix, size))
+
+    def test_theta_of_the_identity_matches_crop_theta(self):
+        """No rotation: the same theta as the fomm/fv2v crop's (a box)."""
+        box = np.array([40.0, 30.0, 50.0])
+        matrix = lpface.crop_matrix(box[:2], box[2], 0.0, 64)
+        expected = crop_theta(torch.tensor(box), (100, 80), 64)[0].double()
+        torch.testing.assert_close(torch.from_numpy(affine_theta(matrix, (100, 80), 64)), expected)
+
+    def test_rotation_has_the_opencv_sense(self):
+        """An asymmetric image turned by 90 degrees: a sign error would put the bright block elsewhere."""
+        image = np.zeros((64, 64, 3), np.uint8)
+        image[4:14, 40:60] = 255  # bright block near the top right
+        matrix = lpface.crop_matrix(np.array([31.5, 31.5]), 64.0, np.pi / 2, 64)
+        expected = lpface.warp_crop(image, matrix, 64)
+        got = affine_crop_of(image, matrix, 64)
+        assert_close(expected, got)
+        # crop (u, v) shows photo (x, y) = (63.5 - v, u - 0.5): the block turns to the top left
+        assert expected[8:20, 6:12].min() == 255 and expected[4:14, 44:56].max() == 0
+        assert got[8:20, 6:12].min() >= 252 and got[4:14, 44:56].max() <= 3
+
+
+class TestAffinePaste:
+    """LivePortrait's paste-back (``liveportrait_face.paste_back``): the 2x output through the inverse
+    rotated crop matrix, blended with its circular mask."""
+
+    @pytest.mark.parametrize("size", [128, 64])
+    def test_equals_opencv_paste_back(self, tilted, size):
+        image, (centre, side, angle) = tilted
+        h, w = image.shape[:2]
+        n = 2 * size  # the generator's output is twice the crop
+        matrix = lpface.crop_matrix(centre, side, angle, n)
+        # A real picture as the generated face: the photo's crop from a slightly moved centre, colours shifted
+        moved = lpface.warp_crop(image, lpface.crop_matrix(centre + 3.0, side * 1.02, angle, n), n)
+        prediction = np.clip(moved.astype(np.float32) / 255.0 * 0.95 + 0.04, 0.0, 1.0)
+        result = np.clip(prediction * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        mask = lpface.paste_mask(n)
+        expected = lpface.paste_back(image, result, matrix, mask)
+        paste = AffinePaste((w, h), matrix, mask, "cpu")
+        got = paste(frame_to_tensor(torch.from_numpy(image)), torch.from_numpy(prediction).permute(2, 0, 1)[None])
+        assert_close(expected, to_image(got))
+        assert np.abs(expected.astype(int) - image).max() > 10  # the face was pasted, not the photo kept
+        y0, y1, x0, x1 = paste.roi
+        outside = np.ones((h, w), bool)
+        outside[y0:y1, x0:x1] = False
+        np.testing.assert_array_equal(expected[outside], image[outside])  # the region holds every changed pixel
+
+    def test_a_crop_outside_the_photo_is_an_error(self):
+        matrix = lpface.crop_matrix(np.array([500.0, 500.0]), 50.0, 0.3, 64)
+        with pytest.raises(ValueError, match="outside"):
+            AffinePaste((100, 100), matrix, lpface.paste_mask(64), "cpu")
 
 
 class TestLetterbox:

@@ -88,11 +88,11 @@ def as_tensors(tree: Any, device: str) -> Any:
 class _View:
     """One avatar composed into one layout: the photo and the output frame on the device."""
 
-    def __init__(self, state: Any, layout: Layout, size: int, device: str) -> None:
+    def __init__(self, state: Any, layout: Layout, paste: Any, device: str) -> None:
         image = state.avatar.image
         h, w = image.shape[:2]
         self.avatar = frame_to_tensor(torch.from_numpy(np.ascontiguousarray(image)).to(device))
-        self.paste = PasteBack((w, h), state.box, size, state.source_crop, device)
+        self.paste = paste  # PasteBack or AffinePaste: ``roi`` and ``region``
         y0, y1, x0, x1 = self.paste.roi
         self.avatar_region = self.avatar[:, :, y0:y1, x0:x1]
         self.letterbox = Letterbox((w, h), layout.size or (w, h), mirror=layout.mirror, background=layout.background,
@@ -176,8 +176,13 @@ class GpuFramePath:
     ``render(driving, layout)`` returns the finished ``(h, w, 3)`` uint8 RGB frame of ``layout``
     (a fresh array each call). The engine supplies the network work through its hooks
     (``_reference``, ``_motion``, ``_ease``, ``_generate``, which call graphs through ``_run``);
-    any engine built on :class:`~.base.NeuralAnimator` gets this path unchanged.
+    any engine built on :class:`~.base.NeuralAnimator` gets this path unchanged. An engine with its own
+    crop and paste-back (LivePortrait, :mod:`.liveportrait_gpu`) overrides ``_make_paste``,
+    ``_drive_step`` (whose step function it chooses) and ``_reference_of``, and may take more
+    per-frame scalars (``scalar_count``).
     """
+
+    scalar_count = _SCALARS
 
     def __init__(self, animator: Any, state: Any, *, capture: bool, box_smoothing: SmoothingConfig) -> None:
         self.animator = animator
@@ -189,8 +194,8 @@ class GpuFramePath:
         self.pool = torch.cuda.graph_pool_handle() if self.capture else None
         self.clock = HostClock()
         self.box_filter: TensorOneEuro | None = None
-        self.scalars = torch.zeros(_SCALARS, dtype=torch.float32, device=self.device)
-        self._scalars_host = torch.zeros(_SCALARS, dtype=torch.float32, pin_memory=self.cuda)
+        self.scalars = torch.zeros(self.scalar_count, dtype=torch.float32, device=self.device)
+        self._scalars_host = torch.zeros(self.scalar_count, dtype=torch.float32, pin_memory=self.cuda)
         self._bad_host = torch.zeros((), dtype=torch.bool, pin_memory=self.cuda)
         self._frames: dict[tuple[int, ...], tuple[Tensor, Tensor]] = {}  # shape -> (pinned staging, device)
         self._views: dict[Layout, _View] = {}
@@ -200,8 +205,14 @@ class GpuFramePath:
     def _view(self, layout: Layout) -> _View:
         view = self._views.get(layout)
         if view is None:
-            view = self._views[layout] = _View(self.state, layout, self.animator.crop_size, self.device)
+            view = self._views[layout] = _View(self.state, layout, self._make_paste(), self.device)
         return view
+
+    def _make_paste(self) -> Any:
+        """The paste-back of the generated crop into the avatar photo (once per avatar and layout)."""
+        state = self.state
+        h, w = state.avatar.image.shape[:2]
+        return PasteBack((w, h), state.box, self.animator.crop_size, state.source_crop, self.device)
 
     def _mutable(self) -> list[Tensor]:
         out = [] if self.box_filter is None else self.box_filter.buffers()
@@ -255,11 +266,7 @@ class GpuFramePath:
             else:
                 if driving.reference_id != state.reference_id:
                     self._calibrate(driving)
-                frame = self._upload_frame(driving.frame)
-                box = face_crop_box(driving.observation, driving.observation.frame_size)
-                self._upload_scalars((_BOX, box), (_CLOCK, self.clock.tick(driving.timestamp)), (_AMOUNT, amount))
-                key = ("drive", tuple(frame.shape))
-                fn = lambda: self._drive(view, frame)  # noqa: E731
+                key, fn = self._drive_step(view, driving, amount)
             step = view.steps.get(key)
             if step is None:
                 if len(view.steps) >= MAX_STEPS:
@@ -268,6 +275,13 @@ class GpuFramePath:
                                                name=key[0], budget_gb=self.animator.memory_budget_gb)
             step()
             return self._download(view)
+
+    def _drive_step(self, view: _View, driving: Any, amount: float) -> tuple[tuple, Callable[[], None]]:
+        """Upload this frame's inputs; the step's key (one captured graph per key) and its function."""
+        frame = self._upload_frame(driving.frame)
+        box = face_crop_box(driving.observation, driving.observation.frame_size)
+        self._upload_scalars((_BOX, box), (_CLOCK, self.clock.tick(driving.timestamp)), (_AMOUNT, amount))
+        return ("drive", tuple(frame.shape)), lambda: self._drive(view, frame)
 
     def _drive(self, view: _View, frame: Tensor) -> None:
         a, state = self.animator, self.state
@@ -298,11 +312,8 @@ class GpuFramePath:
     def _calibrate(self, driving: Any) -> None:
         """The reference frame's keypoints (once per calibration, eager), written into the buffers
         the captured steps read; the filters restart with the next frame."""
-        a, state = self.animator, self.state
-        frame = frame_to_tensor(torch.from_numpy(np.ascontiguousarray(driving.reference_frame)).to(self.device))
-        box = face_crop_box(driving.reference, driving.reference.frame_size)
-        reference = crop_tensor(frame, torch.tensor(box, dtype=torch.float32, device=self.device), a.crop_size) / 255.0
-        new = as_tensors(a._reference(state, reference), self.device)
+        state = self.state
+        new = as_tensors(self._reference_of(driving), self.device)
         if state.reference and _same_structure(state.reference, new):
             for dst, src in zip(leaves(state.reference), leaves(new)):
                 dst.copy_(src)
@@ -312,6 +323,14 @@ class GpuFramePath:
                 view.steps.clear()
         state.reference_id = driving.reference_id
         self.clock.reset()
+
+    def _reference_of(self, driving: Any) -> dict:
+        """What the engine keeps of the calibration frame (its ``_reference`` of the driver crop)."""
+        a = self.animator
+        frame = frame_to_tensor(torch.from_numpy(np.ascontiguousarray(driving.reference_frame)).to(self.device))
+        box = face_crop_box(driving.reference, driving.reference.frame_size)
+        reference = crop_tensor(frame, torch.tensor(box, dtype=torch.float32, device=self.device), a.crop_size) / 255.0
+        return a._reference(self.state, reference)
 
     def describe(self) -> str:
         graphs = sum(s.graph is not None for v in self._views.values() for s in v.steps.values())

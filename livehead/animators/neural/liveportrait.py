@@ -11,6 +11,13 @@ Euro), relative motion against the calibration frame (:func:`~livehead.models.li
 optional eye/lip retargeting, stitching, then W + G at twice the crop size and paste back into the
 photo through the inverse crop transform.
 
+Two frame paths (:mod:`.base`): OpenCV/NumPy on the host (``frame_path="arrays"``, the default on
+the CPU), or on the engine's device (``"tensor"``, the default on CUDA; :mod:`.liveportrait_gpu`):
+one upload of the driver frame, the crop, M, the One Euro filters on angles / expression / t /
+scale, relative motion, retargeting, stitching, W + G, paste-back and composition on the device,
+one download of the output. Both share the hooks below; the driver crop's box is filtered on the
+host in both (three numbers, and the crop's supersampling depends on it).
+
 Controls:
 
 * ``pose``: ``follow`` | ``frontal`` | ``"yaw,pitch,roll"`` degrees (replaces the relative rotation);
@@ -64,7 +71,6 @@ class LivePortraitAnimator(NeuralAnimator):
 
     name: ClassVar[str] = "liveportrait"
     controls: ClassVar[tuple[str, ...]] = ("eyes", "lips")  # Driving.extras keys it reads (hotkeys)
-    tensor_frame_path: ClassVar[bool] = False  # own rotated crop and 2x paste-back: OpenCV/NumPy on every device
 
     def __init__(self, *, eyes: str = "follow", lips: str = "follow", **kwargs: Any) -> None:
         self.eyes = _check_mode("eyes", eyes, EYE_MODES)
@@ -80,6 +86,11 @@ class LivePortraitAnimator(NeuralAnimator):
                 "with num_kp >= " + str(needed) + "."
             )
         self.fixed_pose = parse_pose(self.pose)
+        self._rotation = None  # the fixed pose's R (1, 3, 3), made once: a captured step creates no tensors
+        if self.fixed_pose is not None:
+            yaw, pitch, roll = (self.torch.tensor([v], dtype=self.torch.float32, device=self.device)
+                                for v in self.fixed_pose)
+            self._rotation = lpk.get_rotation_matrix(pitch, yaw, roll)
         self.output_size = self.runner.graphs["generator"].outputs[0].shape[-1]
         self._mask = face.paste_mask(self.output_size)
 
@@ -122,28 +133,42 @@ class LivePortraitAnimator(NeuralAnimator):
         }
 
     # ---- per frame -----------------------------------------------------------------------
+    def modes(self, driving: Driving) -> tuple[str, str]:
+        """This frame's (eyes, lips) modes: the hotkeys' ``Driving.extras`` or the engine's own."""
+        return (_check_mode("eyes", driving.extras.get("eyes", self.eyes), EYE_MODES),
+                _check_mode("lips", driving.extras.get("lips", self.lips), LIP_MODES))
+
     def render(self, state: NeuralState, driving: Driving) -> np.ndarray:
+        if self.tensor_path:
+            from livehead.animators.neural.gpu_path import Layout
+
+            return self._gpu(state).render(driving, Layout())
         amount = float(driving.extras.get("amount", 1.0))
-        eyes = _check_mode("eyes", driving.extras.get("eyes", self.eyes), EYE_MODES)
-        lips = _check_mode("lips", driving.extras.get("lips", self.lips), LIP_MODES)
-        x_s = state.cache["x_s"]
+        eyes, lips = self.modes(driving)
         with self.torch.inference_mode():
             if driving.frame is None or driving.reference_frame is None:
                 if state.last_motion is None:
                     return state.avatar.image.copy()
-                # Face or camera lost: ease from the last keypoints back to the rest pose.
-                x_d = lpk.apply_multiplier(state.cache["x_rest"], state.last_motion, amount)
+                motion = self._ease(state, amount)  # face or camera lost: ease back to the rest pose
             else:
                 if driving.reference_id != state.reference_id:
                     self._calibrate(state, driving)
-                info = self._driver_motion(state, driving)
-                x_d = self._keypoints(state, info, driving.observation, eyes, lips)
-                state.last_motion = x_d
-            prediction = self.runner.run("generator", {"feature_3d": state.cache["feature_3d"], "kp_source": x_s,
-                                                       "kp_driving": x_d})["prediction"]
+                matrix = self.driver_crop_matrix(state, driving.observation, driving.timestamp)
+                crop = face.warp_crop(driving.frame, matrix, self.crop_size)
+                info = self._driver_motion(state, to_tensor(crop, self.device), driving.timestamp)
+                motion = {"x_d": self._keypoints(state, info, eyes, lips, self.driver_ratios(driving.observation))}
+                state.last_motion = motion
+            prediction = self._generate(state, motion)
         result = to_image(prediction)
         scale = np.diag([self.output_size / self.crop_size] * 2)
         return face.paste_back(state.avatar.image, result, scale @ state.box, self._mask)
+
+    def _gpu(self, state: NeuralState):
+        if state.gpu is None:
+            from livehead.animators.neural.liveportrait_gpu import LivePortraitFramePath
+
+            state.gpu = LivePortraitFramePath(self, state, capture=self.capture, box_smoothing=BOX_SMOOTHING)
+        return state.gpu
 
     @staticmethod
     def _driver_box(observation: FaceObservation) -> np.ndarray:
@@ -151,24 +176,45 @@ class LivePortraitAnimator(NeuralAnimator):
         centre, side, _ = face.crop_rect(observation.landmarks, face.DRIVING_CROP)
         return np.array([centre[0], centre[1], side])
 
+    def reference_crop_matrix(self, observation: FaceObservation) -> np.ndarray:
+        """The calibration frame's crop matrix (2x3, frame pixels → crop pixels; not smoothed)."""
+        box = self._driver_box(observation)
+        return face.crop_matrix(box[:2], box[2], 0.0, self.crop_size)
+
+    def driver_crop_matrix(self, state: NeuralState, observation: FaceObservation, t: float) -> np.ndarray:
+        """This frame's driver crop matrix, its box One Euro-filtered on the host (both frame paths)."""
+        box = self._driver_box(observation)
+        box, state.driver_box = one_euro_step(state.driver_box, box, t, BOX_SMOOTHING, scale=box[2])
+        return face.crop_matrix(box[:2], box[2], 0.0, self.crop_size)
+
+    @staticmethod
+    def driver_ratios(observation: FaceObservation) -> np.ndarray:
+        """``(2,)`` float32: the driver's image-left eye opening (the reference reads that eye only) and
+        lip opening, the retargeting targets."""
+        return np.array([face.eye_ratios(observation.landmarks)[0], face.lip_ratio(observation.landmarks)],
+                        dtype=np.float32)
+
     def _calibrate(self, state: NeuralState, driving: Driving) -> None:
         """The calibration frame becomes the reference of the relative motion (the reference's frame 0)."""
-        box = self._driver_box(driving.reference)
-        crop = face.warp_crop(driving.reference_frame, face.crop_matrix(box[:2], box[2], 0.0, self.crop_size),
-                              self.crop_size)
-        motion = self.runner.run("motion_extractor", {"image": to_tensor(crop, self.device)})
-        state.reference = {"info": lpk.refine_motion(motion), "eye": max(face.eye_ratios(driving.reference.landmarks))}
+        crop = face.warp_crop(driving.reference_frame, self.reference_crop_matrix(driving.reference), self.crop_size)
+        state.reference = self._reference(state, to_tensor(crop, self.device), driving.reference)
         state.reference_id = driving.reference_id
         state.filters = {}
         state.driver_box = None
 
-    def _driver_motion(self, state: NeuralState, driving: Driving) -> lpk.KeypointInfo:
-        """M on the driver's crop, with One Euro on the box, the angles and the expression/t/scale."""
-        box = self._driver_box(driving.observation)
-        box, state.driver_box = one_euro_step(state.driver_box, box, driving.timestamp, BOX_SMOOTHING, scale=box[2])
-        crop = face.warp_crop(driving.frame, face.crop_matrix(box[:2], box[2], 0.0, self.crop_size), self.crop_size)
-        info = lpk.refine_motion(self.runner.run("motion_extractor", {"image": to_tensor(crop, self.device)}))
-        t = driving.timestamp
+    def _reference(self, state: NeuralState, crop, observation: FaceObservation) -> dict[str, Any]:
+        """M's decoded motion of the calibration crop (a dict of tensors, so the tensor path can keep it in
+        buffers) and the calibration frame's wider eye opening (eyes ``open``)."""
+        info = lpk.refine_motion(self._run("motion_extractor", {"image": crop}))
+        fields = ("pitch", "yaw", "roll", "t", "exp", "scale", "kp")
+        eye = self.torch.tensor(max(face.eye_ratios(observation.landmarks)), dtype=self.torch.float32,
+                                device=crop.device)
+        return {"info": {k: getattr(info, k) for k in fields}, "eye": eye}
+
+    def _driver_motion(self, state: NeuralState, crop, t) -> lpk.KeypointInfo:
+        """M on the driver's crop ``(1, 3, S, S)`` in [0, 1], with One Euro on the angles and the
+        expression/t/scale (``t``: a timestamp, or a FilterClock on the tensor path)."""
+        info = lpk.refine_motion(self._run("motion_extractor", {"image": crop}))
         angles = self._smooth(state, "angles", info.angles, t, ANGLE_SMOOTHING)
         return lpk.KeypointInfo(
             pitch=angles[:, 0:1], yaw=angles[:, 1:2], roll=angles[:, 2:3],
@@ -178,33 +224,41 @@ class LivePortraitAnimator(NeuralAnimator):
             kp=info.kp,
         )
 
-    def _keypoints(self, state: NeuralState, info: lpk.KeypointInfo, observation: FaceObservation, eyes: str,
-                   lips: str):
-        """Driving keypoints x_d ``(1, K, 3)``: relative motion, retargeting, stitching."""
+    def _ease(self, state: NeuralState, amount) -> dict[str, Any]:
+        """From the last keypoints back to the rest pose (``amount`` 1 → 0, a float or a 0-d tensor)."""
+        return {"x_d": lpk.apply_multiplier(state.cache["x_rest"], state.last_motion["x_d"], amount)}
+
+    def _generate(self, state: NeuralState, motion: dict[str, Any]):
+        return self._run("generator", {"feature_3d": state.cache["feature_3d"], "kp_source": state.cache["x_s"],
+                                       "kp_driving": motion["x_d"]})["prediction"]
+
+    def _keypoints(self, state: NeuralState, info: lpk.KeypointInfo, eyes: str, lips: str, ratios):
+        """Driving keypoints x_d ``(1, K, 3)``: relative motion, retargeting, stitching.
+
+        ``ratios``: the driver's (eye, lip) opening, :meth:`driver_ratios` as a ``(2,)`` float32
+        tensor on the device (NumPy on the arrays path).
+        """
         torch = self.torch
         cache = state.cache
         source = lpk.refine_motion(cache["motion"])
         x_s = cache["x_s"]
-        rotation = None
-        if self.fixed_pose is not None:
-            yaw, pitch, roll = (torch.tensor([v], dtype=torch.float32, device=x_s.device) for v in self.fixed_pose)
-            rotation = lpk.get_rotation_matrix(pitch, yaw, roll)
+        if not isinstance(ratios, torch.Tensor):
+            ratios = torch.from_numpy(ratios).to(x_s.device)
         frozen = (lpk.EYE_KEYPOINTS if eyes != "follow" else ()) + (lpk.LIP_KEYPOINTS if lips != "follow" else ())
-        motion = lpk.relative_motion(source, info, state.reference["info"], rotation=rotation,
+        motion = lpk.relative_motion(source, info, lpk.KeypointInfo(**state.reference["info"]), rotation=self._rotation,
                                      expression_strength=self.expression_strength, frozen=frozen)
         x_d = motion.x_d
         # Retargeting offsets live in the source's keypoint space; scale them like the face.
         ratio = (motion.scale / source.scale)[:, :, None]
         if eyes != "follow":
-            left = face.eye_ratios(observation.landmarks)[0]  # the reference reads the driver's left eye only
-            target = left if eyes == "retarget" else max(float(cache["eyes"].max()), state.reference["eye"])
-            ratio_in = lpk.eye_ratio_input(cache["eyes"], torch.tensor([target], device=x_s.device))
-            x_d = x_d + ratio * self.runner.run("retarget_eye", {"kp_source": x_s, "eye_ratio": ratio_in})["delta"]
+            target = ratios[0:1] if eyes == "retarget" else torch.maximum(cache["eyes"].max(), state.reference["eye"])
+            ratio_in = lpk.eye_ratio_input(cache["eyes"], target.reshape(1))
+            x_d = x_d + ratio * self._run("retarget_eye", {"kp_source": x_s, "eye_ratio": ratio_in})["delta"]
         if lips != "follow":
-            target = face.lip_ratio(observation.landmarks) if lips == "retarget" else 0.0
-            ratio_in = lpk.lip_ratio_input(cache["lip"], torch.tensor([target], device=x_s.device))
-            x_d = x_d + ratio * self.runner.run("retarget_lip", {"kp_source": x_s, "lip_ratio": ratio_in})["delta"]
-        return self.runner.run("stitching", {"kp_source": x_s, "kp_driving": x_d})["kp_stitched"]
+            target = ratios[1:2] if lips == "retarget" else torch.zeros_like(ratios[1:2])
+            ratio_in = lpk.lip_ratio_input(cache["lip"], target)
+            x_d = x_d + ratio * self._run("retarget_lip", {"kp_source": x_s, "lip_ratio": ratio_in})["delta"]
+        return self._run("stitching", {"kp_source": x_s, "kp_driving": x_d})["kp_stitched"]
 
 
 def _check_mode(what: str, mode: str, modes: tuple[str, ...]) -> str:

@@ -31,7 +31,7 @@ import numpy as np
 from livehead.face import landmarks as lm
 
 __all__ = ["CROP_POINTS", "DRIVING_CROP", "SOURCE_CROP", "CropSpec", "crop_matrix", "crop_rect", "eye_ratios",
-           "lip_ratio", "paste_back", "paste_mask", "warp_crop"]
+           "lip_ratio", "paste_back", "paste_mask", "supersampling", "warp_crop"]
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,21 @@ def crop_matrix(centre: np.ndarray, side: float, angle: float, size: int) -> np.
     return np.array([[c, n, size / 2 - (c * cx + n * cy)], [-n, c, size / 2 - (-n * cx + c * cy)]])
 
 
+def supersampling(matrix: np.ndarray) -> int:
+    """How many times larger :func:`warp_crop` warps before area-averaging (1 to 4): a crop that
+    shrinks the image more than 2x would alias under bilinear warping alone."""
+    shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    return min(4, int(1.0 / max(shrink, 1e-6))) if shrink < 0.5 else 1
+
+
 def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     """``(size, size, 3)`` uint8 crop through ``matrix``; outside the image the border is replicated.
 
     A crop that shrinks the image more than 2x is warped at up to 4x ``size`` first and then
-    area-averaged, since bilinear warping alone would alias (the avatar photo is often large).
+    area-averaged (:func:`supersampling`), since bilinear warping alone would alias (the avatar
+    photo is often large).
     """
-    shrink = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    factor = min(4, int(1.0 / max(shrink, 1e-6))) if shrink < 0.5 else 1
+    factor = supersampling(matrix)
     big = cv2.warpAffine(image, np.diag([factor, factor]).astype(np.float64) @ matrix, (size * factor, size * factor),
                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return big if factor == 1 else cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)

@@ -1,8 +1,10 @@
 """The neural engines' image work on torch tensors: the driver crop, the colour-matched feathered
-paste-back into the avatar photo, and the letterboxed composition into the output frame.
+paste-back into the avatar photo, and the letterboxed composition into the output frame; for
+LivePortrait also the rotated (any 2x3 affine) crop and the masked paste-back through its inverse.
 
 Each is the tensor twin of an OpenCV function of the CPU path (:func:`.crop.crop`,
-:func:`.crop.paste_back`, :func:`livehead.stages.compose.letterbox`) and equals it within rounding
+:func:`.crop.paste_back`, :func:`livehead.stages.compose.letterbox`,
+:func:`.liveportrait_face.warp_crop`, :func:`.liveportrait_face.paste_back`) and equals it within rounding
 (the tests compare them on real photos). They run on any device; on CUDA the GPU frame path
 (:mod:`.gpu_path`) chains them with the networks so a frame never leaves the GPU between upload and
 the download of the finished output. Box, mask and crop geometry come from :mod:`.crop` (one owner).
@@ -14,6 +16,7 @@ docstring says otherwise; pixel centres sit at integer coordinates, as in OpenCV
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,8 +25,8 @@ from torch import Tensor
 from livehead.animators.neural.crop import crop_matrix, feather_mask, paste_ring
 from livehead.stages.compose import fit_size
 
-__all__ = ["Letterbox", "PasteBack", "crop_tensor", "crop_theta", "frame_to_tensor", "resize_matrix",
-           "round_pixels"]
+__all__ = ["AffinePaste", "Letterbox", "PasteBack", "affine_crop", "affine_theta", "crop_tensor", "crop_theta",
+           "frame_to_tensor", "resize_matrix", "round_pixels"]
 
 
 def frame_to_tensor(frame: Tensor) -> Tensor:
@@ -70,22 +73,98 @@ def crop_tensor(frame: Tensor, box: Tensor, size: int) -> Tensor:
     return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _opencv_positions(scale: float, offset: float, index: np.ndarray, *, rows: bool) -> np.ndarray:
-    """Where ``cv2.warpAffine`` samples along one axis for destination columns or ``rows`` ``index``
-    of the map ``x -> scale * x + offset``: the per-column term and the per-row term are rounded to
-    1/1024 pixel separately, then 1/32-pixel steps are kept (AB_BITS 10, INTER_BITS 5, imgwarp.cpp).
+def affine_theta(matrix: np.ndarray, frame_size: tuple[int, int], size: int) -> np.ndarray:
+    """``(2, 3)`` float64 matrix for ``F.affine_grid`` (crop → frame, normalised) of a general crop.
 
-    The paste-back grid is made once per avatar, so sampling where OpenCV samples costs nothing per
-    frame; float positions differ by up to 4 levels on sharp edges of an enlarged crop.
+    Args:
+        matrix: 2x3 affine, frame pixels → crop pixels (``cv2.warpAffine`` layout, e.g.
+            :func:`.liveportrait_face.crop_matrix`, rotated or not).
+        frame_size: ``(w, h)`` of the frame.
+        size: the crop's side in pixels.
+
+    The crop pixel ``u`` shows frame pixel ``A @ (u, 1)`` with ``A`` the inverse of ``matrix`` (made as
+    OpenCV makes it); a pixel's normalised coordinate is ``(2 p + 1) / n - 1``. Computed on the host
+    (float64), once per frame: six numbers to upload.
     """
-    if rows:
-        fixed = np.rint((scale * index + offset) * 1024.0)
-    else:
-        fixed = np.rint(scale * index * 1024.0) + np.rint(offset * 1024.0)
-    return np.floor_divide(fixed + 16, 32) / 32.0
+    w, h = frame_size
+    a = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    theta = np.empty((2, 3))
+    for row, n in ((0, w), (1, h)):
+        a0, a1, a2 = a[row]
+        theta[row] = (a0 * size / n, a1 * size / n, (a0 * (size - 1) + a1 * (size - 1) + 2 * a2 + 1) / n - 1)
+    return theta
 
 
-class PasteBack:
+def affine_crop(frame: Tensor, theta: Tensor, size: int, factor: int = 1) -> Tensor:
+    """``(1, C, H, W)`` float → ``(1, C, size, size)`` integer-valued float: the twin of
+    :func:`.liveportrait_face.warp_crop`.
+
+    Args:
+        frame: the image, values in [0, 255].
+        theta: ``(1, 2, 3)`` :func:`affine_theta` of the crop at ``factor * size``.
+        factor: supersampling (``warp_crop`` warps at ``factor * size`` then area-averages, which
+            for an integer factor is the mean of ``factor``² blocks).
+
+    Bilinear with the border replicated, rounded as OpenCV's uint8 output is after each step.
+    """
+    big = size * factor
+    grid = F.affine_grid(theta.to(frame.dtype), [1, frame.shape[1], big, big], align_corners=False)
+    out = round_pixels(F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=False))
+    return out if factor == 1 else round_pixels(F.avg_pool2d(out, factor))
+
+
+def _opencv_grid(sample: np.ndarray, roi: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """``(1, hr, wr, 2)`` float32 ``grid_sample`` grid (x, y) of where ``cv2.warpAffine`` samples a
+    ``size``² source for the destination pixels in ``roi`` ``(y0, y1, x0, x1)``.
+
+    ``sample`` is the 2x3 map destination → source pixels that OpenCV uses (with WARP_INVERSE_MAP
+    the matrix given, else its inverse). OpenCV rounds the per-column terms and the per-row terms
+    (offset included) to 1/1024 pixel separately, then keeps 1/32-pixel steps (AB_BITS 10,
+    INTER_BITS 5, imgwarp.cpp). A paste-back grid is made once per avatar, so sampling where
+    OpenCV samples costs nothing per frame; float positions differ by up to 4 levels on sharp
+    edges of an enlarged crop.
+    """
+    y0, y1, x0, x1 = roi
+    xs, ys = np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64)
+    axes = []
+    for row in (0, 1):
+        per_column = np.rint(sample[row, 0] * xs * 1024.0)
+        per_row = np.rint((sample[row, 1] * ys + sample[row, 2]) * 1024.0)
+        fixed = per_row[:, None] + per_column[None, :]
+        axes.append((2 * np.floor_divide(fixed + 16, 32) / 32.0 + 1) / size - 1)
+    return np.stack(axes, -1)[None].astype(np.float32)
+
+
+def _paste_roi(to_photo: np.ndarray, size: int, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)``: the photo pixels a ``size``² crop can touch through ``to_photo`` (crop →
+    photo pixels). A crop pixel is reached (with a bilinear weight above 0) from photo pixels whose
+    crop coordinate lies in (-1, size); one spare pixel each side keeps rounding out of the way."""
+    w, h = image_size
+    corners = np.array([[-1.0, -1.0, 1.0], [size, -1.0, 1.0], [-1.0, size, 1.0], [size, size, 1.0]]) @ to_photo.T
+    x0, x1 = max(0, int(np.floor(corners[:, 0].min())) - 1), min(w, int(np.ceil(corners[:, 0].max())) + 2)
+    y0, y1 = max(0, int(np.floor(corners[:, 1].min())) - 1), min(h, int(np.ceil(corners[:, 1].max())) + 2)
+    if x0 >= x1 or y0 >= y1:
+        raise ValueError(f"the face crop lies outside the {w}x{h} photo")
+    return y0, y1, x0, x1
+
+
+class _RegionPaste:
+    """A paste-back that touches only ``roi`` of the photo; subclasses define ``region``."""
+
+    roi: tuple[int, int, int, int]
+
+    def region(self, prediction: Tensor, avatar_region: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, avatar: Tensor, prediction: Tensor) -> Tensor:
+        """The whole photo ``(1, 3, H, W)`` with the face pasted in, rounded to integers."""
+        y0, y1, x0, x1 = self.roi
+        out = avatar.clone()
+        out[:, :, y0:y1, x0:x1] = round_pixels(self.region(prediction, avatar[:, :, y0:y1, x0:x1]))
+        return out
+
+
+class PasteBack(_RegionPaste):
     """Paste a generated face crop into the avatar photo: the tensor twin of :func:`.crop.paste_back`.
 
     Everything that depends only on the avatar is computed once: the region of the photo the crop
@@ -102,21 +181,12 @@ class PasteBack:
 
     def __init__(self, image_size: tuple[int, int], box: np.ndarray, size: int, source_crop: np.ndarray,
                  device: str | torch.device) -> None:
-        w, h = image_size
         m = crop_matrix(box, size)  # photo pixels -> crop pixels (scale and shift only)
-        # Crop pixel u is reached (with a bilinear weight above 0) from photo pixels whose crop
-        # coordinate lies in (-1, size); one spare pixel each side keeps rounding out of the way.
-        xs = (np.array([-1.0, size]) - m[0, 2]) / m[0, 0]
-        ys = (np.array([-1.0, size]) - m[1, 2]) / m[1, 1]
-        x0, x1 = max(0, int(np.floor(xs.min())) - 1), min(w, int(np.ceil(xs.max())) + 2)
-        y0, y1 = max(0, int(np.floor(ys.min())) - 1), min(h, int(np.ceil(ys.max())) + 2)
-        if x0 >= x1 or y0 >= y1:
-            raise ValueError(f"the face crop {box.tolist()} lies outside the {w}x{h} photo")
-        self.roi = (y0, y1, x0, x1)
-        u = _opencv_positions(m[0, 0], m[0, 2], np.arange(x0, x1), rows=False)
-        v = _opencv_positions(m[1, 1], m[1, 2], np.arange(y0, y1), rows=True)
-        grid = np.stack(np.meshgrid((2 * u + 1) / size - 1, (2 * v + 1) / size - 1, indexing="xy"), -1)
-        self.grid = torch.from_numpy(grid[None].astype(np.float32)).to(device)  # (1, hr, wr, 2) as (x, y)
+        try:
+            self.roi = _paste_roi(cv2.invertAffineTransform(m), size, image_size)
+        except ValueError:
+            raise ValueError(f"the face crop {box.tolist()} lies outside the {image_size[0]}x{image_size[1]} photo") from None
+        self.grid = torch.from_numpy(_opencv_grid(m, self.roi, size)).to(device)  # (1, hr, wr, 2) as (x, y)
         mask = torch.from_numpy(feather_mask(size))[None, None].to(device)
         self.alpha = F.grid_sample(mask, self.grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         ring = paste_ring(feather_mask(size))
@@ -138,12 +208,44 @@ class PasteBack:
         warped = F.grid_sample(corrected, self.grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         return self.alpha * warped + (1.0 - self.alpha) * avatar_region
 
-    def __call__(self, avatar: Tensor, prediction: Tensor) -> Tensor:
-        """The whole photo ``(1, 3, H, W)`` with the face pasted in, rounded to integers (``paste_back``)."""
-        y0, y1, x0, x1 = self.roi
-        out = avatar.clone()
-        out[:, :, y0:y1, x0:x1] = round_pixels(self.region(prediction, avatar[:, :, y0:y1, x0:x1]))
-        return out
+
+
+class AffinePaste(_RegionPaste):
+    """Paste a generated crop into the photo through a general 2x3 crop matrix, blended by a fixed
+    mask, without colour matching: the tensor twin of :func:`.liveportrait_face.paste_back`.
+
+    Args:
+        image_size: ``(w, h)`` of the avatar photo.
+        matrix: 2x3 affine, photo pixels → pixels of the generated crop (LivePortrait: its rotated
+            crop matrix scaled to the 2x output).
+        mask: ``(n, n)`` float32 blend weights of the ``n``² generated crop.
+
+    The grid and the warped mask are made once per avatar (``roi`` as :class:`PasteBack`); per frame
+    one ``grid_sample`` of the region.
+    """
+
+    def __init__(self, image_size: tuple[int, int], matrix: np.ndarray, mask: np.ndarray,
+                 device: str | torch.device) -> None:
+        n = mask.shape[0]
+        inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))  # what paste_back hands OpenCV
+        self.roi = _paste_roi(inverse, n, image_size)
+        # Without WARP_INVERSE_MAP OpenCV inverts ``inverse`` again: sample where that lands exactly.
+        self.grid = torch.from_numpy(_opencv_grid(cv2.invertAffineTransform(inverse), self.roi, n)).to(device)
+        weights = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None].to(device)
+        self.alpha = F.grid_sample(weights, self.grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def region(self, prediction: Tensor, avatar_region: Tensor) -> Tensor:
+        """The photo's region with the face pasted in, float in [0, 255] (not rounded).
+
+        Args:
+            prediction: ``(1, 3, n, n)`` the generator's output in [0, 1].
+            avatar_region: ``(1, 3, hr, wr)`` the photo inside ``roi``, [0, 255].
+        """
+        result = round_pixels(prediction.float() * 255.0)  # the CPU path's uint8 crop
+        # OpenCV warps the uint8 crop to uint8: rounded before the blend
+        warped = round_pixels(F.grid_sample(result, self.grid, mode="bilinear", padding_mode="zeros",
+                                            align_corners=False))
+        return self.alpha * warped + (1.0 - self.alpha) * avatar_region
 
 
 def resize_matrix(n_in: int, n_out: int) -> np.ndarray:

@@ -208,7 +208,8 @@ def relative_motion(
     exp = source.exp + (driving.exp - driving_initial.exp) * expression_strength
     if frozen:
         keep = torch.zeros(exp.shape[1], 1, dtype=torch.bool, device=exp.device)
-        keep[list(frozen)] = True
+        for k in frozen:  # one fill per index: no host index tensor to copy, so a CUDA graph can capture it
+            keep[k] = True
         exp = torch.where(keep, source.exp, exp)  # (B, K, 3)
     scale = source.scale * (driving.scale / driving_initial.scale)
     t = source.t + (driving.t - driving_initial.t)
