@@ -160,6 +160,7 @@ def _models(engine: str, checkpoint: str | None, config: str | None, size: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m livehead.bench.fp16``: max |fp16 - fp32| per graph of an engine (CUDA, or CPU emulation of autocast)."""
     p = argparse.ArgumentParser(prog="python -m livehead.bench.fp16", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, choices=["fomm", "fv2v"])
     p.add_argument("--checkpoint", help="weights (default: the public architecture with calibrated random weights)")

@@ -1,6 +1,6 @@
 """Network-only GPU benchmark: per-frame latency of an engine on each GPU path.
 
-    python -m livehead.export.gpu_bench --engine fomm [--size 256] [--iters 200] [--json out.json]
+    python -m livehead.bench.gpu --engine fomm [--size 256] [--iters 200] [--json out.json]
 
 Measures the per-frame path (driving keypoints + keypoint math + generator, after the per-avatar
 graphs ran once) with full-size networks (random weights calibrated like trained ones, or
@@ -34,6 +34,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def no_gpu_message() -> str | None:
+    """None on a CUDA machine, else why this GPU-only benchmark cannot run here (torch build named)."""
     import torch
 
     if torch.cuda.is_available():
@@ -152,7 +153,8 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m livehead.export.gpu_bench", description=__doc__.split("\n\n")[0])
+    """``python -m livehead.bench.gpu``: network-only GPU latency of an engine's graphs; exit 2 without CUDA."""
+    p = argparse.ArgumentParser(prog="python -m livehead.bench.gpu", description=__doc__.split("\n\n")[0])
     p.add_argument("--engine", required=True, choices=["fomm", "fv2v"])
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--iters", type=int, default=200)

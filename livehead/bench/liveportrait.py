@@ -150,6 +150,7 @@ def _autocast_call(autocast, fn, *args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m livehead.bench.liveportrait``: per-stage milliseconds of LivePortrait's networks on one device."""
     p = argparse.ArgumentParser(prog="python -m livehead.bench.liveportrait", description=__doc__.split("\n\n")[0])
     p.add_argument("--size", type=int, default=256, help="crop size (network input; the output is twice that)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

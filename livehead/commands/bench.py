@@ -45,6 +45,7 @@ _PHOTO_PREFERENCE = ("liveportrait_s1.jpg", "aniportrait_Aragaki.png")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``livehead bench`` options, with the JSON fields and exit codes in the epilog."""
     p = argparse.ArgumentParser(
         prog="livehead bench",
         description="Measure per-stage speed, end-to-end fps, latency and memory of the LiveHead pipeline.",
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    """``livehead bench``: run the real pipeline into a null sink and print (and ``--json``) per-stage times, fps, latency and memory. Returns the exit code."""
     from rich.console import Console
 
     from livehead.animators import animator_from_config

@@ -24,6 +24,7 @@ __all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:
+    """``livehead demo``: the bundled portrait driven by the scripted driver, recorded to a video; no camera, GPU or download. Returns the exit code."""
     from livehead.animators import create_animator
     from livehead.config.loading import check_option
     from livehead.config.validation import Range, check_flag

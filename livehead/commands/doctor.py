@@ -53,6 +53,7 @@ _COLOUR = {"ok": "32", "warn": "33", "fail": "31;1", "info": "36"}
 
 
 def format_report(checks: Iterable[Check], *, colour: bool = False) -> str:
+    """The doctor report: checks grouped by area, one mark per line with its fix, and a closing verdict."""
     checks = list(checks)
     lines = [f"LiveHead doctor: {platform.system()} {platform.release()}, Python {platform.python_version()}", ""]
     area = None

@@ -41,6 +41,7 @@ def check_engines(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``livehead eval`` options (media, engines, frames, output folder)."""
     from livehead.eval.types import DEFAULT_ENGINES
 
     p = argparse.ArgumentParser(
@@ -123,6 +124,7 @@ def print_summary(data: dict[str, Any], console) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``livehead eval``: score every engine and the still-photo baseline on the media, write eval.json and report.html. Returns the exit code."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)

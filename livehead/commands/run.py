@@ -23,6 +23,7 @@ __all__ = ["build_parser", "cli_overrides", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The streaming options of ``livehead`` / ``livehead run`` (every flag maps onto a config key)."""
     p = argparse.ArgumentParser(
         prog="livehead",
         description=(
@@ -190,6 +191,7 @@ def _report_threads() -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``livehead run``: stream camera or clip → engine → virtual camera / preview / recording until stopped. Returns the exit code."""
     ns = build_parser().parse_args(argv)
     _sigterm_unwinds_startup()
     try:

@@ -214,7 +214,7 @@ def _coerce(value: Any, tp: Any) -> Any:
         return tuple(_coerce(v, a) for v, a in zip(value, args))
     if dataclasses.is_dataclass(tp):
         raise _TypeMismatch("a [table]")
-    raise TypeError(f"livehead.settings cannot check values of type {tp!r}; teach _coerce about it")
+    raise TypeError(f"livehead.config cannot check values of type {tp!r}; teach _coerce about it")
 
 
 def _example(key: str, tp: Any, default: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 @dataclass(frozen=True)
 class CaptureConfig:
+    """``[capture]``: where driver frames come from (webcam or video file) and how a file is paced."""
     camera: int = 0  # webcam index (--camera N); ignored when `source` is set
     source: str | None = None  # video file to drive from instead of a camera (--source clip.mp4)
     loop: bool = False  # restart the video file at its end (--loop)
@@ -24,6 +25,7 @@ class CaptureConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
+    """``[tracking]``: MediaPipe FaceMesh thresholds and what happens when the face is lost."""
     min_detection_confidence: float = 0.5  # MediaPipe face detection threshold
     min_tracking_confidence: float = 0.5  # below this MediaPipe re-detects
     max_faces: int = 3  # faces MediaPipe looks for; the largest drives the avatar
@@ -33,6 +35,7 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class SmoothingConfig:
+    """``[smoothing]``: the One Euro filter on landmarks, keypoints and openness (cutoffs in Hz)."""
     enabled: bool = True
     min_cutoff: float = 1.0  # Hz; lower = less jitter at rest, more lag
     beta: float = 10.0  # per (face size / s); higher = less lag in fast motion
@@ -42,6 +45,7 @@ class SmoothingConfig:
 
 @dataclass(frozen=True)
 class MotionConfig:
+    """``[motion]``: how the driver's motion is transferred to the avatar (relative to calibration, strengths)."""
     mode: Literal["relative", "absolute"] = "relative"  # relative to the calibration frame, or copy the driver's expression
     pose_strength: float = 1.0  # multiplies head rotation change
     expression_strength: float = 1.0  # multiplies expression change
@@ -58,6 +62,7 @@ LIP_MODES: tuple[str, ...] = get_args(LipsMode)
 
 @dataclass(frozen=True)
 class EngineConfig:
+    """``[engine]``: which animator renders the avatar, on which backend, device and precision, with which weights."""
     engine: str = "mesh"  # mesh | fomm | fv2v | liveportrait
     backend: Literal["auto", "torch", "inductor", "onnxruntime", "tensorrt"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -76,6 +81,7 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    """``[output]``: output size and pace, and where frames go (virtual camera, preview, recording)."""
     size: tuple[int, int] = (1280, 720)  # output width, height (--size WxH)
     fps: float = 30.0  # output pace (--fps)
     mirror: bool = False  # flip the output left-right (--mirror)
@@ -90,6 +96,7 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class ControlsConfig:
+    """``[controls]``: hotkey bindings and step sizes."""
     keymap: tuple[tuple[str, str], ...] = ()  # extra bindings over the defaults, from `[controls] keymap = { k = "calibrate" }`; "none" unbinds a key
     global_hotkeys: bool = True  # also listen system-wide while the meeting app has focus (needs `pip install livehead[hotkeys]` and a display)
     global_modifiers: str = "ctrl+alt"  # held with a key for global hotkeys, so typing in the meeting chat triggers nothing; "" = bare keys
@@ -99,6 +106,7 @@ class ControlsConfig:
 
 @dataclass(frozen=True)
 class LiveHeadConfig:
+    """Every setting, one frozen section per pipeline part; built by :mod:`livehead.config.loading` from defaults, the config file and the command line."""
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)

@@ -120,6 +120,7 @@ def resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # ---- one driving clip ------------------------------------------------------------------------
 @dataclass
 class ClipData:
+    """A driver clip prepared once for every engine: its tracked faces and its real frames as measured."""
     name: str
     path: Path
     fps: float

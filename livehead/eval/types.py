@@ -18,6 +18,7 @@ DEFAULT_ENGINES = ("mesh", "fomm", "fv2v", "liveportrait")
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """What ``livehead eval`` runs: engines, frames per clip, output size and which protocols."""
     engines: tuple[str, ...] = DEFAULT_ENGINES  # engines to try; those that cannot run are reported, not fatal
     frames: int | None = None  # frames per clip (None: the whole clip)
     size: tuple[int, int] = (1280, 720)  # output size; avatars (photos, first frames) are fitted inside it
@@ -63,6 +64,7 @@ class Sheet:
 
 @dataclass
 class EvalResult:
+    """Every number of an evaluation, with the frame strips and contact sheets the report shows."""
     data: dict[str, Any]  # every number; floats may be NaN (not measurable) or inf (identical images)
     strips: list[Strip] = field(default_factory=list)
     sheets: list[Sheet] = field(default_factory=list)

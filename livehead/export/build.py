@@ -1,6 +1,6 @@
 """``python build_engines.py``: export ONNX, validate it, build TensorRT plans, write the manifest.
 
-Steps per graph (:mod:`livehead.export.graphs`):
+Steps per graph (:mod:`livehead.runtime.graphs`):
 
 1. export fp32 ONNX at opset 20 with static shapes, BatchNorm folded (spectral norm is folded in
    torch before export); for ``--precision fp16`` convert to fp16 with fp32 islands;
@@ -33,6 +33,7 @@ BUILD_FP32_TOLERANCE = 1e-3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The ``build_engines.py`` options."""
     p = argparse.ArgumentParser(
         prog="python build_engines.py",
         description="Export an engine's graphs to ONNX, validate them, and build TensorRT plans for this GPU.",
@@ -102,6 +103,7 @@ def _tensorrt_status():
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python build_engines.py``: export, validate and build an engine's graphs; a LiveHead error prints one line. Returns the exit code."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -1,7 +1,7 @@
 """Build a TensorRT plan from an ONNX file (TensorRT 11 Python API).
 
 Strongly typed network (the only kind TensorRT 11 builds: precision comes from the ONNX dtypes,
-see :mod:`livehead.export.precision`), a persistent timing cache, and a progress display through
+see :mod:`livehead.runtime.precision`), a persistent timing cache, and a progress display through
 ``IProgressMonitor``. API names are those of the 11.x bindings (``pyCore.cpp``):
 ``create_network``, ``OnnxParser.parse_from_file``, ``set_memory_pool_limit``,
 ``create_timing_cache``/``set_timing_cache``, ``progress_monitor``,
@@ -63,6 +63,7 @@ def make_progress_monitor(trt, stream=None):
 
 @dataclass(frozen=True)
 class BuiltPlan:
+    """A serialized TensorRT plan with the version that built it, its I/O tensors and the build time."""
     plan: bytes
     tensorrt_version: str
     io: dict[str, tuple[tuple[int, ...], str, str]]  # name -> (shape, dtype, "input"/"output")

@@ -14,7 +14,7 @@ GridSample gets two extra checks because they are the export hazards of this pro
 (``../shared/docs/tensorrt.md`` 1.1-1.2): rank 5 needs TensorRT >= 11.2, and the parser maps only
 the exact mode strings "bilinear"/"bicubic"/"nearest"; the opset-20 spelling "linear" silently
 becomes nearest-neighbour sampling (NVIDIA/TensorRT#4646), so the TensorRT copy must carry
-"bilinear" (:func:`livehead.export.passes.gridsample_modes_for_tensorrt`).
+"bilinear" (:func:`livehead.runtime.passes.gridsample_modes_for_tensorrt`).
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def parse_trt_version(version: str) -> tuple[int, int]:
 
 
 def max_opset(version: tuple[int, int]) -> int:
+    """The newest ONNX opset the TensorRT ``version`` (major, minor) parser reads."""
     for since, opset in _MAX_OPSET:
         if version >= since:
             return opset
@@ -126,7 +127,7 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
     tensor, initializer-only inputs, rank limits (pooling/conv 2D/3D, GridSample 4D before 11.2
     and equal input/grid ranks), Resize modes and antialias, and GridSample mode strings the
     parser would map to nearest. Run it on the copy meant for TensorRT (after
-    :func:`~livehead.export.passes.gridsample_modes_for_tensorrt`).
+    :func:`~livehead.runtime.passes.gridsample_modes_for_tensorrt`).
     """
     version = parse_trt_version(trt_version)
     problems: list[OpProblem] = []
@@ -214,7 +215,7 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
             mode = _attr(node, "mode", "bilinear")
             if mode not in ("bilinear", "bicubic", "nearest"):
                 bad(f"mode {mode!r} is imported as NEAREST by the parser (it only knows 'bilinear', 'bicubic', "
-                    "'nearest'); write the TensorRT copy with livehead.export.passes.gridsample_modes_for_tensorrt")
+                    "'nearest'); write the TensorRT copy with livehead.runtime.passes.gridsample_modes_for_tensorrt")
             padding = _attr(node, "padding_mode", "zeros")
             if padding not in ("zeros", "border", "reflection"):
                 bad(f"padding_mode {padding!r} is not supported")
@@ -226,6 +227,7 @@ def check_tensorrt_support(model, trt_version: str = DEFAULT_TRT_VERSION) -> lis
 
 
 def format_problems(problems: list[OpProblem], graph: str, trt_version: str) -> str:
+    """A report of the nodes TensorRT would reject, at most 40 listed."""
     lines = [f"{graph}: {len(problems)} node(s) the TensorRT {trt_version} ONNX parser would reject or mis-import:"]
     lines += [f"  - {p}" for p in problems[:40]]
     if len(problems) > 40:

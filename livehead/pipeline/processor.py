@@ -43,6 +43,7 @@ EYE_SHUT = 0.1  # eye opening / the neutral's at which the lids have met
 
 @dataclass
 class ProcessResult:
+    """One processed frame: the output, the avatar frame before composition, the faces used and the stage timings."""
     output: np.ndarray  # (h, w, 3) uint8 RGB, output size
     avatar_frame: np.ndarray | None  # (H, W, 3) uint8 RGB, the avatar's working size; None when the engine composed the output itself
     observation: FaceObservation | None  # smoothed driver face (None when lost)
@@ -101,11 +102,13 @@ class FrameProcessor:
         self._open_filter = None
 
     def set_avatar(self, state: AvatarState) -> None:
+        """Animate another prepared avatar from the next frame on (no glide from the previous photo's landmarks)."""
         self.state = state
         self._last_target = None  # another photo: its landmarks are not a continuation
 
     # ---- per frame -----------------------------------------------------------------------
     def smooth(self, obs: FaceObservation) -> FaceObservation:
+        """The observation with its landmarks One Euro filtered (speed in face sizes per second); unchanged when smoothing is off."""
         cfg = self.config.smoothing
         if not cfg.enabled:
             return obs

@@ -67,6 +67,7 @@ Probe = Callable[[BackendRequest], "LiveHeadError | None"]
 
 
 def always_usable(_request: BackendRequest) -> None:
+    """A probe for backends with nothing to check (torch on the CPU)."""
     return None
 
 
@@ -90,6 +91,7 @@ class Backend:
 
 @dataclass(frozen=True)
 class BackendChoice:
+    """The backend and device that will run, and why (including why earlier candidates were passed over)."""
     backend: str
     device: str
     reason: str  # why this one, and why the ones tried before it were not taken

@@ -14,6 +14,7 @@ __all__ = ["check_backends", "check_engines", "check_gpu", "check_tensorrt", "do
 
 
 def check_gpu(gpu: dict[str, Any]) -> list[Check]:
+    """Doctor lines for torch and CUDA: the GPU seen, or the install line for a CUDA build of torch."""
     checks = []
     if gpu.get("cuda"):
         checks.append(Check("gpu", "CUDA", "ok", f"{gpu['name']} (sm_{gpu['capability'].replace('.', '')}), CUDA {gpu['torch_cuda_build']}"))
@@ -48,6 +49,7 @@ def check_gpu(gpu: dict[str, Any]) -> list[Check]:
 
 
 def check_tensorrt(trt_version: str | None, gpu: dict[str, Any]) -> list[Check]:
+    """Doctor line for TensorRT (only needed for ``--backend tensorrt``)."""
     if trt_version:
         return [Check("gpu", "TensorRT", "ok", f"tensorrt {trt_version}")]
     fix = "only for --backend tensorrt: pip install tensorrt-cu12 (TensorRT 11; needs an NVIDIA GPU and driver)"

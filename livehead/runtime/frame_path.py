@@ -17,6 +17,7 @@ from torch import Tensor
 
 @dataclass
 class AvatarCache:
+    """Per-avatar tensors the per-frame step reuses: the source encoding and keypoints."""
     encoding: dict[str, Tensor]  # outputs of source_encoder
     kp_source: dict[str, Tensor | None]
     kp_driving_initial: dict[str, Tensor | None]

@@ -87,6 +87,7 @@ class MachineInfo:
     tensorrt_version: str | None  # trt.__version__, e.g. "11.4.0.106"
 
     def describe(self) -> str:
+        """One line: GPU, compute capability and TensorRT version."""
         return (f"GPU {self.gpu_name or 'none'} (sm {self.compute_capability or '?'}), "
                 f"TensorRT {self.tensorrt_version or 'not installed'}")
 

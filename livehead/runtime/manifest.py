@@ -57,6 +57,7 @@ def artifact_name(engine: str, graph: str, precision: str) -> str:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -65,6 +66,7 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -91,6 +93,7 @@ def build_command(engine: str, checkpoint: str | None, precision: str, config: s
 
 @dataclass
 class ManifestEntry:
+    """One built artefact in ``engines/manifest.json``: what it was built from (checkpoint, ONNX, command) and for (GPU, TensorRT version)."""
     engine: str
     graph: str
     precision: str
@@ -115,10 +118,12 @@ class ManifestEntry:
 
     @property
     def name(self) -> str:
+        """The artefact's key: ``{engine}_{graph}_{precision}``."""
         return artifact_name(self.engine, self.graph, self.precision)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ManifestEntry":
+        """An entry read from JSON; unknown keys (another LiveHead version) are refused with the rebuild command."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -129,17 +134,21 @@ class ManifestEntry:
 
 @dataclass
 class Manifest:
+    """``engines/manifest.json``: every built artefact by name."""
     path: Path
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
+        """The engines folder the manifest describes."""
         return self.path.parent
 
     def find(self, engine: str, graph: str, precision: str) -> ManifestEntry | None:
+        """The entry for an engine's graph at a precision, or None when it was never built."""
         return self.entries.get(artifact_name(engine, graph, precision))
 
     def put(self, entry: ManifestEntry) -> None:
+        """Add or replace an entry (call :meth:`save` to write it)."""
         self.entries[entry.name] = entry
 
     def save(self) -> None:

@@ -14,7 +14,7 @@ PyTorch 2.9. We use it because
 Its cost is time (it traces with fake tensors: seconds per graph, ~tens of seconds for the
 full-size face-vid2vid generator) and the onnxscript dependency. Opset 20 is the lowest opset
 with N-D GridSample (the opset-16 symbolic refuses 5D); it writes GridSample ``mode="linear"``,
-which the TensorRT copy rewrites (:mod:`livehead.export.passes`).
+which the TensorRT copy rewrites (:mod:`livehead.runtime.passes`).
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ class Parity:
 
     @property
     def worst(self) -> float:
+        """The largest max-abs difference over all outputs."""
         return max(self.max_abs.values())
 
 

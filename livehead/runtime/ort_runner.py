@@ -22,6 +22,7 @@ log = logging.getLogger("livehead.runtime")
 
 
 class OrtRunner:
+    """Runs the graphs with ONNX Runtime (CPU or CUDA): the ONNX files of engines/ when the manifest matches, else exported in memory."""
     backend = "onnxruntime"
 
     def __init__(self, *, graphs, device: str, precision: str, engines_dir: str | Path | None = "engines",

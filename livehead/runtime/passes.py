@@ -17,6 +17,7 @@ _CONV_OPS = ("Conv", "ConvTranspose")
 
 @dataclass(frozen=True)
 class FoldReport:
+    """How many BatchNormalization nodes :func:`fold_batchnorm` removed, and how."""
     folded_into_conv: int  # Conv -> BatchNormalization pairs merged into the conv
     to_affine: int  # BatchNormalization nodes with no conv before them, rewritten as Mul + Add
 
@@ -197,6 +198,7 @@ def fold_batchnorm(model):
 
 
 def count_ops(model) -> dict[str, int]:
+    """``{op_type: count}`` of an ONNX model's nodes."""
     counts: dict[str, int] = defaultdict(int)
     for node in model.graph.node:
         counts[node.op_type] += 1

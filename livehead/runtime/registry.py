@@ -57,6 +57,7 @@ def register_backend(name: str, factory: RunnerFactory, *, probe: Probe = always
 
 
 def unregister_backend(name: str) -> None:
+    """Remove a backend from the registry (tests, plug-ins); unknown names are ignored."""
     BACKENDS.pop(name, None)
 
 
@@ -107,6 +108,7 @@ def create_runner(backend: str, graphs, device: str, precision: str, **options) 
 
 
 def cuda_available() -> bool:
+    """True when torch is installed and sees a CUDA GPU."""
     try:
         import torch
     except ImportError:  # the light install has no torch: no CUDA either

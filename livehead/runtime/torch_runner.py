@@ -5,7 +5,7 @@ On CPU it runs the graph modules eagerly in fp32. On CUDA:
 * ``fp16``: autocast(float16) with the Conv/Linear weights pre-cast to half (so autocast's
   per-call weight casts are no-ops). Autocast keeps softmax, exp and the reductions in fp32 and
   runs grid_sample in the widest input type (the fp32 sampling grid), which gives the same fp32
-  islands as the fp16 ONNX variant (:mod:`livehead.export.precision`). Outputs are cast to fp32.
+  islands as the fp16 ONNX variant (:mod:`livehead.runtime.precision`). Outputs are cast to fp32.
 * per-frame graphs are captured as CUDA graphs after a warm-up on a side stream (launch overhead
   dominates FOMM's ~45 small convolutions, ``../shared/docs/tensorrt.md`` section 4); inputs are
   copied into static buffers and each ``run`` replays the graph. A capture failure is logged once
@@ -54,7 +54,7 @@ class _Captured:
 
 
 class TorchRunner:
-    """Runs :class:`~livehead.export.graphs.GraphSet` graphs eagerly (CPU/CUDA, fp32/fp16)."""
+    """Runs :class:`~livehead.runtime.graphs.GraphSet` graphs eagerly (CPU/CUDA, fp32/fp16)."""
 
     backend = "torch"
 

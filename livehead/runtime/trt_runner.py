@@ -39,6 +39,7 @@ def import_tensorrt():
 
 
 def torch_dtype(trt, dtype) -> torch.dtype:
+    """The torch dtype of a TensorRT tensor type; refused when there is none."""
     table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16, trt.DataType.INT32: torch.int32,
              trt.DataType.BOOL: torch.bool, trt.DataType.INT8: torch.int8}
     for name, tdt in (("BF16", torch.bfloat16), ("INT64", torch.int64), ("UINT8", torch.uint8)):
@@ -63,6 +64,7 @@ class _TrtGraph:
 
 
 class TensorRTRunner:
+    """Runs prebuilt TensorRT plans (``engines/``) after checking the manifest matches this GPU, TensorRT and checkpoint."""
     backend = "tensorrt"
 
     def __init__(self, *, graphs, device: str, precision: str, engines_dir: str | Path = "engines",

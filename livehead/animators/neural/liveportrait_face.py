@@ -36,6 +36,7 @@ __all__ = ["CROP_POINTS", "DRIVING_CROP", "SOURCE_CROP", "CropSpec", "crop_matri
 
 @dataclass(frozen=True)
 class CropSpec:
+    """How LivePortrait crops around the landmarks (its crop config: scale, vertical offset, roll)."""
     scale: float  # crop side / landmark box side
     vy_ratio: float  # shift along the eye-to-mouth axis, in crop sides (negative: towards the forehead)
     rotate: bool  # level the eyes (the crop follows the head's roll)

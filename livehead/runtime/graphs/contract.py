@@ -53,10 +53,12 @@ class GraphSpec:
 
     @property
     def input_names(self) -> list[str]:
+        """Input tensor names, in call order."""
         return [t.name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
+        """Output tensor names, in return order."""
         return [t.name for t in self.outputs]
 
     def __call__(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -88,6 +90,7 @@ class GraphSet:
         return iter(self.graphs.values())
 
     def names(self, stage: Stage | None = None) -> list[str]:
+        """Graph names, all or those of one ``stage`` ("per_avatar" / "per_frame")."""
         return [n for n, g in self.graphs.items() if stage is None or g.stage == stage]
 
     def example_inputs(self, name: str, *, seed: int = 0, device: str | torch.device = "cpu") -> dict[str, Tensor]:
@@ -111,6 +114,7 @@ class GraphSet:
 
 
 def example_tensor(spec: TensorSpec, gen: torch.Generator) -> Tensor:
+    """A plausible random input for ``spec`` (image in [0, 1], keypoints in [-0.7, 0.7], Jacobians near identity, ...), for export and parity checks."""
     if spec.kind == "image":
         return random_image(spec.shape, gen)
     if spec.kind == "kp_value":
