@@ -95,8 +95,8 @@ PACKAGES: tuple[tuple[str, str, bool, str], ...] = (
 
 def check_packages() -> list[Check]:
     """Doctor lines per dependency: installed version within the range pyproject.toml asks for, or the pip line that fixes it."""
-    from packaging.version import InvalidVersion, Version
     from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
 
     from livehead.extras import extra_providing, install_line
 

@@ -247,7 +247,7 @@ def bench_variant(check: Check, media: Media, engine: str, backend: str, precisi
     check.step(f"{tag} pipeline", lambda: pipeline(False), needs_s=10)
     if paced and PLAN.paced:
         check.step(f"{tag} pipeline 30 fps camera", lambda: pipeline(True), needs_s=15)
-    del animator
+    animator = None  # frees the engine (and its GPU memory) before the next configuration loads
 
 
 def memory_capped(check: Check, media: Media, engine: str) -> None:

@@ -191,8 +191,9 @@ class AvatarLibrary:
         return self.cache_dir / f"{content_hash[:32]}_{w}x{h}_{getattr(self.animator, 'name', 'engine')}.npz"
 
     def _load(self, path: Path, tracker) -> AvatarImage:
-        import cv2
         import hashlib
+
+        import cv2
 
         from livehead.stages.compose import fit_size
 

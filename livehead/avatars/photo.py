@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from livehead.animators.base import AvatarImage
-from livehead.stages.compose import fit_size
 from livehead.errors import InputError, NoFaceError
+from livehead.stages.compose import fit_size
 from livehead.stages.tracking import FaceTracker, observation_from_landmarks
 
 log = logging.getLogger(__name__)

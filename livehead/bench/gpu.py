@@ -72,14 +72,13 @@ def run_benchmark(engine: str, *, size: int = 256, iters: int = 200, warmup: int
     calibration when the caller has them, as ``tools/gpu_check.py`` does)."""
     import torch
 
-    from livehead.runtime import create_runner
-    from livehead.runtime import probes
-    from livehead.runtime.backend import BackendRequest
     from livehead.models import PUBLIC_CONFIGS, build_models, load_checkpoint, load_model_config
+    from livehead.models.random_init import randomize_
+    from livehead.runtime import create_runner, probes
+    from livehead.runtime.backend import BackendRequest
     from livehead.runtime.frame_path import FramePath
     from livehead.runtime.graphs import build_graphs, random_image
     from livehead.runtime.manifest import random_weights_id
-    from livehead.models.random_init import randomize_
 
     cfg = load_model_config(config, engine=engine) if config else next(
         c for c in PUBLIC_CONFIGS.values() if c.engine == engine)

@@ -156,8 +156,8 @@ def main(argv: list[str]) -> int:
 
 def _avatar(ns: argparse.Namespace, size: tuple[int, int]):
     """--avatar, else a photo from ../shared/media, else the demo's astronaut."""
-    from livehead.avatars.photo import load_avatar
     from livehead.avatars.demo import demo_avatar
+    from livehead.avatars.photo import load_avatar
     from livehead.eval.media import first_media
 
     path = Path(ns.avatar) if ns.avatar else first_media(_PHOTO_PREFERENCE, (".png", ".jpg", ".jpeg"))

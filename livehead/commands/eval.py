@@ -126,16 +126,21 @@ def print_summary(data: dict[str, Any], console) -> None:
 def main(argv: list[str]) -> int:
     """``livehead eval``: score every engine and the still-photo baseline on the media, write eval.json and report.html. Returns the exit code."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    from livehead.config.loading import check_option
+    from livehead.config.validation import Range, check_flag
     from livehead.eval.media import CLIP_SUFFIXES, MEDIA_RELATIVE, PHOTO_SUFFIXES, collect_media, default_media_dir
     from livehead.eval.report import write_report
     from livehead.eval.runner import run_eval
     from livehead.eval.types import EvalSettings
-
-    from livehead.config.loading import check_option
-    from livehead.config.validation import Range, check_flag
     from livehead.sinks import check_output_dir
 
     ns = build_parser().parse_args(argv)

@@ -20,9 +20,9 @@ from livehead.config import LiveHeadConfig, with_overrides
 from livehead.eval import metrics as M
 from livehead.eval.contact_sheet import SheetFrame, contact_sheet
 from livehead.eval.measure import Measure, Meter, face_region
-from livehead.eval.run import Run
 from livehead.eval.media import ClipData, frames_at, iter_frames, resize
 from livehead.eval.methods import STILL, Method, prepare_state
+from livehead.eval.run import Run
 from livehead.eval.scoring import identity_scores, score
 from livehead.eval.types import EvalSettings, Progress, Sheet
 from livehead.pipeline.processor import FrameProcessor

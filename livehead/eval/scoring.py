@@ -18,8 +18,8 @@ from livehead.eval.measure import Series
 from livehead.face.geometry import euler_from_rotation
 
 if TYPE_CHECKING:  # drive imports this module to score its runs
-    from livehead.eval.run import Run
     from livehead.eval.media import ClipData
+    from livehead.eval.run import Run
 
 __all__ = ["OPEN_MOUTH", "delta_angles", "identity_samples", "identity_scores", "mean_psnr", "nanmean", "score", "summary_over"]
 

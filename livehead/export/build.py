@@ -119,6 +119,7 @@ def _main(args: argparse.Namespace) -> int:
     require("neural", "python build_engines.py")
     import onnx
 
+    from livehead.export.trt_ops import DEFAULT_TRT_VERSION, check_tensorrt_support, format_problems
     from livehead.runtime.manifest import (
         ManifestEntry,
         artifact_name,
@@ -130,7 +131,6 @@ def _main(args: argparse.Namespace) -> int:
     from livehead.runtime.onnx_export import export_onnx, ort_parity, ort_session
     from livehead.runtime.passes import gridsample_modes_for_tensorrt
     from livehead.runtime.precision import convert_to_fp16
-    from livehead.export.trt_ops import DEFAULT_TRT_VERSION, check_tensorrt_support, format_problems
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ becomes nearest-neighbour sampling (NVIDIA/TensorRT#4646), so the TensorRT copy 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 DEFAULT_TRT_VERSION = "11.4"  # the PyPI default when this was written (tensorrt 11.4.0.106)
 
 _F = "FP32, FP16, BF16"

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from livehead.errors import CheckpointError
 from livehead.models.catalog import LIVEPORTRAIT_DOWNLOAD, LIVEPORTRAIT_FILES
-from livehead.models.configs import Engine, ModelConfig, ModelSet, PUBLIC_CONFIGS, build_models, get_public_config
+from livehead.models.configs import PUBLIC_CONFIGS, Engine, ModelConfig, ModelSet, build_models, get_public_config
 
 __all__ = [
     "CheckpointFile",

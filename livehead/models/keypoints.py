@@ -163,8 +163,7 @@ def convex_hull_volume(points: Tensor | np.ndarray) -> float:
     Raises:
         ValueError: the points are degenerate (all on a line / plane), so the hull has no area.
     """
-    from scipy.spatial import ConvexHull
-    from scipy.spatial import QhullError
+    from scipy.spatial import ConvexHull, QhullError
 
     if isinstance(points, Tensor):
         points = points.detach().cpu().numpy()

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livehead.animators.base import Animator, AvatarState, Driving
-from livehead.stages.compose import Compositor
 from livehead.config import LiveHeadConfig
 from livehead.face.neutral import NeutralEstimate, NeutralHistory, update_neutral
+from livehead.stages.compose import Compositor
 from livehead.stages.motion import Openness, eye_openness, mouth_openness, to_local, transfer
 from livehead.stages.smoothing import OneEuroState, one_euro_step
 from livehead.stages.tracking import observation_from_landmarks

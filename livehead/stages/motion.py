@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livehead.face import landmarks as lm
 from livehead.config import MotionConfig
 from livehead.face.expression import (
     close_mouth,

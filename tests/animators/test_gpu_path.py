@@ -70,13 +70,17 @@ def fomm_runs(tracked, avatar):
 class TestFommTensorPath:
     def test_renders_what_the_arrays_path_renders(self, fomm_runs):
         """Same pictures within rounding: the crops differ by ≤ 2 levels (OpenCV's fixed point) and
-        the networks pass that on; paste-back and composition match OpenCV exactly."""
+        the networks pass that on; paste-back and composition match OpenCV exactly.
+
+        How far a network carries a 2-level input difference depends on its weights: the tail
+        (99.9th percentile) was 3 levels with the shared tiny fixture and 4 with a variant made by
+        tools/make_variant_fixtures.py, so the bar for it is 5; the mean stays well under a level."""
         expected, got, _ = fomm_runs
         assert len(got) == len(expected)
         for i, (e, g) in enumerate(zip(expected, got)):
             assert g.shape == (SIZE[1], SIZE[0], 3) and g.dtype == np.uint8
             diff = np.abs(e.astype(int) - g)
-            assert diff.mean() <= 0.5 and np.percentile(diff, 99.9) <= 3 and diff.max() <= 10, (i, diff.mean(), diff.max())
+            assert diff.mean() <= 0.5 and np.percentile(diff, 99.9) <= 5 and diff.max() <= 10, (i, diff.mean(), diff.max())
 
     def test_the_face_moves_and_eases_back(self, fomm_runs):
         _, got, _ = fomm_runs

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from animators.mesh_helpers import WORK, demo_avatar, measure, photo, render
+from animators.mesh_helpers import demo_avatar, measure, photo, render
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.config import LiveHeadConfig
 from livehead.eval.metrics import pearson, yaw_gain

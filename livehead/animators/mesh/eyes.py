@@ -15,8 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livehead.face import landmarks as lm
 from livehead.animators.mesh.warp import pixel_roi
+from livehead.face import landmarks as lm
 
 __all__ = ["EYES", "close_eyes", "eye_ratios", "open_lids"]
 
@@ -143,7 +143,6 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         # sliver of white shows under the lid.
         r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
         u_new = lo - r_lid * (lo - u)  # closed upper lid
-        top = u - top_margin
         src_t = t.copy()
         # The lash line keeps its thickness and slides down with the lid edge; what it uncovers
         # above is lid: smooth skin in the colour of the skin between brow and lid, shaded a

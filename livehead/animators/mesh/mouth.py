@@ -20,8 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livehead.face import landmarks as lm
 from livehead.animators.mesh.lips import interior_source
+from livehead.face import landmarks as lm
 
 __all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
            "synth_mouth"]
