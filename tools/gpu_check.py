@@ -430,6 +430,11 @@ def _fmt_acc(which: str) -> Callable[[dict], str]:
 # ---- main ----------------------------------------------------------------------------------------
 def run(media_dir: Path, out: Path, budget_s: float, *, smoke: bool = False) -> int:
     global PLAN
+    from livehead.extras import missing_extra_error, missing_modules
+
+    if missing := missing_modules("neural"):
+        print(f"gpu_check: {missing_extra_error('neural', 'the GPU check', missing)}", file=sys.stderr)
+        return 2
     import torch
 
     PLAN = SMOKE if smoke else FULL

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from _media import needs_extra
 from livehead.bench.report import JSON_FIELDS, SCHEMA
 from livehead.cli import main as livehead_main
 from livehead.pipeline.stats import STAGES
@@ -94,6 +95,7 @@ class TestNeuralEngines:
     def test_random_weights_bench_reports_the_engine_asked_for(self, tmp_path: Path) -> None:
         """fomm without a checkpoint: the public architecture with calibrated random weights (at the
         smallest input the architecture takes, 128 px, to keep the CPU run short)."""
+        needs_extra("neural", "torch")
         path = tmp_path / "fomm.json"
         code = livehead_main(["bench", "--random-weights", "--engine", "fomm", "--device", "cpu", "--frames", "3",
                               "--warmup", "0", "--crop-size", "128", "--source", "scripted", "--size", "320x180",

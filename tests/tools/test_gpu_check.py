@@ -11,10 +11,11 @@ import sys
 
 import pytest
 
+from _media import MEDIA, REFERENCE, needs_extra
 from helpers import REPO
-from _media import MEDIA, REFERENCE
-
 from livehead.bench.report import JSON_FIELDS
+
+needs_extra("neural", "torch")  # the GPU check measures the neural engines: a light install skips it
 
 
 @pytest.fixture(scope="module")
