@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from typing import Any
 
@@ -30,6 +29,8 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
+
+from livehead.bench.report import write_json
 
 __all__ = ["AutocastEmulation", "graph_errors", "main"]
 
@@ -191,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r['graph']:15s} {r['output']:18s} {r['precision']}{islands}: max {r['max_abs']:.4f}  "
               f"mean {r['mean_abs']:.5f}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"engine": args.engine, "size": args.size, "weights": weights, "rows": rows}, fh, indent=1)
+        write_json({"engine": args.engine, "size": args.size, "weights": weights, "rows": rows}, args.json)
     return 0
 
 

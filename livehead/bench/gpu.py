@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from livehead.bench.report import write_json
 
 TARGET_MS = {"fomm": 3.0, "fv2v": 10.0}  # issue 4, on an H100
 
@@ -172,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                            checkpoint=args.checkpoint, config=args.config, engines_dir=args.engines_dir,
                            fp16_keypoints=args.fp16_keypoints)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_json(result, args.json)
     return 0
 
 

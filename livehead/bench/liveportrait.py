@@ -14,10 +14,11 @@ same inputs. Reports the median and p95 in ms. A benchmark, not a test: it asser
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
+
+from livehead.bench.report import write_json
 
 # issue 15: on an H100/H200-class GPU in fp16, M + W + G + stitching per frame
 TARGET_NETWORK_MS = 5.0
@@ -176,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_benchmark(size=args.size, device=args.device, precision=args.precision, iters=args.iters,
                            warmup=args.warmup, checkpoint=args.checkpoint, calibration_size=args.calibration_size)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+        write_json(result, args.json)
     return 0
 
 

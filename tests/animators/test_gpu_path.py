@@ -10,7 +10,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from _media import media, needs_extra, reference
+from _media import media, needs_extra
+from golden import golden
 
 torch = needs_extra("neural", "torch")  # a light install skips this module
 
@@ -25,10 +26,11 @@ from livehead.pipeline.processor import FrameProcessor
 SIZE = (320, 180)
 
 
-def tiny(engine: str, crop_size: int, **options):
-    return create_animator(engine, checkpoint=str(reference(f"{engine}_tiny.pth.tar")),
-                           model_config=str(reference(f"{engine}_tiny.yaml")), device="cpu", crop_size=crop_size,
-                           **options)
+def tiny(engine: str, crop_size: int | None = None, **options):
+    """The engine on its golden fixture's weights, at ``crop_size`` (default: the fixture's own image size)."""
+    fx = golden(engine)
+    return create_animator(engine, checkpoint=str(fx.checkpoint_path), model_config=str(fx.yaml_path), device="cpu",
+                           crop_size=crop_size or fx.image_size, **options)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,8 @@ def avatar():
 
 @pytest.fixture(scope="module")
 def fomm_runs(tracked, avatar):
-    arrays = tiny("fomm", 128, frame_path="arrays")
-    tensor = tiny("fomm", 128, frame_path="tensor")
+    arrays = tiny("fomm", frame_path="arrays")
+    tensor = tiny("fomm", frame_path="tensor")
     return drive(arrays, tracked, avatar), drive(tensor, tracked, avatar), tensor
 
 
