@@ -16,6 +16,12 @@ Here the neutral is a robust statistic of the recent past, per person (reset on 
   and a neutral taken from a mix of poses would shift every expression by that drift. Until
   enough such frames have been seen, the calibration frame (mouth closed) stands in.
 
+The shape estimate replaces the calibration frame only where they differ by an expression
+(``zero_shape``): the lips (a smile or talking shape at calibration) and each brow. Elsewhere,
+and for differences within what the tracker's pose drift produces on its own, the calibration
+frame stays the zero, so a driver who calibrates with a neutral face gets exactly relative motion
+(a self-reenactment reproduces the clip's own landmarks).
+
 Pure functions plus a small history dataclass the caller (``FrameProcessor``) holds and resets.
 """
 
@@ -26,9 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from livehead.face import landmarks as lm
 from livehead.face.expression import eye_openness, mouth_openness, set_mouth_gap
 
-__all__ = ["NeutralEstimate", "NeutralHistory", "update_neutral"]
+__all__ = ["NeutralEstimate", "NeutralHistory", "update_neutral", "zero_shape"]
 
 SAMPLE_DT = 0.1  # s between kept samples (history rate 10 Hz)
 WINDOW_S = 30.0  # s of history the estimate looks at
@@ -42,6 +49,13 @@ POSE_TOLERANCE = 6.0  # degrees of yaw and pitch from the calibration pose a sam
 MIN_SHAPES = 5  # calm samples near the calibration pose needed before they replace the calibration frame
 EYE_PERCENTILE = 60.0
 EYE_RANGE = (0.12, 0.45)  # plausible neutral eye openness (gap / width); bounds a blink-only start
+# A region's largest landmark shift (canonical units, in the image plane) between the calibration
+# frame and the estimate: below DRIFT it is the tracker's drift between poses and frames (up to
+# 0.05 on the rigid points of the clips we have, where no expression can be), from EXPRESSION on
+# it is an expression (a broad smile moves the mouth corners 0.1 or more); a smooth ramp between.
+DRIFT = 0.05
+EXPRESSION = 0.10
+REGION_FALLOFF = 0.25  # canonical units: how far around a region its correction fades out
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,9 @@ class NeutralEstimate:
     mouth_gap: float
     eyes: tuple[float, float]
     samples: int
+    # Distance of every landmark to each region of ``_REGIONS`` on ``local`` (see ``zero_shape``),
+    # computed once per estimate rather than every frame; None: computed when needed.
+    region_distance: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass
@@ -91,7 +108,40 @@ def _estimate(history: NeutralHistory) -> NeutralEstimate:
         local = np.asarray(history.first, dtype=np.float64)
     # The shape's own lips closed, so an expression delta against it opens from closed.
     local = set_mouth_gap(local, local, closed_gap)
-    return NeutralEstimate(local, closed_gap, (float(neutral_eyes[0]), float(neutral_eyes[1])), len(gaps))
+    return NeutralEstimate(local, closed_gap, (float(neutral_eyes[0]), float(neutral_eyes[1])), len(gaps),
+                           region_distance(local))
+
+
+# Regions whose shape at calibration may be an expression: (where it is measured, what it moves).
+# The lips decide for the lower face (an open mouth at calibration moved the jaw and cheeks too,
+# and closing it again is not an exact inverse); each brow for itself.
+_REGIONS = (
+    (lm.as_index(lm.LIPS), lm.as_index(lm.LIPS + lm.JAW_LOWER + lm.CHIN_INNER + lm.CHEEKS)),
+    (lm.as_index(lm.RIGHT_BROW), lm.as_index(lm.RIGHT_BROW)),
+    (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_BROW)),
+)
+
+
+def zero_shape(reference: np.ndarray, estimate: NeutralEstimate) -> np.ndarray:
+    """The driver's zero of expression (478, 3): the calibration frame ``reference`` (local units)
+    with its mouth closed, and in each region where the estimate differs from it by an expression
+    (see ``DRIFT`` / ``EXPRESSION``) the estimate's shape instead, faded out around the region.
+    """
+    ref = set_mouth_gap(np.asarray(reference, dtype=np.float64), reference, estimate.mouth_gap)
+    dev = estimate.local - ref
+    weight = np.zeros(len(ref))
+    distances = estimate.region_distance or region_distance(estimate.local)
+    for (measured, _), near in zip(_REGIONS, distances):
+        shift = float(np.sqrt((dev[measured, :2] ** 2).sum(1)).max())
+        x = np.clip((shift - DRIFT) / (EXPRESSION - DRIFT), 0.0, 1.0)
+        if x > 0.0:
+            weight = np.maximum(weight, x * x * (3.0 - 2.0 * x) * np.exp(-0.5 * (near / REGION_FALLOFF) ** 2))
+    return ref + weight[:, None] * dev
+
+
+def region_distance(local: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(478,) distance of each landmark of ``local`` to the nearest landmark each region moves."""
+    return tuple(np.sqrt(((local[:, None, :2] - local[None, moved, :2]) ** 2).sum(-1)).min(1) for _, moved in _REGIONS)
 
 
 def update_neutral(history: NeutralHistory | None, local: np.ndarray, now: float,

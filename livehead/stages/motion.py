@@ -7,8 +7,9 @@ sizes ("local" coordinates), so a driver twice as far from the camera drives the
 * **Head pose** is relative: the avatar keeps its own pose and receives the driver's rotation
   change since calibration, ``R_cur @ R_ref.T`` (or, in absolute mode, the driver's rotation),
   plus the scale ratio and translation in face sizes.
-* **Expression** is measured against the driver's *neutral* (``face.neutral``: estimated while
-  tracking, robust to a calibration frame that smiles or talks) and added to the avatar's own
+* **Expression** is measured against the driver's *neutral* (``face.neutral.zero_shape``: the
+  calibration frame, corrected where the neutral estimated while tracking shows it smiled or
+  talked) and added to the avatar's own
   neutral, which is the photo with its mouth closed (``expression.close_mouth``), so a photo that
   shows teeth still closes its mouth when the driver does. Without a neutral estimate the
   calibration frame stands in for it.
@@ -33,7 +34,7 @@ from livehead.face.expression import (
     set_mouth_gap,
 )
 from livehead.face.geometry import euler_from_rotation, rotation_from_euler
-from livehead.face.neutral import NeutralEstimate
+from livehead.face.neutral import NeutralEstimate, zero_shape
 from livehead.types import FaceObservation
 
 __all__ = [
@@ -47,6 +48,11 @@ __all__ = [
 ]
 
 SCALE_RANGE = (0.8, 1.25)  # the avatar's face may grow or shrink this much with the driver's distance
+# Share of its margin to each image edge the face may move into. Tighter and a driver who moves
+# in the frame is not followed (photos cropped close to the face, like most talking-head clips,
+# have margins of 10–20 % of the frame); the last part stays free for the pinned border to
+# stretch into without folding.
+EDGE_SHARE = 0.85
 
 
 def to_local(face: FaceObservation) -> np.ndarray:
@@ -110,17 +116,17 @@ def transfer(
             with the mouth closed (``avatar_neutral``); None keeps the photo's own mouth and
             transfers expression purely relatively.
         neutral: the driver's estimated neutral (``face.neutral``); expression is measured
-            against it instead of against ``reference``.
+            against ``zero_shape(reference, neutral)`` instead of against ``reference``.
         amount: 0 returns the avatar's neutral landmarks, 1 the full motion (easing after a lost face).
-        bounds: the avatar image (w, h). The face may then move at most half of its distance to
-            each image edge: the border is pinned, and a face pushed into it folds the warp.
+        bounds: the avatar image (w, h). The face may then move at most ``EDGE_SHARE`` of its
+            distance to each image edge: the border is pinned, and a face pushed into it folds the warp.
 
     Identity motion (``current == reference``, no openness, no neutral) returns
     ``avatar.landmarks`` up to float rounding.
     """
     photo = to_local(avatar)
     base = close_mouth(photo) if openness is not None else photo
-    driver_neutral = neutral.local if neutral is not None else to_local(reference)
+    driver_neutral = zero_shape(to_local(reference), neutral) if neutral is not None else to_local(reference)
     driver = to_local(current)
     delta = driver - driver_neutral
     local = base + (config.expression_strength * amount) * delta
@@ -154,11 +160,11 @@ def transfer(
 
 
 def _keep_inside(neutral: np.ndarray, moved: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
-    """Offset (2,) that keeps ``moved``'s box within half the neutral box's margin to each edge."""
+    """Offset (2,) that keeps ``moved``'s box within ``EDGE_SHARE`` of the neutral box's margin to each edge."""
     lo_n, hi_n = neutral.min(0), neutral.max(0)
     size = np.asarray(bounds, dtype=np.float64) - 1.0
-    lo_allowed = 0.5 * lo_n
-    hi_allowed = size - 0.5 * (size - hi_n)
+    lo_allowed = (1.0 - EDGE_SHARE) * lo_n
+    hi_allowed = size - (1.0 - EDGE_SHARE) * (size - hi_n)
     lo_m, hi_m = moved.min(0), moved.max(0)
     offset = np.zeros(2)
     for k in range(2):
