@@ -107,3 +107,39 @@ class TestDrivenByARealClip:
         closed = driver < 0.02
         assert closed.sum() >= 3
         assert np.median(output[closed]) < 0.03
+
+
+class TestInteriorColour:
+    def test_driver_lip_tissue_takes_the_avatar_lip_tint(self, astronaut):
+        """The driver's lips that show at the edge of the opening get the avatar's lip tint (a
+        purple lipstick here, a grey photo elsewhere), teeth keep theirs, brightness stays."""
+        avatar, _, _ = astronaut
+        target = pose_target(avatar, mouth=0.25)
+        ycc = lambda rgb: np.asarray(rgb, dtype=np.float64) @ mouth._YCC.T  # noqa: E731
+        pink, white, purple, skin = (200, 110, 120), (235, 235, 230), (150, 60, 110), (220, 170, 150)
+        frame = np.empty_like(avatar.image)
+        frame[:] = pink
+        half = int(target[lm.LIPS, 0].mean())
+        frame[:, :half] = white
+        roi = pixel_roi(mouth.inner_mouth_polygon(target), frame.shape[1::-1], margin=4)
+        tone = mouth.Tone(ycc(skin))
+
+        def interior(lips):
+            patch = mouth.driver_mouth(frame, target, target, roi, tone, tone, lips=lips).reshape(-1, 3)
+            return patch.astype(np.float64) @ mouth._YCC.T
+
+        plain, tinted = interior((None, None)), interior((mouth.Tone(ycc(pink)), mouth.Tone(ycc(purple))))
+        was_pink = np.linalg.norm(plain[:, 1:] - ycc(pink)[1:], axis=1) < 2
+        was_white = np.linalg.norm(plain[:, 1:] - ycc(white)[1:], axis=1) < 2
+        assert was_pink.sum() > 20 and was_white.sum() > 20
+        np.testing.assert_allclose(tinted[was_pink, 1:], np.broadcast_to(ycc(purple)[1:], (was_pink.sum(), 2)), atol=2.5)
+        np.testing.assert_allclose(tinted[was_white, 1:], plain[was_white, 1:], atol=2.5)
+        np.testing.assert_allclose(tinted[:, 0], plain[:, 0], atol=1.5)
+
+    def test_lip_tone_is_the_lips_colour(self, astronaut):
+        avatar, _, state = astronaut
+        image = state.base.copy()
+        ring = mouth.lip_ring(state.neutral, image.shape[:2])
+        image[ring] = (150, 60, 110)
+        tone = mouth.lip_tone(image, state.neutral)
+        np.testing.assert_allclose(tone.ycc, np.array([150.0, 60.0, 110.0]) @ mouth._YCC.T, atol=1.0)

@@ -103,6 +103,7 @@ class MeshState:
     layers: Layers | None  # person mask + background plate (None: segmentation off)
     person_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the person layer (the whole image without layers)
     tone: mouth.Tone  # the avatar's skin tone, for the mouth interior
+    lip_tone: mouth.Tone | None  # the avatar's lip colour (mouth.lip_tone of the closed-mouth base)
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
     hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
     exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
@@ -165,7 +166,8 @@ class MeshAnimator:
                 exposure(outline.points, outline.normals, None, unit) if outline is not None else None)
         return MeshState(avatar=avatar, base=base, neutral=neutral, control=control, source_points=source,
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
-                         tone=mouth.face_tone(base, neutral), normals=normals, hideable=hideable,
+                         tone=mouth.face_tone(base, neutral), lip_tone=mouth.lip_tone(base, neutral),
+                         normals=normals, hideable=hideable,
                          exposure=seen, warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
@@ -253,7 +255,8 @@ class MeshAnimator:
         use_driver = self.mouth_fill in ("auto", "driver") and driving.frame is not None
         if use_driver:
             drv = driving.observation.landmarks
-            patch = mouth.driver_mouth(driving.frame, drv, target, roi, mouth.face_tone(driving.frame, drv), state.tone)
+            patch = mouth.driver_mouth(driving.frame, drv, target, roi, mouth.face_tone(driving.frame, drv), state.tone,
+                                       lips=(mouth.lip_tone(driving.frame, drv), state.lip_tone))
         else:
             patch = mouth.synth_mouth(target, roi, state.tone)
         mouth.blend(out, patch, alpha, roi)

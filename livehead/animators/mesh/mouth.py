@@ -8,7 +8,9 @@ avatar's inner-lip contour and feathered at the inner lip line:
   teeth where the driver shows teeth, upper and lower, tongue when shown — carried column by
   column between the inner-lip contours (``lips.interior_source``, never an affine box), then
   toned like the avatar (brightness within ``TONE_LIMIT``, colourfulness of the avatar's skin,
-  so a black-and-white photo gets a grey mouth);
+  so a black-and-white photo gets a grey mouth), and the driver's lip tissue that shows at the
+  edge of the opening tinted like the avatar's own lips (``lip_tone``): lipstick, pale lips or
+  a grey photo keep their colour instead of showing a band of the driver's;
 * ``synth``: a drawn cavity with upper and lower teeth and tongue, lit like the avatar's face
   (the scripted demo, or no driver frame).
 
@@ -21,10 +23,11 @@ import cv2
 import numpy as np
 
 from livehead.animators.mesh.lips import interior_source
+from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 
-__all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "mouth_mask", "opening_alpha",
-           "synth_mouth"]
+__all__ = ["Tone", "blend", "driver_mouth", "face_tone", "inner_mouth_polygon", "lip_ring", "lip_tone", "mouth_mask",
+           "opening_alpha", "synth_mouth"]
 
 _INNER = lm.INNER_MOUTH_RING
 _OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
@@ -32,6 +35,9 @@ _OUTER = lm.LIPS_UPPER_OUTER + tuple(reversed(lm.LIPS_LOWER_OUTER[1:-1]))
 _SKIN = (50, 280, 205, 425, 117, 346, 118, 347, 101, 330, 151, 9, 108, 337, 5, 195, 36, 266, 203, 423)
 TONE_LIMIT = (0.85, 1.15)  # luma gain range from driver to avatar: lit like the avatar, never a dark hole
 FADE_PX = 2.0  # openings narrower than this (px) fade out: closed lips leave no trace
+# Chroma distance (Cr, Cb units) from the driver's lip colour at which a pixel of the interior
+# counts as lip by e^-½: lips sit 10–20 apart from skin in chroma, teeth and the dark cavity 30+.
+LIP_SIGMA = 12.0
 _YCC = np.array([[0.299, 0.587, 0.114], [0.5, -0.418688, -0.081312], [-0.168736, -0.331264, 0.5]])  # Y, Cr, Cb
 
 
@@ -80,6 +86,20 @@ def face_tone(image: np.ndarray, landmarks: np.ndarray) -> Tone:
     return Tone(np.median(samples.astype(np.float64), axis=0) @ _YCC.T)
 
 
+def lip_tone(image: np.ndarray, landmarks: np.ndarray) -> Tone | None:
+    """The lips' own colour: the median of the pixels between the outer and inner lip contours of
+    ``image`` (H, W, 3) RGB. None when the lips cover too few pixels to tell."""
+    h, w = image.shape[:2]
+    box = pixel_roi(landmarks[list(_OUTER), :2], (w, h), margin=1)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    ring = lip_ring(landmarks[:, :2] - np.array([x0, y0], dtype=np.float64), (y1 - y0, x1 - x0))
+    if int(ring.sum()) < 12:
+        return None
+    return Tone(np.median(image[y0:y1, x0:x1][ring].astype(np.float64), axis=0) @ _YCC.T)
+
+
 def opening_alpha(target: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
     """(h, w) float32 in [0, 1]: the target opening inside ``roi``, feathered at the inner lip line.
 
@@ -103,12 +123,15 @@ def opening_alpha(target: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndar
 
 
 def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmarks: np.ndarray,
-                 roi: tuple[int, int, int, int], driver_tone: Tone, avatar_tone: Tone) -> np.ndarray:
+                 roi: tuple[int, int, int, int], driver_tone: Tone, avatar_tone: Tone,
+                 lips: tuple[Tone | None, Tone | None] = (None, None)) -> np.ndarray:
     """The driver's mouth interior carried into the target opening, (h, w, 3) uint8 RGB of ``roi``.
 
     Toned from ``driver_tone`` to ``avatar_tone``: luma scaled by their ratio within
     ``TONE_LIMIT``; chroma scaled by the ratio of their colourfulness (at most 1.2) and shifted
     halfway to the avatar's tint, so teeth stay white-ish and a grey photo gets a grey mouth.
+    ``lips`` (driver's, avatar's ``lip_tone``): pixels tinted like the driver's lips (within
+    ``LIP_SIGMA``) take the avatar's lip tint, the closer the more; their brightness stays.
     """
     map_x, map_y, _ = interior_source(target_landmarks, frame_landmarks, roi)
     patch = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
@@ -116,8 +139,19 @@ def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmark
     gain = float(np.clip(avatar_tone.luma / max(driver_tone.luma, 1.0), *TONE_LIMIT))
     d_sat, a_sat = float(np.linalg.norm(driver_tone.chroma)), float(np.linalg.norm(avatar_tone.chroma))
     sat = float(np.clip(a_sat / max(d_sat, 1e-3), 0.0, 1.2))
+    shift = 0.5 * (avatar_tone.chroma - sat * driver_tone.chroma)
+    driver_lips, avatar_lips = lips
+    lip_weight = None
+    if driver_lips is not None and avatar_lips is not None:
+        distance = np.linalg.norm(ycc[..., 1:] - driver_lips.chroma.astype(np.float32), axis=-1)
+        lip_weight = np.exp(-0.5 * (distance / LIP_SIGMA) ** 2)[..., None]
     ycc[..., 0] *= gain
-    ycc[..., 1:] = ycc[..., 1:] * sat + 0.5 * (avatar_tone.chroma - sat * driver_tone.chroma).astype(np.float32)
+    ycc[..., 1:] = ycc[..., 1:] * sat + shift.astype(np.float32)
+    if lip_weight is not None:
+        # The tint the driver's lips got above, moved the rest of the way to the avatar's lips.
+        # Colour only: the brightness stays the face-toned one (a moustache over the avatar's lips
+        # would darken their sampled colour, and the interior must not turn into a dark hole).
+        ycc[..., 1:] += lip_weight * (avatar_lips.chroma - (driver_lips.chroma * sat + shift)).astype(np.float32)
     rgb = ycc @ np.linalg.inv(_YCC).T.astype(np.float32)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
 
