@@ -115,7 +115,7 @@ class TestInteriorColour:
         purple lipstick here, a grey photo elsewhere), teeth keep theirs, brightness stays."""
         avatar, _, _ = astronaut
         target = pose_target(avatar, mouth=0.25)
-        ycc = lambda rgb: np.asarray(rgb, dtype=np.float64) @ mouth._YCC.T  # noqa: E731
+        ycc = lambda rgb: np.asarray(rgb, dtype=np.float64) @ mouth._YCC.T
         pink, white, purple, skin = (200, 110, 120), (235, 235, 230), (150, 60, 110), (220, 170, 150)
         frame = np.empty_like(avatar.image)
         frame[:] = pink
@@ -137,7 +137,7 @@ class TestInteriorColour:
         np.testing.assert_allclose(tinted[:, 0], plain[:, 0], atol=1.5)
 
     def test_lip_tone_is_the_lips_colour(self, astronaut):
-        avatar, _, state = astronaut
+        _, _, state = astronaut
         image = state.base.copy()
         ring = mouth.lip_ring(state.neutral, image.shape[:2])
         image[ring] = (150, 60, 110)
