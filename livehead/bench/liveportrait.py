@@ -174,8 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run_benchmark(size=args.size, device=args.device, precision=args.precision, iters=args.iters,
-                           warmup=args.warmup, checkpoint=args.checkpoint, calibration_size=args.calibration_size)
+    try:
+        result = run_benchmark(size=args.size, device=args.device, precision=args.precision, iters=args.iters,
+                               warmup=args.warmup, checkpoint=args.checkpoint, calibration_size=args.calibration_size)
+    except RuntimeError as err:
+        if "smaller than kernel size" not in str(err):
+            raise
+        # The warping network's hourglass halves its feature volume (a quarter of the crop) per
+        # block; a crop too small for it fails inside a pooling layer.
+        print(f"liveportrait bench: --size {args.size} is too small for these networks' down-sampling "
+              f"({err}); use --size 128 or more (the public weights use 256).", file=sys.stderr)
+        return 2
     if args.json:
         write_json(result, args.json)
     return 0
