@@ -89,3 +89,44 @@ class TestGaze:
             assert np.sign(shift) == np.sign(along) and abs(shift) > 0.2 * abs(along), shift
         seen = gaze(local(measure(after)))[:, 0] - gaze(local(measure(before)))[:, 0]
         assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.02).all(), seen
+
+
+def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo: float, hi: float) -> float:
+    """Median luma in the eye's middle third, between ``lo`` and ``hi`` eye heights below the open upper lid."""
+    luma = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    height = float(np.mean(lower[1:-1, 1]) - np.mean(upper[1:-1, 1]))
+    x0, x1 = upper[:, 0].min(), upper[:, 0].max()
+    values = []
+    for x in np.linspace(x0 + (x1 - x0) / 3, x1 - (x1 - x0) / 3, 9):
+        top = np.interp(x, *zip(*sorted(zip(upper[:, 0], upper[:, 1]))))
+        for y in top + np.linspace(lo, hi, 5) * height:
+            values.append(luma[int(round(y)), int(round(x))])
+    return float(np.median(values))
+
+
+class TestLidSkin:
+    def test_closed_lid_is_lit_like_the_skin_above_it(self, avatar_state):
+        """A shut eye's lid has the light of the skin it continues (just above the eye), not a
+        flat colour of its own: the lid's upper part and that skin differ by under 8 % in luma (the
+        astronaut's lid painted in one colour from brow and cheek skin was 12 % darker)."""
+        avatar, engine, state = avatar_state
+        target = pose_target(avatar)
+        shut = render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
+        for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+            up, low = target[list(upper), :2], target[list(lower), :2]
+            skin = _eye_column_luma(shut, up, low, -1.0, -0.6)
+            lid = _eye_column_luma(shut, up, low, 0.0, 0.3)
+            assert abs(lid - skin) < 0.08 * skin, (lid, skin)
+
+    def test_a_squint_keeps_the_photos_own_lid(self, avatar_state, monkeypatch):
+        """A smile narrows the eyes: the lid comes down as the photo's own skin (stretched), with
+        no painted patch on it, so nothing changes when painting is switched off."""
+        from livehead.animators.mesh import eyes
+
+        avatar, engine, state = avatar_state
+        squint = pose_target(avatar, eyes=(0.7, 0.7))
+        drawn = render(engine, state, squint)
+        monkeypatch.setattr(eyes, "PAINT_FROM", 2.0)
+        monkeypatch.setattr(eyes, "PAINT_TO", 3.0)
+        assert np.array_equal(drawn, render(engine, state, squint))
+        assert not np.array_equal(drawn, render(engine, state, pose_target(avatar)))

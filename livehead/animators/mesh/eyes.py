@@ -4,10 +4,11 @@ A thin-plate spline cannot close an eye: the closed upper lid lands on the lower
 points share a position but want different sources, and the fit folds (seen as black rings).
 So the TPS keeps each eye at its open shape (the iris where the driver looks) and this module
 closes it afterwards, per eye, in the eye's own frame: along each column the lash line slides
-down to the new lid edge and the eye above it is covered by lid — skin in the colour of the skin
-around the eye, with the photo's grain — while the eye below stays where it is: a lid, not a
-squeeze, so the iris is hidden rather than flattened, and no stretched lashes smear across it.
-Winks are one eye at ratio 0.
+down to the new lid edge and the skin above it follows, while the eye below stays where it is:
+a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a smile) stretches
+the photo's own lid skin down; a closing eye is covered by painted lid — the colour and light of
+the skin just above it, with the photo's grain — since skin stretched that far turns into
+streaks. Winks are one eye at ratio 0.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: br
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
+# Share of the eye closed from which a painted lid covers the lid's own stretched skin (in part;
+# fully from PAINT_TO): a squint (a smile) stays the photo's own skin, a blink is painted.
+PAINT_FROM, PAINT_TO = 0.35, 0.65
 
 
 def _gap(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
@@ -88,17 +92,26 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
     return out
 
 
-def _lid_colour(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, brow_t: float,
-                lid_t: float) -> np.ndarray:
-    """(3,) colour of the skin between two lines across the eye at ``brow_t`` and ``lid_t`` (its middle third)."""
+def _lid_colours(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float,
+                 edge: tuple[np.ndarray, np.ndarray], extent: float, s: np.ndarray) -> np.ndarray:
+    """(*s.shape, 3) colour of the skin in a band ``extent`` px tall just above the line ``edge`` (s, t), at each ``s``.
+
+    A bright-ish percentile per column (lashes, a crease line or its shadow, eyeliner and brow
+    hairs are the dark outliers there), taken at a few columns across the eye and interpolated
+    along it, so the lid takes the light and shade of the skin it continues: lighter in the
+    middle, darker towards the nose.
+    """
     h, w = image.shape[:2]
-    ss = np.linspace(0.2, 0.8, 7) * length
-    tt = brow_t + np.linspace(0.35, 0.65, 4) * (lid_t - brow_t)
-    s_grid, t_grid = np.meshgrid(ss, tt)
+    cols = np.linspace(0.05, 0.95, 9) * length
+    bottom = np.interp(cols, *edge) - 1.0
+    s_grid = np.broadcast_to(cols, (8, cols.size))
+    t_grid = bottom[None, :] - np.linspace(0.0, extent, 8)[:, None]
     xs = np.clip(np.round(c0[0] + s_grid * ax[0] + t_grid * nm[0]).astype(int), 0, w - 1)
     ys = np.clip(np.round(c0[1] + s_grid * ax[1] + t_grid * nm[1]).astype(int), 0, h - 1)
-    # A bright-ish percentile: brow hairs and crease shadow are the dark outliers here.
-    return np.percentile(image[ys.ravel(), xs.ravel()].astype(np.float32), 80, axis=0)
+    colours = np.percentile(image[ys, xs].astype(np.float32), 75, axis=0)  # (9, 3)
+    colours = np.vstack([colours[:1], colours, colours[-1:]])
+    colours = 0.25 * colours[:-2] + 0.5 * colours[1:-1] + 0.25 * colours[2:]
+    return np.stack([np.interp(s, cols, colours[:, c]) for c in range(3)], axis=-1)
 
 
 def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
@@ -144,25 +157,33 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
         u_new = lo - r_lid * (lo - u)  # closed upper lid
         src_t = t.copy()
-        # The lash line keeps its thickness and slides down with the lid edge; what it uncovers
-        # above is lid: smooth skin in the colour of the skin between brow and lid, shaded a
-        # little towards the lashes. (Stretching the photo's skin band down instead turns its
-        # lashes and crease shadow into dark streaks across the lid.)
+        # The lash line keeps its thickness and slides down with the lid edge.
         lash = min(LASH_SHARE * height, 0.7 * top_margin)
         shift = u_new - u
         band = (t > u_new - lash) & (t <= u_new)
         src_t[band] = (t - shift)[band]
+        # The skin between the lid's top and the lashes stretches down over what the lid uncovers:
+        # the photo's own lid, continuous with the skin above it. Stretched far, its texture
+        # turns into streaks, so a closing eye gets a painted lid (from PAINT_FROM).
+        t_b = u - top_margin
+        skin_h = np.maximum(u - lash - t_b, 1e-6)
+        skin = (t > t_b) & (t <= u_new - lash)
+        src_t[skin] = (t_b + (t - t_b) * skin_h / np.maximum(u_new - lash - t_b, 1e-6))[skin]
+        painted = float(np.clip((1.0 - r_lid - PAINT_FROM) / (PAINT_TO - PAINT_FROM), 0.0, 1.0))
         inside = (s > 0) & (s < length)
         src_t = np.where(inside, src_t, t)
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
         closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Half the skin between brow and lid (often in shadow, or made up), half the skin under
-        # the eye: a lid is lit like the skin around it.
-        lid = 0.5 * _lid_colour(image, c0, ax, nm, length, brow_t, float(ut.min())) + \
-            0.5 * _lid_colour(image, c0, ax, nm, length, float(lt.max()) + 2.0 * height, float(lt.max()))
+        if painted == 0.0:
+            image[y0:y1, x0:x1] = closed
+            continue
         feather = max(1.0, 0.5 * lash)
         start = u - lash - feather
+        # The painted lid continues the skin just above it (the photo's own lid, above the
+        # lashes), column by column: one flat colour for the whole lid reads as a sticker.
+        extent = max(0.7 * (float(ut.min()) - lash - feather - brow_t), 0.5 * height, 2.0)
+        lid = _lid_colours(image, c0, ax, nm, length, (us, ut - lash - feather), extent, s)
         depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
         # Colour: ``lid``, shaded towards the lashes. Grain: the fine detail (not the colour) of
         # the skin just above the lid, mirrored down over the eye, so the lid is not a flat sticker
@@ -174,8 +195,8 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
                            (c0[1] + s * ax[1] + mirror_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
-        fill = lid[None, None, :] * (1.0 - LID_SHADE * depth[..., None]) + 0.7 * grain
+        fill = lid * (1.0 - LID_SHADE * depth[..., None]) + 0.7 * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
-        weight = np.where(cover, ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
+        weight = np.where(cover, painted * ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
