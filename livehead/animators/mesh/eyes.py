@@ -28,6 +28,9 @@ EYES = (
 )
 SKIN_ABOVE = 0.9  # lid region above the open lid edge, in units of the open eye's height
 LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
+# Share of the skin's fine detail (mirrored from above the lid) laid on a painted lid: more, and
+# lashes and brow hairs in it show as vertical streaks.
+LID_GRAIN = 0.35
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
@@ -195,7 +198,7 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
                            (c0[1] + s * ax[1] + mirror_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
-        fill = lid * (1.0 - LID_SHADE * depth[..., None]) + 0.7 * grain
+        fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
         weight = np.where(cover, painted * ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
