@@ -23,6 +23,7 @@ __all__ = [
     "set_eye_openness",
     "set_gaze",
     "set_mouth_gap",
+    "uncross_lips",
 ]
 
 UPPER_INNER = lm.as_index(lm.LIPS_UPPER_INNER[1:-1])  # corners excluded: they belong to both lips
@@ -129,6 +130,32 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     weight[UPPER_INNER] = 0.0
     out = local.copy()
     out[:, 1] += change * weight
+    return out
+
+
+def uncross_lips(local: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The same face with no lower inner-lip point further above its upper partner than in
+    ``reference`` (the face the expression was added to; MediaPipe puts closed lips up to a few
+    thousandths apart either way). A copy.
+
+    Expression deltas add the driver's lip shape minus its neutral's column by column, so where
+    the neutral's lips parted at a column and the driver's meet there (pursed lips, the mouth
+    open at its sides), the lower lip ends up above the upper one: a crossed contour whose
+    "opening" is filled with the driver's mouth stretched from a line (vertical streaks). Lips
+    cannot pass through each other: such a pair meets halfway.
+    """
+    out = np.asarray(local, dtype=np.float64).copy()
+    gap = out[LOWER_INNER, 1] - out[UPPER_INNER, 1]
+    allowed = np.minimum(reference[LOWER_INNER, 1] - reference[UPPER_INNER, 1], 0.0)
+    crossed = gap < allowed
+    if crossed.any():
+        up, lo = UPPER_INNER[crossed], LOWER_INNER[crossed]
+        meet = 0.5 * (out[up] + out[lo])
+        half = 0.5 * allowed[crossed]
+        out[up] = meet
+        out[lo] = meet
+        out[up, 1] -= half
+        out[lo, 1] += half
     return out
 
 

@@ -31,6 +31,7 @@ from livehead.face.expression import (
     set_eye_openness,
     set_gaze,
     set_mouth_gap,
+    uncross_lips,
 )
 from livehead.face.geometry import euler_from_rotation, rotation_from_euler
 from livehead.face.neutral import NeutralEstimate, zero_shape
@@ -135,6 +136,7 @@ def transfer(
         strength = config.expression_strength * amount
         eye = tuple(max(0.0, 1.0 + strength * (r - 1.0)) for r in openness.eyes)
         local = set_eye_openness(local, base, eye)
+    local = uncross_lips(local, base)
 
     a, r, c = avatar.pose, reference.pose, current.pose
     if config.mode == "absolute":

@@ -136,6 +136,31 @@ class TestInteriorColour:
         np.testing.assert_allclose(tinted[was_white, 1:], plain[was_white, 1:], atol=2.5)
         np.testing.assert_allclose(tinted[:, 0], plain[:, 0], atol=1.5)
 
+    def test_a_nearly_shut_driver_mouth_is_not_drawn_out_into_streaks(self, astronaut):
+        """The driver's lips meet (a pursed mouth) where the avatar's part: the opening shows the
+        driver's lips around their meeting line at their own scale, not the line's one row of
+        pixels stretched down every column (vertical streaks)."""
+        avatar, _, _ = astronaut
+        target = pose_target(avatar, mouth=0.25)
+        shut = pose_target(avatar, mouth=0.0)  # the driver, lips together
+        line = int(round(float(shut[list(lm.LIPS_UPPER_INNER[1:-1]), 1].mean())))
+        upper, dark, lower = (200, 110, 120), (40, 20, 25), (225, 150, 155)
+        frame = np.empty_like(avatar.image)
+        frame[:line - 1] = upper
+        frame[line - 1:line + 2] = dark
+        frame[line + 2:] = lower
+        roi = pixel_roi(mouth.inner_mouth_polygon(target), frame.shape[1::-1], margin=0)
+        x0, y0, x1, y1 = roi
+        opening = mouth.mouth_mask(target[:, :2] - np.array([x0, y0, 0])[:2], (y1 - y0, x1 - x0)) == 255
+        tone = mouth.Tone(np.array([220.0, 170.0, 150.0]) @ mouth._YCC.T)  # the same face: colours kept
+        luma = mouth.driver_mouth(frame, shut, target, roi, tone, tone).astype(np.float64) @ mouth._YCC[0]
+        tall = opening.sum(0) >= 4
+        spread = np.array([np.ptp(luma[opening[:, c], c]) for c in np.nonzero(tall)[0]])
+        assert tall.sum() > 20
+        # Each column crosses the driver's upper lip, meeting line and lower lip (luma 138, 27, 173),
+        # not one of them drawn out.
+        assert np.mean(spread > 60) > 0.8, np.round(spread)
+
     def test_lip_tone_is_the_lips_colour(self, astronaut):
         _, _, state = astronaut
         image = state.base.copy()

@@ -20,6 +20,7 @@ from livehead.face.expression import (
     set_eye_openness,
     set_gaze,
     set_mouth_gap,
+    uncross_lips,
 )
 from livehead.face.geometry import euler_from_rotation, rotation_from_euler, umeyama
 from livehead.face.neutral import PRIOR_CLOSED_GAP, update_neutral
@@ -165,6 +166,22 @@ class TestExpressionGeometry:
         np.testing.assert_allclose(close_mouth(shut), shut)
         assert mouth_openness(shut) <= CLOSED_GAP
 
+    def test_crossed_lips_meet_instead(self):
+        """A lower inner-lip point pushed above its upper partner meets it halfway; pairs that
+        are open, or no more crossed than in the reference face, stay where they are."""
+        up, low = list(lm.LIPS_UPPER_INNER[1:-1]), list(lm.LIPS_LOWER_INNER[1:-1])
+        reference = closed_face()
+        reference[low[0], 1] = reference[up[0], 1] - 0.004  # the tracker's closed lips, a hair crossed
+        face = set_mouth_gap(reference, reference, 0.1)
+        face[low[4], 1] = face[up[4], 1] - 0.05  # crossed by an expression delta
+        face[low[0], 1] = face[up[0], 1] - 0.003
+        fixed = uncross_lips(face, reference)
+        assert fixed[low[4], 1] == pytest.approx(fixed[up[4], 1])
+        assert fixed[up[4], 1] == pytest.approx(face[up[4], 1] - 0.025)
+        keep = [i for i in range(len(up)) if i != 4]
+        np.testing.assert_array_equal(fixed[[up[i] for i in keep]], face[[up[i] for i in keep]])
+        np.testing.assert_array_equal(fixed[[low[i] for i in keep]], face[[low[i] for i in keep]])
+
     def test_gaze_round_trip_keeps_the_iris_shape(self):
         face = closed_face()
         shift = np.array([[0.1, -0.03], [-0.05, 0.02]])
@@ -265,6 +282,26 @@ class TestTransferAgainstTheNeutral:
         # Elsewhere the calibration frame, its mouth closed again, is the zero: closing is not an
         # exact inverse of the opening, which leaves the jaw within 1 % of the face's size.
         np.testing.assert_allclose(out, avatar.landmarks, atol=0.01 * 150.0)
+
+    def test_pursed_lips_do_not_cross_the_avatar_lips(self):
+        """The neutral's lips part in the middle (a median of talking; the calibration frame
+        smiled), the driver's meet there and part at the sides (pursed): the avatar's lower lip
+        never passes above its upper one."""
+        from livehead.face.neutral import NeutralEstimate
+
+        up, low = list(lm.LIPS_UPPER_INNER[1:-1]), list(lm.LIPS_LOWER_INNER[1:-1])
+        middle = np.exp(-0.5 * (np.arange(len(up)) - 4) ** 2 / 1.5 ** 2)  # 1 at the centre pair
+        rest = closed_face()
+        rest[low, 1] += 0.06 * middle - np.mean(0.06 * middle)  # mean gap 0, parted in the middle
+        pursed = closed_face()
+        pursed[low, 1] += 0.04 * (1.0 - middle)  # open at the sides, shut in the middle
+        neutral = NeutralEstimate(rest, 0.0, eye_openness(rest), 10)
+        avatar = observe(closed_face(), scale=150.0)
+        out = transfer(avatar, observe(smiling(closed_face())), observe(pursed), MotionConfig(), neutral=neutral,
+                       openness=Openness(mouth_openness(pursed), (1.0, 1.0)))
+        gap = to_local(observe(out))[low, 1] - to_local(observe(out))[up, 1]
+        assert gap.min() > -1e-6
+        assert mouth_openness(to_local(observe(out))) > 0.01  # still open at the sides
 
     def test_a_neutral_calibration_frame_is_the_zero(self):
         """The estimate differs from the calibration frame by no more than tracker drift: the

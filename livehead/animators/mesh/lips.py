@@ -26,6 +26,11 @@ _LOWER_OUTER = lm.as_index(lm.LIPS_LOWER_OUTER)
 _UPPER_INNER = lm.as_index(lm.LIPS_UPPER_INNER)
 _LOWER_INNER = lm.as_index(lm.LIPS_LOWER_INNER)
 EDGE_PX = 1.0  # the closed lips end this far (px) inside the photo's inner lip edges
+# Most a driver's opening is stretched across, relative to along: 1 shows the lips around a thin
+# slit at their own scale, but lights the opening (lips where the driver's cavity is dark: the
+# inner-mouth brightness of s7 × d9 went 1.16 → 1.25 of the driver's); 1.5 keeps it at 1.16 and
+# still removes the streaks of lyl × tpsmm.
+ROW_STRETCH = 1.5
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ def interior_source(target: np.ndarray, driver: np.ndarray, roi: tuple[int, int,
         the fraction across the opening (0 at the upper inner lip, 1 at the lower; outside the
         opening below 0 or above 1), for shading. Columns correspond by ``s`` (position between
         the mouth corners), rows by that fraction, so the driver's teeth land under the avatar's
-        upper lip and its tongue above the lower lip whatever either mouth's shape.
+        upper lip and its tongue above the lower lip whatever either mouth's shape (where the
+        driver's opening is the narrower, scaled to the avatar, it sits in the middle of the avatar's).
     """
     x0, y0, x1, y1 = roi
     t_frame, d_frame = MouthFrame.of(target), MouthFrame.of(driver)
@@ -149,6 +155,10 @@ def interior_source(target: np.ndarray, driver: np.ndarray, roi: tuple[int, int,
     # Beyond the inner corners the profiles are flat; keep s inside the driver's opening too.
     s_d = np.clip(s, max(d_up[0][0], d_lo[0][0]), min(d_up[0][-1], d_lo[0][-1]))
     d_top, d_bottom = _at(d_up, s_d), _at(d_lo, s_d)
-    src_t = d_top + np.clip(depth, -0.3, 1.3) * (d_bottom - d_top)
+    # Rows stretch at most ROW_STRETCH × as much as columns (the mouths' width ratio): where the
+    # driver's lips meet or nearly meet at a column, the avatar's opening there shows the driver's
+    # lips around its slit, not the slit's one row drawn out into a vertical streak.
+    span = np.maximum(d_bottom - d_top, (bottom - top) * (d_frame.width / t_frame.width) / ROW_STRETCH)
+    src_t = 0.5 * (d_top + d_bottom) + (np.clip(depth, -0.3, 1.3) - 0.5) * span
     map_x, map_y = d_frame.to_xy(s_d, src_t)
     return map_x.astype(np.float32), map_y.astype(np.float32), depth.astype(np.float32)
