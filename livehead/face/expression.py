@@ -133,7 +133,7 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     return out
 
 
-def uncross_lips(local: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def uncross_lips(local: np.ndarray, reference: np.ndarray, gap: float | None = None) -> np.ndarray:
     """The same face with no lower inner-lip point further above its upper partner than in
     ``reference`` (the face the expression was added to; MediaPipe puts closed lips up to a few
     thousandths apart either way). A copy.
@@ -143,19 +143,31 @@ def uncross_lips(local: np.ndarray, reference: np.ndarray) -> np.ndarray:
     open at its sides), the lower lip ends up above the upper one: a crossed contour whose
     "opening" is filled with the driver's mouth stretched from a line (vertical streaks). Lips
     cannot pass through each other: such a pair meets halfway.
+
+    With ``gap`` (the mean inner-lip gap ``local`` was set to, see ``set_mouth_gap``) the lower
+    lip first moves as a whole so that the mean gap after the pairs meet is still ``gap``: the
+    mouth opens as far as the driver's, where it can (not further for the columns that met).
     """
     out = np.asarray(local, dtype=np.float64).copy()
-    gap = out[LOWER_INNER, 1] - out[UPPER_INNER, 1]
+    gaps = out[LOWER_INNER, 1] - out[UPPER_INNER, 1]
     allowed = np.minimum(reference[LOWER_INNER, 1] - reference[UPPER_INNER, 1], 0.0)
-    crossed = gap < allowed
+    if gap is not None and np.maximum(gaps, allowed).mean() > gap > allowed.mean():
+        # mean(max(gaps + c, allowed)) grows with c: find the c ≤ 0 that gives ``gap``.
+        lo, hi = float((allowed - gaps).min()), 0.0
+        for _ in range(40):
+            c = 0.5 * (lo + hi)
+            lo, hi = (c, hi) if np.maximum(gaps + c, allowed).mean() < gap else (lo, c)
+        out = set_mouth_gap(out, reference, float(gaps.mean()) + 0.5 * (lo + hi))
+        gaps = out[LOWER_INNER, 1] - out[UPPER_INNER, 1]
+    crossed = gaps < allowed
     if crossed.any():
-        up, lo = UPPER_INNER[crossed], LOWER_INNER[crossed]
-        meet = 0.5 * (out[up] + out[lo])
+        up, lo_i = UPPER_INNER[crossed], LOWER_INNER[crossed]
+        meet = 0.5 * (out[up] + out[lo_i])
         half = 0.5 * allowed[crossed]
         out[up] = meet
-        out[lo] = meet
+        out[lo_i] = meet
         out[up, 1] -= half
-        out[lo, 1] += half
+        out[lo_i, 1] += half
     return out
 
 

@@ -131,12 +131,14 @@ def transfer(
     delta = driver - driver_neutral
     local = base + (config.expression_strength * amount) * delta
     local = set_gaze(local, base, (config.expression_strength * amount) * (gaze(driver) - gaze(driver_neutral)))
+    mouth_gap = None
     if openness is not None:
-        local = set_mouth_gap(local, base, amount * openness.mouth * config.expression_strength)
+        mouth_gap = amount * openness.mouth * config.expression_strength
+        local = set_mouth_gap(local, base, mouth_gap)
         strength = config.expression_strength * amount
         eye = tuple(max(0.0, 1.0 + strength * (r - 1.0)) for r in openness.eyes)
         local = set_eye_openness(local, base, eye)
-    local = uncross_lips(local, base)
+    local = uncross_lips(local, base, mouth_gap)
 
     a, r, c = avatar.pose, reference.pose, current.pose
     if config.mode == "absolute":
