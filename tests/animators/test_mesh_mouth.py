@@ -151,7 +151,7 @@ class TestInteriorColour:
         frame[line + 2:] = lower
         roi = pixel_roi(mouth.inner_mouth_polygon(target), frame.shape[1::-1], margin=0)
         x0, y0, x1, y1 = roi
-        opening = mouth.mouth_mask(target[:, :2] - np.array([x0, y0, 0])[:2], (y1 - y0, x1 - x0)) == 255
+        opening = mouth.mouth_mask(target[:, :2] - np.array([x0, y0]), (y1 - y0, x1 - x0)) == 255
         tone = mouth.Tone(np.array([220.0, 170.0, 150.0]) @ mouth._YCC.T)  # the same face: colours kept
         luma = mouth.driver_mouth(frame, shut, target, roi, tone, tone).astype(np.float64) @ mouth._YCC[0]
         tall = opening.sum(0) >= 4
