@@ -129,13 +129,13 @@ def transfer(
     driver_neutral = zero_shape(to_local(reference), neutral) if neutral is not None else to_local(reference)
     driver = to_local(current)
     delta = driver - driver_neutral
-    local = base + (config.expression_strength * amount) * delta
-    local = set_gaze(local, base, (config.expression_strength * amount) * (gaze(driver) - gaze(driver_neutral)))
+    strength = config.expression_strength * amount
+    local = base + strength * delta
+    local = set_gaze(local, base, strength * (gaze(driver) - gaze(driver_neutral)))
     mouth_gap = None
     if openness is not None:
-        mouth_gap = amount * openness.mouth * config.expression_strength
+        mouth_gap = strength * openness.mouth
         local = set_mouth_gap(local, base, mouth_gap)
-        strength = config.expression_strength * amount
         eye = tuple(max(0.0, 1.0 + strength * (r - 1.0)) for r in openness.eyes)
         local = set_eye_openness(local, base, eye)
     local = uncross_lips(local, base, mouth_gap)
