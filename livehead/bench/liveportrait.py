@@ -46,6 +46,16 @@ def _time(fn, *, iters: int, warmup: int, cuda: bool) -> list[float]:
     return times
 
 
+def minimum_crop(models) -> int:
+    """Smallest crop (and step between crops) the networks take: F halves the image once per down
+    block and W's hourglass halves F's feature volume once per block, down to one pixel."""
+    from livehead.models.blocks import DownBlock
+
+    halvings = sum(isinstance(m, DownBlock) for name in ("appearance_feature_extractor", "warping_module")
+                   for m in getattr(models, name).modules())
+    return 2**halvings
+
+
 def run_benchmark(*, size: int = 256, device: str = "cpu", precision: str = "fp32", iters: int = 20, warmup: int = 3,
                   checkpoint: str | None = None, calibration_size: int = 128, seed: int = 0) -> dict:
     """Time F, M, stitching, W and G; returns a JSON-able dict."""
@@ -65,6 +75,10 @@ def run_benchmark(*, size: int = 256, device: str = "cpu", precision: str = "fp3
         models = random_models("liveportrait", seed=seed, image_size=calibration_size)
         weights = f"random (seed {seed}, calibrated at {calibration_size})"
     prepare_for_inference(models)
+    smallest = minimum_crop(models)
+    if size % smallest:
+        raise ValueError(f"--size {size} does not fit these networks' down-sampling: use a multiple of {smallest} "
+                         f"(the public weights use 256)")
     cuda = device == "cuda"
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -177,13 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_benchmark(size=args.size, device=args.device, precision=args.precision, iters=args.iters,
                                warmup=args.warmup, checkpoint=args.checkpoint, calibration_size=args.calibration_size)
-    except RuntimeError as err:
-        if "smaller than kernel size" not in str(err):
-            raise
-        # The warping network's hourglass halves its feature volume (a quarter of the crop) per
-        # block; a crop too small for it fails inside a pooling layer.
-        print(f"liveportrait bench: --size {args.size} is too small for these networks' down-sampling "
-              f"({err}); use --size 128 or more (the public weights use 256).", file=sys.stderr)
+    except ValueError as err:
+        print(f"liveportrait bench: {err}.", file=sys.stderr)
         return 2
     if args.json:
         write_json(result, args.json)
