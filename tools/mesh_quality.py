@@ -47,7 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livehead.animators import create_animator
+from livehead.animators.registry import animator_from_config
 from livehead.avatars.photo import avatar_from_array, load_avatar
 from livehead.config import LiveHeadConfig, with_overrides
 from livehead.eval import metrics as M
@@ -128,8 +128,7 @@ def run_pair(photo: str, clip: str, frames: list[np.ndarray], fps: float, observ
         avatar = avatar_from_array(first, name=f"{clip} frame 0", content_hash=f"self-{clip}")
     else:
         avatar = load_avatar(MEDIA / photo, working_size=config.output.size)
-    animator = create_animator("mesh", grid_step=config.engine.grid_step, mouth_fill=config.engine.mouth_fill,
-                               expression_strength=config.motion.expression_strength)
+    animator = animator_from_config(config, engine="mesh")  # every engine.* and motion override applies
     processor = FrameProcessor(config, animator, animator.prepare(avatar))
     angles = None
     if turn:
