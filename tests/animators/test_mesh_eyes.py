@@ -1,5 +1,5 @@
-"""Mesh engine, eyes: each lid closes on its own (winks), as a lid over the eye, and the iris
-follows the driver's gaze."""
+"""Mesh engine, eyes: each lid closes on its own (winks), as a lid over the eye; a surprised
+driver's lids rise over white, not stretched lashes; the iris follows the driver's gaze."""
 
 from __future__ import annotations
 
@@ -130,3 +130,36 @@ class TestLidSkin:
         monkeypatch.setattr(eyes, "PAINT_TO", 3.0)
         assert np.array_equal(drawn, render(engine, state, squint))
         assert not np.array_equal(drawn, render(engine, state, pose_target(avatar)))
+
+
+class TestWideEyes:
+    def test_a_raised_lid_shows_white_above_the_iris(self):
+        """Eyes opened 1.5× wider: between the raised lid and the top of the iris there is eyeball
+        as bright as the white beside the iris (at least 60 % of it); a warp that drags the lid up
+        fills that band with stretched lashes and iris (about 20 %)."""
+        avatar = photo("aniportrait_Aragaki.png")  # eyes large enough to see the band
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        wide = pose_target(avatar, eyes=(1.5, 1.5))
+        luma = render(engine, state, wide).astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        for upper, iris in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_IRIS), (lm.LEFT_EYE_UPPER, lm.LEFT_IRIS)):
+            centre = wide[iris[0], :2]
+            radius = float(np.linalg.norm(wide[list(iris[1:]), :2] - centre, axis=1).mean())
+            rows = np.arange(np.ceil(wide[upper[len(upper) // 2], 1] + 2), np.floor(centre[1] - radius - 1) + 1)
+            assert rows.size >= 3, "the lid did not rise above the iris in the target"
+            above = np.median([luma[int(y), int(round(x))] for y in rows
+                               for x in (centre[0] - 0.3 * radius, centre[0] + 0.3 * radius)])
+            white = max(luma[int(round(centre[1])), int(round(centre[0] + k * radius))] for k in (-1.5, 1.5))
+            assert above > 0.6 * white, (above, white)
+
+    def test_a_lid_that_barely_rises_barely_changes(self, avatar_state):
+        """Tracker noise puts the eye ratio just above 1 all the time: the eye must then look as it
+        does at 1 (no band of resampled pixels popping in and out at the lid)."""
+        avatar, engine, state = avatar_state
+        still = render(engine, state, pose_target(avatar)).astype(np.float64)
+        nudged = render(engine, state, pose_target(avatar, eyes=(1.04, 1.04))).astype(np.float64)
+        for eye in (lm.RIGHT_EYE, lm.LEFT_EYE):
+            pts = pose_target(avatar)[list(eye), :2]
+            x0, y0 = np.floor(pts.min(0) - 3).astype(int)
+            x1, y1 = np.ceil(pts.max(0) + 3).astype(int)
+            assert np.abs(nudged[y0:y1, x0:x1] - still[y0:y1, x0:x1]).mean() < 4.0

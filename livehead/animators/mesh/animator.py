@@ -205,7 +205,8 @@ class MeshAnimator:
     def render(self, state: MeshState, driving: Driving) -> np.ndarray:
         h, w = state.base.shape[:2]
         target = driving.target_landmarks
-        # Eyes are warped open and closed afterwards: a TPS folds when a lid lands on the other.
+        # Eyes are warped open and their lids moved afterwards: a TPS folds when a lid lands on the
+        # other, and smears lashes and iris when it lifts a lid.
         ratios = eyes.eye_ratios(target, state.neutral)
         target = _turn_further(target, state.neutral)
         opened = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)
@@ -237,7 +238,7 @@ class MeshAnimator:
             bounds = (px0 - pad, py0 - pad, px1 + pad, py1 + pad)
         field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
         out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
-        eyes.close_eyes(out, opened, ratios)
+        eyes.move_lids(out, opened, ratios)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
         return out

@@ -1,14 +1,22 @@
-"""Blinks for a 2D warp: close the avatar's eyelids over the eyes, each eye on its own.
+"""Blinks and wide eyes for a 2D warp: move the avatar's eyelids, each eye on its own.
 
 A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
 points share a position but want different sources, and the fit folds (seen as black rings).
-So the TPS keeps each eye at its open shape (the iris where the driver looks) and this module
-closes it afterwards, per eye, in the eye's own frame: along each column the lash line slides
-down to the new lid edge and the skin above it follows, while the eye below stays where it is:
-a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a smile) stretches
-the photo's own lid skin down; a closing eye is covered by painted lid — the colour and light of
-the skin just above it, with the photo's grain — since skin stretched that far turns into
-streaks. Winks are one eye at ratio 0.
+Nor can it open one wider: it stretches the lashes and the top of the iris upward into a tall
+smeared eye. So the TPS keeps each eye at the avatar's own open shape (the iris where the driver
+looks) and this module moves the upper lid afterwards, per eye, in the eye's own frame: along
+each column the lash line slides to the new lid edge and the skin above it follows, while the
+eye below stays where it is.
+
+* **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
+  smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
+  colour and light of the skin just above it, with the photo's grain — since skin stretched that
+  far turns into streaks. Winks are one eye at ratio 0.
+* **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
+  runs through the lashes), and folds the lid skin above it together towards the brow; what the
+  lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
+  either side of the iris, over the iris's columns) and the iris continues as a disc, its hidden
+  top mirrored from its visible lower half.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import numpy as np
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 
-__all__ = ["EYES", "close_eyes", "eye_ratios", "open_lids"]
+__all__ = ["EYES", "eye_ratios", "move_lids", "open_lids"]
 
 # (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
 EYES = (
@@ -39,6 +47,11 @@ MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 # Share of the eye closed from which a painted lid covers the lid's own stretched skin (in part;
 # fully from PAINT_TO): a squint (a smile) stays the photo's own skin, a blink is painted.
 PAINT_FROM, PAINT_TO = 0.35, 0.65
+WIDE_MAX = 1.5  # eye ratios above this are drawn at this (eye_ratios clips there)
+# A widening lid may fold its skin to this share of its height below the brow, no further.
+FOLD_MIN = 0.3
+LID_SHADOW = 0.1  # the uncovered eyeball darkens this much more just under the lid
+MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, in eye heights
 
 
 def _gap(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
@@ -60,7 +73,7 @@ def eye_ratios(target: np.ndarray, neutral: np.ndarray) -> tuple[float, ...]:
         if abs(neutral_gap) < 1e-6:
             out.append(1.0)
             continue
-        out.append(float(np.clip(_gap(target, upper, lower) / neutral_gap, 0.0, 1.5)))
+        out.append(float(np.clip(_gap(target, upper, lower) / neutral_gap, 0.0, WIDE_MAX)))
     return tuple(out)
 
 
@@ -73,19 +86,22 @@ def _similarity(src0, src1, dst0, dst1) -> np.ndarray:
 
 
 def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]) -> np.ndarray:
-    """Target landmarks with each closing eye re-opened for the TPS.
+    """Target landmarks with each closing or widening eye put back to its open shape for the TPS.
 
     The open upper lid is the avatar's own open lid shape (from ``neutral``), carried onto the
     target's lower lid by the eye's rotation and scale. Dividing the closed gap by the ratio
-    instead would blow tracker noise up twentyfold as the eye shuts.
+    instead would blow tracker noise up twentyfold as the eye shuts. A widening eye keeps its
+    iris where the driver looks.
     """
     out = target.copy()
     for (upper, lower, iris), r in zip(EYES, ratios):
-        if r >= 1.0 - MIN_CHANGE:
+        if abs(r - 1.0) < MIN_CHANGE:
             continue
         m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], target[upper[0], :2], target[upper[-1], :2])
         inner = upper[1:-1]
         out[inner, :2] = target[lower[1:-1], :2] + (neutral[inner, :2] - neutral[lower[1:-1], :2]) @ m.T
+        if r > 1.0:
+            continue
         lid_t, lid_n = target[lower[1:-1], :2].mean(0), neutral[lower[1:-1], :2].mean(0)
         shaped = lid_t + (neutral[iris, :2] - lid_n) @ m.T
         # Partly open: keep the driver's gaze by undoing the squeeze; nearly shut: the avatar's own.
@@ -117,11 +133,12 @@ def _lid_colours(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarr
     return np.stack([np.interp(s, cols, colours[:, c]) for c in range(3)], axis=-1)
 
 
-def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
-    """In place: lower each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios`` (0 shut, 1 open)."""
+def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
+    """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
+    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider)."""
     h, w = image.shape[:2]
-    for (upper, lower, _), brow, r in zip(EYES, _BROWS_LOWER, ratios):
-        if r >= 1.0 - MIN_CHANGE:
+    for (upper, lower, iris), brow, r in zip(EYES, _BROWS_LOWER, ratios):
+        if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
         length = np.linalg.norm(c1 - c0)
@@ -143,8 +160,12 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
         brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
+        top = float(ut.min()) - top_margin
+        if r > 1.0:  # a rising lid folds its skin together up to the brow's lower edge
+            bs, bt = frame_of(brow)
+            top = min(top, float(bt.min()))
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
-        corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (ut.min() - top_margin, lt.max() + 1.0)]
+        corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (top, lt.max() + 1.0)]
         roi = pixel_roi(np.array(corners), (w, h), margin=1)
         if roi is None:
             continue
@@ -158,10 +179,18 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
         # sliver of white shows under the lid.
         r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
-        u_new = lo - r_lid * (lo - u)  # closed upper lid
-        src_t = t.copy()
-        # The lash line keeps its thickness and slides down with the lid edge.
+        u_new = lo - r_lid * (lo - u)  # the lowered upper lid
+        # The lash line keeps its thickness and slides with the lid edge.
         lash = min(LASH_SHARE * height, 0.7 * top_margin)
+        if r > 1.0:
+            # The raised upper lid. The tracker's lid line runs through the lashes; the eyeball
+            # shows from the lid's margin a little below it, so that margin is the edge that rises.
+            margin = _lid_margin(image, c0, ax, nm, (us, ut), height, length)
+            rise = (r - 1.0) * (lo - u)  # the lid line rises as far as the ratio asks
+            u, lash = u + margin, lash + margin
+            top_margin = np.maximum(u - np.interp(s, bs, bt) - 1.0, lash + 1.0)
+            u_new = u - np.minimum(rise, (1.0 - FOLD_MIN) * (top_margin - lash))
+        src_t = t.copy()
         shift = u_new - u
         band = (t > u_new - lash) & (t <= u_new)
         src_t[band] = (t - shift)[band]
@@ -178,6 +207,11 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
         closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if r > 1.0:
+            fill, weight = _eyeball(image, opened[iris, :2].astype(np.float64), c0, ax, nm, s, t, u_new,
+                                    (us, ut + margin), (ls, lt), inside, length, height)
+            image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
+            continue
         if painted == 0.0:
             image[y0:y1, x0:x1] = closed
             continue
@@ -203,3 +237,71 @@ def close_eyes(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...])
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
         weight = np.where(cover, painted * ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
+
+
+def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
+                height: float, length: float) -> float:
+    """How far (px, ≥ 0) below the upper-lid line ``upper`` (s, t) the lid's dark margin ends, in the eye's middle.
+
+    Per column: the darkest point near the line (lashes), then the first point below it that is
+    halfway back up to the eye's brightness further down; the median over the middle columns.
+    """
+    h, w = image.shape[:2]
+    offsets = []
+    for s in np.linspace(0.3, 0.7, 7) * length:
+        u = float(np.interp(s, *upper))
+        t = u + np.arange(-0.3 * height, 0.6 * height + 0.5, 0.5)
+        xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
+        profile = image[ys, xs].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        near = t <= u + 0.3 * height
+        k = int(np.argmin(np.where(near, profile, np.inf)))
+        level = profile[k] + 0.5 * (profile[-1] - profile[k])
+        above = np.nonzero(profile[k:] >= level)[0]
+        offsets.append(t[k + above[0]] - u if above.size else 0.0)
+    return float(np.clip(np.median(offsets), 0.0, 0.4 * height))
+
+
+def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
+             t: np.ndarray, u_new: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
+             lower: tuple[np.ndarray, np.ndarray], inside: np.ndarray, length: float, height: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Eyeball for the band a raised lid uncovers, from ``u_new`` down to the open lid ``upper``: (fill, weight).
+
+    ``s``/``t``: the ROI's pixels in the eye's frame (along it from corner ``c0``, across it towards
+    the lower lid); ``upper``/``lower``: the open lids' (s, t) curves, the upper one at its margin.
+    The white continues the eye just under the lid upwards, column by column (with the lid's
+    shadow at the top, where the lid now is). Over the iris's columns but outside its circle
+    (``iris``: centre and four rim points) it is the white on either side of the iris, blended
+    across; inside the circle the iris is mirrored across its centre line along the eye, so its
+    hidden top repeats its visible bottom.
+    """
+    u, lo = np.interp(s, *upper), np.interp(s, *lower)
+    lift = np.maximum(u - u_new, 1e-6)
+    depth = np.clip((t - u_new) / lift, 0.0, 1.0)  # 0 at the new lid edge, 1 at the old one
+
+    def sample(src_s, src_t) -> np.ndarray:
+        return cv2.remap(image, (c0[0] + src_s * ax[0] + src_t * nm[0]).astype(np.float32),
+                         (c0[1] + src_s * ax[1] + src_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+
+    def white_at(src_s, src_u, src_lo) -> np.ndarray:
+        return sample(src_s, src_u + 1.0 + depth * np.minimum(lift, np.maximum(src_lo - src_u - 2.0, 0.0)))
+
+    centre = iris[0]
+    radius = max(float(np.linalg.norm(iris[1:] - centre, axis=1).mean()), 1.0)
+    s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
+    white = white_at(s, u, lo)
+    sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
+    flank = [white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower))) for x in sides]
+    across = np.clip((s - sides[0]) / max(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
+    over_iris = np.clip((1.3 * radius - np.abs(s - s_c)) / (0.3 * radius), 0.0, 1.0)[..., None]
+    white = over_iris * ((1.0 - across) * flank[0] + across * flank[1]) + (1.0 - over_iris) * white
+    in_iris = np.clip(radius - np.hypot(s - s_c, t - t_c) + 0.5, 0.0, 1.0)[..., None]
+    iris_fill = sample(s, np.clip(2.0 * t_c - t, u + 1.0, lo - 1.0))
+    fill = (in_iris * iris_fill + (1.0 - in_iris) * white) * (1.0 - LID_SHADOW * (1.0 - depth))[..., None]
+    # Up to the lid edge, fading out below the open lid's margin (the shadow it cast goes too), over
+    # at most as far as the lid rose, so a lid that barely moves changes nothing.
+    fade = np.minimum(lift, max(2.0, MARGIN_SHADOW * height))
+    weight = np.where(inside & (t < lo), np.clip((u + fade - t) / fade, 0.0, 1.0) * np.clip(t - u_new, 0.0, 1.0), 0.0)
+    return fill, weight.astype(np.float32)[..., None]
