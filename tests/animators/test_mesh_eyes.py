@@ -87,8 +87,10 @@ class TestGaze:
 
             shift = (dark_centre(after) - dark_centre(before)) / width
             assert np.sign(shift) == np.sign(along) and abs(shift) > 0.2 * abs(along), shift
+        # A tracker sees at least 40 % of the gaze in each eye: the iris moves as a disc. (Dragged
+        # across the eye by the warp, it smeared into the white and read as 20–35 % in one eye.)
         seen = gaze(local(measure(after)))[:, 0] - gaze(local(measure(before)))[:, 0]
-        assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.02).all(), seen
+        assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.4 * abs(along)).all(), seen
 
 
 def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo: float, hi: float) -> float:

@@ -209,7 +209,9 @@ class MeshAnimator:
         # other, and smears lashes and iris when it lifts a lid.
         ratios = eyes.eye_ratios(target, state.neutral)
         target = _turn_further(target, state.neutral)
-        opened = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)
+        # The TPS leaves each iris at home in its eye; it is slid to where the driver looks afterwards.
+        looking = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)
+        opened = eyes.irises_home(looking, state.neutral)
         # Turning the head hides the far cheek behind the face and the cheek beside the nose
         # behind the nose: those control points fade out, or the warp would fold over itself.
         motion = head_motion(state.neutral, opened)
@@ -238,7 +240,9 @@ class MeshAnimator:
             bounds = (px0 - pad, py0 - pad, px1 + pad, py1 + pad)
         field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
         out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
-        eyes.move_lids(out, opened, ratios)
+        irises = np.stack([looking[iris, :2] for _, _, iris in eyes.EYES])
+        eyes.move_irises(out, opened, irises)
+        eyes.move_lids(out, looking, ratios)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
         return out

@@ -27,7 +27,7 @@ import numpy as np
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 
-__all__ = ["EYES", "eye_ratios", "move_lids", "open_lids"]
+__all__ = ["EYES", "eye_ratios", "irises_home", "move_irises", "move_lids", "open_lids"]
 
 # (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
 EYES = (
@@ -52,6 +52,8 @@ WIDE_MAX = 1.5  # eye ratios above this are drawn at this (eye_ratios clips ther
 FOLD_MIN = 0.3
 LID_SHADOW = 0.1  # the uncovered eyeball darkens this much more just under the lid
 MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, in eye heights
+OLD_RIM = 2.0  # px beyond an iris's radius that its dark rim and blur reach, cleared when it moves
+LOWER_MARGIN = 0.1  # the lower lid's margin above the tracker's lower-lid line, in eye heights
 
 
 def _gap(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
@@ -109,6 +111,96 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
         weight = float(np.clip((r - 0.2) / 0.3, 0.0, 1.0))
         out[iris, :2] = weight * unsqueezed + (1.0 - weight) * shaped
     return out
+
+
+def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """``landmarks`` with each iris at the avatar's own place in the eye (``neutral``'s), carried by
+    the eye's rotation and scale: where the TPS leaves the iris, for ``move_irises`` to move it."""
+    out = landmarks.copy()
+    for upper, _, iris in EYES:
+        m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], landmarks[upper[0], :2], landmarks[upper[-1], :2])
+        out[iris, :2] = landmarks[upper[0], :2] + (neutral[iris, :2] - neutral[upper[0], :2]) @ m.T
+    return out
+
+
+def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> None:
+    """In place: slide each iris of ``image`` (warped with ``opened``, iris at home) to ``irises``
+    ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye.
+
+    A warp that drags the iris across the eye smears it and squeezes the white beside it; here
+    the iris moves as a disc, its part that was under a lid mirrored from the part in view, and
+    the white it uncovers is the white on either side of its old place, blended across. Nothing
+    outside the opening between the lids changes.
+    """
+    h, w = image.shape[:2]
+    for (upper, lower, iris), to in zip(EYES, irises):
+        a, b = opened[iris[0], :2].astype(np.float64), np.asarray(to[0], dtype=np.float64)
+        if np.hypot(*(b - a)) < 0.3:
+            continue
+        c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
+        length = float(np.linalg.norm(c1 - c0))
+        if length < 4:
+            continue
+        ax = (c1 - c0) / length
+        nm = np.array([-ax[1], ax[0]])
+        if (opened[lower[1:-1], :2].mean(0) - opened[upper[1:-1], :2].mean(0)) @ nm < 0:
+            nm = -nm
+        up_curve, lo_curve = _curve(opened, upper, c0, ax, nm), _curve(opened, lower, c0, ax, nm)
+        roi = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2)
+        if roi is None:
+            continue
+        x0, y0, x1, y1 = roi
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        s = (xs - c0[0]) * ax[0] + (ys - c0[1]) * ax[1]
+        t = (xs - c0[0]) * nm[0] + (ys - c0[1]) * nm[1]
+        # The eyeball shows between the lids' margins, a little inside the tracker's lid lines
+        # (which run through the lashes): the change fades in from the lines to the margins.
+        height = max(float(np.max(np.interp(up_curve[0], *lo_curve) - up_curve[1])), 1.0)
+        top, bottom = _lid_margin(image, c0, ax, nm, up_curve, height, length) + 1.0, LOWER_MARGIN * height + 1.0
+        u, lo = np.interp(s, *up_curve), np.interp(s, *lo_curve)
+        opening = np.clip((t - u) / top, 0.0, 1.0) * np.clip((lo - t) / bottom, 0.0, 1.0) * (s > 0) * (s < length)
+        if not opening.any():
+            continue
+        up_curve, lo_curve = (up_curve[0], up_curve[1] + top), (lo_curve[0], lo_curve[1] - bottom)
+        radius = max(float(np.linalg.norm(opened[iris[1:], :2] - a, axis=1).mean()), 1.0)
+        s_a, t_a = float((a - c0) @ ax), float((a - c0) @ nm)
+        d_s, d_t = float((b - a) @ ax), float((b - a) @ nm)
+
+        def sample(src_s: np.ndarray, src_t: np.ndarray) -> np.ndarray:
+            return cv2.remap(image, (c0[0] + src_s * ax[0] + src_t * nm[0]).astype(np.float32),
+                             (c0[1] + src_s * ax[1] + src_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+
+        # The iris: its texture moved along; where that falls under a lid, mirrored across its centre.
+        src_s, src_t = s - d_s, t - d_t
+        su, sl = np.interp(src_s, *up_curve), np.interp(src_s, *lo_curve)
+        hidden = (src_t < su + 1.0) | (src_t > sl - 1.0)
+        src_t = np.clip(np.where(hidden, 2.0 * t_a - src_t, src_t), su + 1.0, sl - 1.0)
+        iris_px = sample(src_s, src_t)
+        # The white where the iris was (its dark rim included): across each row of its old place,
+        # from the white just outside it on the left to the white just outside it on the right.
+        reach = radius + OLD_RIM
+        half = np.sqrt(np.maximum(reach * reach - (t - t_a) ** 2, 0.0)) + 1.0
+        sides = [np.clip(s_a - half, 0.03 * length, 0.97 * length), np.clip(s_a + half, 0.03 * length, 0.97 * length)]
+        flank = [sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0)) for x in sides]
+        across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
+        white = (1.0 - across) * flank[0] + across * flank[1]
+        new_iris = np.clip(radius - np.hypot(s - s_a - d_s, t - t_a - d_t) + 0.5, 0.0, 1.0)
+        old_iris = np.clip(reach - np.hypot(s - s_a, t - t_a) + 0.5, 0.0, 1.0) * (1.0 - new_iris)
+        region = image[y0:y1, x0:x1].astype(np.float32)
+        moved = new_iris[..., None] * iris_px + old_iris[..., None] * white \
+            + (1.0 - new_iris - old_iris)[..., None] * region
+        k = opening[..., None]
+        image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
+
+
+def _curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """A lid as (s, t) in the eye's frame, sorted along the eye."""
+    rel = points[idx, :2].astype(np.float64) - c0
+    s, t = rel @ ax, rel @ nm
+    order = np.argsort(s)
+    return s[order], t[order]
 
 
 def _lid_colours(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float,
