@@ -388,7 +388,8 @@ class Pipeline:
                         raise self.tracking.error
                     ended = True
                     break
-                elif self.throttle and now - last_sent >= interval and self.last_output is not None:
+                elif (self.throttle and now - last_sent >= interval and self.last_output is not None
+                      and not self.capture.ended.is_set()):  # a file's last frames are on their way: no repeats past its end
                     output = self._output_without_new_frame(now, now - last_new)
                     stamp = self._clock(now)
                 if output is not None:

@@ -293,35 +293,42 @@ class CaptureThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livehead-capture", daemon=True)
         self._index = 0
+        self._errors_logged = 0
 
     def start(self) -> "CaptureThread":
         """Start reading frames on the ``livehead-capture`` thread; returns self."""
         self._thread.start()
         return self
 
+    def _read(self) -> np.ndarray | None:
+        """The source's next frame, or None (end, driver error or a malformed frame, logged)."""
+        try:
+            image = self.source.read()
+        except Exception as exc:  # a driver error must not kill capture: the caller retries
+            image = None
+            if self._errors_logged < 3:
+                log.warning("Reading %s failed: %s", self.source.name, exc)
+                self._errors_logged += 1
+        if image is not None and not _is_rgb_frame(image):
+            # An empty frame leaves MediaPipe's graph failed for good, so it never gets that far.
+            if self._errors_logged < 3:
+                log.warning("%s gave a malformed frame (%s %s, expected (H, W, 3) uint8); skipping it.",
+                            self.source.name, getattr(image, "shape", None), getattr(image, "dtype", type(image)))
+                self._errors_logged += 1
+            image = None
+        return image
+
     def _run(self) -> None:
         interval = 1.0 / self.source.fps if self.pace else 0.0
+        once = self.source.is_file and not getattr(self.source, "loop", False)
         next_time = time.monotonic()
         backoff = 0.05
-        errors_logged = 0
+        ahead: list = []  # a paced file's next frame, read before waiting for its time (see below)
         while not self._stop.is_set():
             t0 = time.perf_counter()
-            try:
-                image = self.source.read()
-            except Exception as exc:  # a driver error must not kill capture: retry below
-                image = None
-                if errors_logged < 3:
-                    log.warning("Reading %s failed: %s", self.source.name, exc)
-                    errors_logged += 1
-            if image is not None and not _is_rgb_frame(image):
-                # An empty frame leaves MediaPipe's graph failed for good, so it never gets that far.
-                if errors_logged < 3:
-                    log.warning("%s gave a malformed frame (%s %s, expected (H, W, 3) uint8); skipping it.",
-                                self.source.name, getattr(image, "shape", None), getattr(image, "dtype", type(image)))
-                    errors_logged += 1
-                image = None
+            image = ahead.pop() if ahead else self._read()
             if image is None:
-                if self.source.is_file and not getattr(self.source, "loop", False):
+                if once:
                     log.info("End of %s.", self.source.name)
                     self.ended.set()
                     break
@@ -358,6 +365,13 @@ class CaptureThread:
             self._index += 1
             if interval:
                 next_time = max(next_time + interval, now - interval)
+                if once:
+                    # Read the next frame now, so the end of the file is known (``ended``) as the last
+                    # frame goes out, not a frame time later: a live output would fill that time
+                    # with repeats stamped past the clip's end.
+                    ahead.append(self._read())
+                    if ahead[0] is None:
+                        continue
                 self._stop.wait(max(0.0, next_time - time.monotonic()))
         self.slot.close()
 
