@@ -137,14 +137,9 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> No
         a, b = opened[iris[0], :2].astype(np.float64), np.asarray(to[0], dtype=np.float64)
         if np.hypot(*(b - a)) < 0.3:
             continue
-        c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
-        length = float(np.linalg.norm(c1 - c0))
+        c0, ax, nm, length = _eye_frame(opened, upper, lower)
         if length < 4:
             continue
-        ax = (c1 - c0) / length
-        nm = np.array([-ax[1], ax[0]])
-        if (opened[lower[1:-1], :2].mean(0) - opened[upper[1:-1], :2].mean(0)) @ nm < 0:
-            nm = -nm
         up_curve, lo_curve = _curve(opened, upper, c0, ax, nm), _curve(opened, lower, c0, ax, nm)
         roi = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2)
         if roi is None:
@@ -167,9 +162,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> No
         d_s, d_t = float((b - a) @ ax), float((b - a) @ nm)
 
         def sample(src_s: np.ndarray, src_t: np.ndarray) -> np.ndarray:
-            return cv2.remap(image, (c0[0] + src_s * ax[0] + src_t * nm[0]).astype(np.float32),
-                             (c0[1] + src_s * ax[1] + src_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            return _sample(image, c0, ax, nm, src_s, src_t)
 
         # The iris: its texture moved along; where that falls under a lid, mirrored across its centre.
         src_s, src_t = s - d_s, t - d_t
@@ -194,9 +187,28 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> No
         image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
 
 
+def _eye_frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The eye's own frame: corner ``c0`` (the upper lid's first point), unit axis along the eye to the
+    other corner, unit normal towards the lower lid (image +y for a level eye), and the eye's length."""
+    c0, c1 = points[upper[0], :2].astype(np.float64), points[upper[-1], :2].astype(np.float64)
+    length = float(np.linalg.norm(c1 - c0))
+    ax = (c1 - c0) / max(length, 1e-9)
+    nm = np.array([-ax[1], ax[0]])
+    if (points[lower[1:-1], :2].mean(0) - points[upper[1:-1], :2].mean(0)) @ nm < 0:
+        nm = -nm
+    return c0, ax, nm, length
+
+
+def _sample(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s, t) -> np.ndarray:
+    """``image`` (float32) at the eye-frame points (``s`` along, ``t`` across) of arrays of one shape."""
+    return cv2.remap(image, (c0[0] + s * ax[0] + t * nm[0]).astype(np.float32),
+                     (c0[1] + s * ax[1] + t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+
+
 def _curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray]:
-    """A lid as (s, t) in the eye's frame, sorted along the eye."""
+    """Landmarks ``idx`` (a lid, a brow) as (s, t) in the eye's frame, sorted along the eye."""
     rel = points[idx, :2].astype(np.float64) - c0
     s, t = rel @ ax, rel @ nm
     order = np.argsort(s)
@@ -232,29 +244,18 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) 
     for (upper, lower, iris), brow, r in zip(EYES, _BROWS_LOWER, ratios):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
-        c0, c1 = opened[upper[0], :2].astype(np.float64), opened[upper[-1], :2].astype(np.float64)
-        length = np.linalg.norm(c1 - c0)
+        c0, ax, nm, length = _eye_frame(opened, upper, lower)
         if length < 4:
             continue
-        ax = (c1 - c0) / length
-        nm = np.array([-ax[1], ax[0]])  # towards the lower lid (image +y for a level eye)
-        if (opened[lower[1:-1], :2].mean(0) - opened[upper[1:-1], :2].mean(0)) @ nm < 0:
-            nm = -nm
 
-        def frame_of(idx):
-            rel = opened[idx, :2].astype(np.float64) - c0
-            s, t = rel @ ax, rel @ nm
-            order = np.argsort(s)
-            return s[order], t[order]
-
-        us, ut = frame_of(upper)
-        ls, lt = frame_of(lower)
+        us, ut = _curve(opened, upper, c0, ax, nm)
+        ls, lt = _curve(opened, lower, c0, ax, nm)
         height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
         brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         top = float(ut.min()) - top_margin
         if r > 1.0:  # a rising lid folds its skin together up to the brow's lower edge
-            bs, bt = frame_of(brow)
+            bs, bt = _curve(opened, brow, c0, ax, nm)
             top = min(top, float(bt.min()))
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
         corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (top, lt.max() + 1.0)]
@@ -320,9 +321,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) 
         room = np.maximum(start - brow_t - 1.0, 1.0)
         squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
         mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
-        mirror = cv2.remap(image, (c0[0] + s * ax[0] + mirror_t * nm[0]).astype(np.float32),
-                           (c0[1] + s * ax[1] + mirror_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        mirror = _sample(image, c0, ax, nm, s, mirror_t)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
         fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
@@ -373,9 +372,7 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     depth = np.clip((t - u_new) / lift, 0.0, 1.0)  # 0 at the new lid edge, 1 at the old one
 
     def sample(src_s, src_t) -> np.ndarray:
-        return cv2.remap(image, (c0[0] + src_s * ax[0] + src_t * nm[0]).astype(np.float32),
-                         (c0[1] + src_s * ax[1] + src_t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        return _sample(image, c0, ax, nm, src_s, src_t)
 
     def white_at(src_s, src_u, src_lo) -> np.ndarray:
         return sample(src_s, src_u + 1.0 + depth * np.minimum(lift, np.maximum(src_lo - src_u - 2.0, 0.0)))
