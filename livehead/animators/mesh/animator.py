@@ -107,6 +107,7 @@ class MeshState:
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
     hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
     exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
+    lid_margins: tuple[float, float]  # eyes.lid_margins of the closed-mouth base
     warnings: tuple[str, ...] = ()
 
 
@@ -168,7 +169,7 @@ class MeshAnimator:
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
                          tone=mouth.face_tone(base, neutral), lip_tone=mouth.lip_tone(base, neutral),
                          normals=normals, hideable=hideable,
-                         exposure=seen, warnings=warnings)
+                         exposure=seen, lid_margins=eyes.lid_margins(base, neutral), warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
         """The photo with its lips closed over its teeth (unchanged if the mouth is already closed).
@@ -241,8 +242,8 @@ class MeshAnimator:
         field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
         out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
         irises = np.stack([looking[iris, :2] for _, _, iris in eyes.EYES])
-        eyes.move_irises(out, opened, irises)
-        eyes.move_lids(out, looking, ratios)
+        eyes.move_irises(out, opened, irises, state.lid_margins)
+        eyes.move_lids(out, looking, ratios, state.lid_margins)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
         return out

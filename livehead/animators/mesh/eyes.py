@@ -27,7 +27,7 @@ import numpy as np
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 
-__all__ = ["EYES", "eye_ratios", "irises_home", "move_irises", "move_lids", "open_lids"]
+__all__ = ["EYES", "eye_ratios", "irises_home", "lid_margins", "move_irises", "move_lids", "open_lids"]
 
 # (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
 EYES = (
@@ -123,9 +123,10 @@ def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     return out
 
 
-def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> None:
+def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margins: tuple[float, ...]) -> None:
     """In place: slide each iris of ``image`` (warped with ``opened``, iris at home) to ``irises``
-    ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye.
+    ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye
+    (``margins``: ``lid_margins`` of the avatar).
 
     A warp that drags the iris across the eye smears it and squeezes the white beside it; here
     the iris moves as a disc, its part that was under a lid mirrored from the part in view, and
@@ -133,7 +134,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> No
     outside the opening between the lids changes.
     """
     h, w = image.shape[:2]
-    for (upper, lower, iris), to in zip(EYES, irises):
+    for (upper, lower, iris), to, margin in zip(EYES, irises, margins):
         a, b = opened[iris[0], :2].astype(np.float64), np.asarray(to[0], dtype=np.float64)
         if np.hypot(*(b - a)) < 0.3:
             continue
@@ -151,7 +152,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray) -> No
         # The eyeball shows between the lids' margins, a little inside the tracker's lid lines
         # (which run through the lashes): the change fades in from the lines to the margins.
         height = max(float(np.max(np.interp(up_curve[0], *lo_curve) - up_curve[1])), 1.0)
-        top, bottom = _lid_margin(image, c0, ax, nm, up_curve, height, length) + 1.0, LOWER_MARGIN * height + 1.0
+        top, bottom = margin * height + 1.0, LOWER_MARGIN * height + 1.0
         u, lo = np.interp(s, *up_curve), np.interp(s, *lo_curve)
         opening = np.clip((t - u) / top, 0.0, 1.0) * np.clip((lo - t) / bottom, 0.0, 1.0) * (s > 0) * (s < length)
         if not opening.any():
@@ -237,11 +238,11 @@ def _lid_colours(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarr
     return np.stack([np.interp(s, cols, colours[:, c]) for c in range(3)], axis=-1)
 
 
-def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) -> None:
+def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], margins: tuple[float, ...]) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
-    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider)."""
+    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins``: ``lid_margins``)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r in zip(EYES, _BROWS_LOWER, ratios):
+    for (upper, lower, iris), brow, r, share in zip(EYES, _BROWS_LOWER, ratios, margins):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, ax, nm, length = _eye_frame(opened, upper, lower)
@@ -278,7 +279,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) 
         if r > 1.0:
             # The raised upper lid. The tracker's lid line runs through the lashes; the eyeball
             # shows from the lid's margin a little below it, so that margin is the edge that rises.
-            margin = _lid_margin(image, c0, ax, nm, (us, ut), height, length)
+            margin = share * height
             rise = (r - 1.0) * (lo - u)  # the lid line rises as far as the ratio asks
             u, lash = u + margin, lash + margin
             top_margin = np.maximum(u - np.interp(s, bs, bt) - 1.0, lash + 1.0)
@@ -328,6 +329,20 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...]) 
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
         weight = np.where(cover, painted * ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
+
+
+def lid_margins(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
+    """Per eye of a photo: how far below the tracker's upper-lid line the lid's dark margin ends,
+    in eye heights (0–0.4). The line runs through the lashes; the eyeball shows from the margin.
+    Measured once per avatar (``image`` with its ``landmarks``), as a share, so it holds while
+    the face moves and scales."""
+    out = []
+    for upper, lower, _ in EYES:
+        c0, ax, nm, length = _eye_frame(landmarks, upper, lower)
+        up, lo = _curve(landmarks, upper, c0, ax, nm), _curve(landmarks, lower, c0, ax, nm)
+        height = max(float(np.max(np.interp(up[0], *lo) - up[1])), 1.0)
+        out.append(_lid_margin(image, c0, ax, nm, up, height, length) / height if length >= 4 else 0.0)
+    return tuple(out)
 
 
 def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
