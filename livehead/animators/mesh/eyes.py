@@ -1,4 +1,4 @@
-"""Blinks and wide eyes for a 2D warp: move the avatar's eyelids, each eye on its own.
+"""Blinks, wide eyes and gaze for a 2D warp: move the avatar's eyelids and irises, each eye on its own.
 
 A thin-plate spline cannot close an eye: the closed upper lid lands on the lower lid, two control
 points share a position but want different sources, and the fit folds (seen as black rings).
@@ -17,6 +17,9 @@ eye below stays where it is.
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
   either side of the iris, over the iris's columns) and the iris continues as a disc, its hidden
   top mirrored from its visible lower half.
+* **Gaze**: dragged across the eye by the warp, an iris smears into the white; so the TPS keeps it
+  at home in its eye (``irises_home``) and ``move_irises`` slides it to where the driver looks as
+  a disc, between the lids' margins, filling the white it uncovers from either side.
 """
 
 from __future__ import annotations
