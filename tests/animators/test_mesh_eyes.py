@@ -165,3 +165,25 @@ class TestWideEyes:
             x0, y0 = np.floor(pts.min(0) - 3).astype(int)
             x1, y1 = np.ceil(pts.max(0) + 3).astype(int)
             assert np.abs(nudged[y0:y1, x0:x1] - still[y0:y1, x0:x1]).mean() < 4.0
+
+
+@pytest.mark.parametrize("yaw, pitch", [(30.0, 0.0), (-30.0, 0.0), (0.0, 20.0)])
+def test_a_turn_or_a_nod_neither_opens_nor_closes_the_eyes(avatar_state, monkeypatch, yaw, pitch):
+    """A turn foreshortens the eye's width and a nod its height; the lids must stay as they are.
+    (Measured in the picture, a 30° turn read as an eye opened up to 27 % wider and a 20° nod as
+    eyes 15 % shut, and the lids moved every frame of them.)"""
+    from livehead.animators.mesh import eyes
+    from livehead.face.geometry import rotation_from_euler
+    from livehead.stages.tracking import observation_from_landmarks
+
+    avatar, engine, state = avatar_state
+    face = avatar.face
+    turned = from_local(to_local(face), rotation_from_euler(yaw, pitch, 0.0) @ face.pose.rotation, face.pose.scale,
+                        face.pose.translation)
+    driver = observation_from_landmarks(turned, timestamp=0.0, frame_size=face.frame_size)
+    seen = []
+    move_lids = eyes.move_lids
+    monkeypatch.setattr(eyes, "move_lids", lambda image, opened, ratios, margins: (
+        seen.append(ratios), move_lids(image, opened, ratios, margins)))
+    render(engine, state, pose_target(avatar, driver=driver))
+    assert np.allclose(seen[0], 1.0, atol=eyes.MIN_CHANGE), seen

@@ -208,7 +208,10 @@ class MeshAnimator:
         target = driving.target_landmarks
         # Eyes are warped open and their lids moved afterwards: a TPS folds when a lid lands on the
         # other, and smears lashes and iris when it lifts a lid.
-        ratios = eyes.eye_ratios(target, state.neutral)
+        # Each eye's opening is compared in the head's own frame: a turn foreshortens the eye's
+        # width, a nod its height, neither opens or closes it.
+        scale, rotation, translation = head_motion(state.neutral, target)
+        ratios = eyes.eye_ratios((target.astype(np.float64) - translation) @ rotation / scale, state.neutral)
         target = _turn_further(target, state.neutral)
         # The TPS leaves each iris at home in its eye; it is slid to where the driver looks afterwards.
         looking = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)

@@ -145,10 +145,16 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         if length < 4:
             continue
         up_curve, lo_curve = _curve(opened, upper, c0, ax, nm), _curve(opened, lower, c0, ax, nm)
-        roi = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2)
-        if roi is None:
+        radius = max(float(np.linalg.norm(opened[iris[1:], :2] - a, axis=1).mean()), 1.0)
+        # Only the old and new place of the iris change, within the eye.
+        reach = radius + OLD_RIM
+        discs = np.concatenate([a - reach - 2.0, a + reach + 2.0, b - reach - 2.0, b + reach + 2.0]).reshape(4, 2)
+        eye, near = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2), pixel_roi(discs, (w, h))
+        if eye is None or near is None:
             continue
-        x0, y0, x1, y1 = roi
+        x0, y0, x1, y1 = max(eye[0], near[0]), max(eye[1], near[1]), min(eye[2], near[2]), min(eye[3], near[3])
+        if x1 <= x0 or y1 <= y0:
+            continue
         ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         s = (xs - c0[0]) * ax[0] + (ys - c0[1]) * ax[1]
         t = (xs - c0[0]) * nm[0] + (ys - c0[1]) * nm[1]
@@ -161,7 +167,6 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         if not opening.any():
             continue
         up_curve, lo_curve = (up_curve[0], up_curve[1] + top), (lo_curve[0], lo_curve[1] - bottom)
-        radius = max(float(np.linalg.norm(opened[iris[1:], :2] - a, axis=1).mean()), 1.0)
         s_a, t_a = float((a - c0) @ ax), float((a - c0) @ nm)
         d_s, d_t = float((b - a) @ ax), float((b - a) @ nm)
 
@@ -176,7 +181,6 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         iris_px = sample(src_s, src_t)
         # The white where the iris was (its dark rim included): across each row of its old place,
         # from the white just outside it on the left to the white just outside it on the right.
-        reach = radius + OLD_RIM
         half = np.sqrt(np.maximum(reach * reach - (t - t_a) ** 2, 0.0)) + 1.0
         sides = [np.clip(s_a - half, 0.03 * length, 0.97 * length), np.clip(s_a + half, 0.03 * length, 0.97 * length)]
         flank = [sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0)) for x in sides]
