@@ -210,9 +210,10 @@ class MeshAnimator:
         # other, and smears lashes and iris when it lifts a lid.
         # Each eye's opening is compared in the head's own frame: a turn foreshortens the eye's
         # width, a nod its height, neither opens or closes it.
-        scale, rotation, translation = head_motion(state.neutral, target)
-        ratios = eyes.eye_ratios((target.astype(np.float64) - translation) @ rotation / scale, state.neutral)
-        target = _turn_further(target, state.neutral)
+        pose = head_motion(state.neutral, target)
+        in_head = _in_neutral_frame(target, pose)
+        ratios = eyes.eye_ratios(in_head, state.neutral)
+        target = _turn_further(target, in_head, state.neutral, pose)
         # The TPS leaves each iris at home in its eye; it is slid to where the driver looks afterwards.
         looking = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)
         opened = eyes.irises_home(looking, state.neutral)
@@ -295,13 +296,22 @@ TURN_GAIN = 1.15
 FULL_GAIN_DEG = 30.0
 
 
-def _turn_further(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+def _in_neutral_frame(target: np.ndarray, pose: tuple[float, np.ndarray, np.ndarray]) -> np.ndarray:
+    """``target`` (478, 3) with the head's rigid motion ``pose`` (``head_motion(neutral, target)``)
+    undone: the face's shape, in the neutral's frame."""
+    scale, rotation, translation = pose
+    return (target.astype(np.float64) - translation) @ rotation / scale
+
+
+def _turn_further(target: np.ndarray, local: np.ndarray, neutral: np.ndarray,
+                  pose: tuple[float, np.ndarray, np.ndarray]) -> np.ndarray:
     """``target`` (478, 3) re-posed with its yaw and pitch against ``neutral`` scaled by up to ``TURN_GAIN``.
 
-    The head's rigid motion is fitted on the rigid landmarks; the face keeps its expression and
-    turns about the centre of those landmarks.
+    ``pose`` is the head's rigid motion from ``neutral`` to ``target`` (fitted on the rigid
+    landmarks) and ``local`` the target in the neutral's frame (``_in_neutral_frame``); the face
+    keeps its expression and turns about the centre of the rigid landmarks.
     """
-    scale, rotation, translation = head_motion(neutral, target)
+    scale, rotation, translation = pose
     yaw, pitch, roll = euler_from_rotation(rotation)
     if abs(yaw) < 0.5 and abs(pitch) < 0.5:
         return target
@@ -311,7 +321,6 @@ def _turn_further(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
 
     further = rotation_from_euler(gain(yaw) * yaw, gain(pitch) * pitch, roll)
     centre = neutral[_RIGID].astype(np.float64).mean(0)
-    local = (target.astype(np.float64) - translation) @ rotation / scale  # back in the neutral's frame
     pivot = scale * centre @ rotation.T + translation
     return (pivot + scale * (local - centre) @ further.T).astype(np.float32)
 

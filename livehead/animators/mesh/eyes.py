@@ -145,7 +145,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         if length < 4:
             continue
         up_curve, lo_curve = _curve(opened, upper, c0, ax, nm), _curve(opened, lower, c0, ax, nm)
-        radius = max(float(np.linalg.norm(opened[iris[1:], :2] - a, axis=1).mean()), 1.0)
+        radius = _iris_radius(opened[iris, :2].astype(np.float64))
         # Only the old and new place of the iris change, within the eye.
         reach = radius + OLD_RIM
         discs = np.concatenate([a - reach - 2.0, a + reach + 2.0, b - reach - 2.0, b + reach + 2.0]).reshape(4, 2)
@@ -155,12 +155,10 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         x0, y0, x1, y1 = max(eye[0], near[0]), max(eye[1], near[1]), min(eye[2], near[2]), min(eye[3], near[3])
         if x1 <= x0 or y1 <= y0:
             continue
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-        s = (xs - c0[0]) * ax[0] + (ys - c0[1]) * ax[1]
-        t = (xs - c0[0]) * nm[0] + (ys - c0[1]) * nm[1]
+        s, t = _eye_grid((x0, y0, x1, y1), c0, ax, nm)
         # The eyeball shows between the lids' margins, a little inside the tracker's lid lines
         # (which run through the lashes): the change fades in from the lines to the margins.
-        height = max(float(np.max(np.interp(up_curve[0], *lo_curve) - up_curve[1])), 1.0)
+        height = _eye_height(up_curve, lo_curve)
         top, bottom = margin * height + 1.0, LOWER_MARGIN * height + 1.0
         u, lo = np.interp(s, *up_curve), np.interp(s, *lo_curve)
         opening = np.clip((t - u) / top, 0.0, 1.0) * np.clip((lo - t) / bottom, 0.0, 1.0) * (s > 0) * (s < length)
@@ -205,6 +203,25 @@ def _eye_frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tupl
     if (points[lower[1:-1], :2].mean(0) - points[upper[1:-1], :2].mean(0)) @ nm < 0:
         nm = -nm
     return c0, ax, nm, length
+
+
+def _eye_grid(roi: tuple[int, int, int, int], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of ``roi`` (x0, y0, x1, y1) in the eye's frame: (s along the eye, t across it)."""
+    x0, y0, x1, y1 = roi
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    rx, ry = xs - c0[0], ys - c0[1]
+    return rx * ax[0] + ry * ax[1], rx * nm[0] + ry * nm[1]
+
+
+def _eye_height(upper: tuple[np.ndarray, np.ndarray], lower: tuple[np.ndarray, np.ndarray]) -> float:
+    """The open eye's largest lid gap (px, ≥ 1) between the lid curves (s, t)."""
+    return max(float(np.max(np.interp(upper[0], *lower) - upper[1])), 1.0)
+
+
+def _iris_radius(iris: np.ndarray) -> float:
+    """Radius (px, ≥ 1) of an iris given as (5, 2) points: centre, then four on the rim."""
+    return max(float(np.linalg.norm(iris[1:] - iris[0], axis=1).mean()), 1.0)
 
 
 def _sample(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s, t) -> np.ndarray:
@@ -255,10 +272,9 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         c0, ax, nm, length = _eye_frame(opened, upper, lower)
         if length < 4:
             continue
-
         us, ut = _curve(opened, upper, c0, ax, nm)
         ls, lt = _curve(opened, lower, c0, ax, nm)
-        height = max(float(np.max(np.interp(us, ls, lt) - ut)), 1.0)
+        height = _eye_height((us, ut), (ls, lt))
         brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         top = float(ut.min()) - top_margin
@@ -271,10 +287,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         if roi is None:
             continue
         x0, y0, x1, y1 = roi
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-        rx, ry = xs - c0[0], ys - c0[1]
-        s = rx * ax[0] + ry * ax[1]
-        t = rx * nm[0] + ry * nm[1]
+        s, t = _eye_grid(roi, c0, ax, nm)
         u = np.interp(s, us, ut)  # open upper lid
         lo = np.interp(s, ls, lt)  # lower lid
         # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
@@ -347,7 +360,7 @@ def lid_margins(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
     for upper, lower, _ in EYES:
         c0, ax, nm, length = _eye_frame(landmarks, upper, lower)
         up, lo = _curve(landmarks, upper, c0, ax, nm), _curve(landmarks, lower, c0, ax, nm)
-        height = max(float(np.max(np.interp(up[0], *lo) - up[1])), 1.0)
+        height = _eye_height(up, lo)
         out.append(_lid_margin(image, c0, ax, nm, up, height, length) / height if length >= 4 else 0.0)
     return tuple(out)
 
@@ -399,8 +412,7 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     def white_at(src_s, src_u, src_lo) -> np.ndarray:
         return sample(src_s, src_u + 1.0 + depth * np.minimum(lift, np.maximum(src_lo - src_u - 2.0, 0.0)))
 
-    centre = iris[0]
-    radius = max(float(np.linalg.norm(iris[1:] - centre, axis=1).mean()), 1.0)
+    centre, radius = iris[0], _iris_radius(iris)
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
