@@ -168,3 +168,28 @@ class TestInteriorColour:
         image[ring] = (150, 60, 110)
         tone = mouth.lip_tone(image, state.neutral)
         np.testing.assert_allclose(tone.ycc, np.array([150.0, 60.0, 110.0]) @ mouth._YCC.T, atol=1.0)
+
+
+class TestTongueOut:
+    def test_a_lower_lip_pushed_onto_the_chin_does_not_fold_the_chin(self, astronaut, monkeypatch):
+        """A tongue rolls the driver's lower lip down to within a third of its usual distance above
+        the chin (MediaPipe then puts the skin landmarks between them past the chin): the avatar's
+        chin stays one round piece. Down every column of the chin, the photo is read top to bottom
+        in order; a fold (the photo read backwards) shows as a crease and a pointed chin."""
+        from livehead.animators.mesh import animator as mesh_animator
+        from livehead.animators.mesh.warp import tps_eval
+
+        avatar, engine, state = astronaut
+        target = pose_target(avatar, mouth=0.3).copy()
+        lip, chin = target[17, :2].copy(), target[152, :2].copy()
+        lower = list(set(lm.LIPS_LOWER_OUTER[1:-1] + lm.LIPS_LOWER_INNER[1:-1]))
+        target[lower, 1] += 0.7 * (chin[1] - lip[1])
+        fits = []
+        fit = mesh_animator.fit_tps
+        monkeypatch.setattr(mesh_animator, "fit_tps", lambda *a, **k: fits.append(fit(*a, **k)) or fits[-1])
+        render(engine, state, target)
+        half = 0.3 * float(np.linalg.norm(target[291, :2] - target[61, :2]))
+        ys = np.arange(target[17, 1], chin[1] + 0.25 * (chin[1] - lip[1]), 0.5)  # from the pushed lip down
+        for x in np.linspace(chin[0] - half, chin[0] + half, 7):
+            source_y = tps_eval(fits[-1], np.stack([np.full_like(ys, x), ys], 1))[:, 1]
+            assert np.diff(source_y).min() > 0, f"the chin folds at x = {x:.0f}"

@@ -283,6 +283,12 @@ _APART = (
     (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_EYE_UPPER), -1.0),
 )
 MIN_SPACING = 0.7  # a gap may shrink to this share of the neutral's, no further
+# The chin below the lower lip: pushing only the skin points between them would drive them past
+# the chin's outline (a fold: a crease and a pointed chin), so the lower face moves down as one
+# piece first, fully at the chin (152) and fading up to the lower lip (17) and out to the jaw
+# (a Gaussian ``CHIN_REACH`` mouth widths wide across the face).
+_LIP, _CHIN = 17, 152
+CHIN_REACH = 1.0
 
 
 # A warped photo reads as turned less than its landmarks are: it has no occlusion at the far
@@ -339,6 +345,7 @@ def _keep_apart(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     down_t, down_n = down_t / max(np.linalg.norm(down_t), 1e-9), down_n / max(np.linalg.norm(down_n), 1e-9)
     scale = np.linalg.norm(target[33, :2] - target[263, :2]) / max(np.linalg.norm(neutral[33, :2] - neutral[263, :2]), 1e-9)
     across_n = np.array([-down_n[1], down_n[0]])
+    out = _keep_chin(out, neutral, down_t, down_n, across_n, scale)
     for pushed, clear, side in _APART:
         pair = clear[np.argmin(np.abs((neutral[pushed, :2] @ across_n)[:, None] - (neutral[clear, :2] @ across_n)[None, :]), axis=1)]
         gap_n = side * (neutral[pushed, :2] - neutral[pair, :2]) @ down_n
@@ -348,6 +355,25 @@ def _keep_apart(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
         if move.any():
             out = out.copy() if out is target else out
             out[pushed[move], :2] += (side * short[move])[:, None] * down_t
+    return out
+
+
+def _keep_chin(target: np.ndarray, neutral: np.ndarray, down_t: np.ndarray, down_n: np.ndarray,
+               across_n: np.ndarray, scale: float) -> np.ndarray:
+    """``target`` with the chin kept ≥ ``MIN_SPACING`` of its neutral distance below the lower lip
+    (see ``_CHIN``); the same array when it already is."""
+    gap_n = float((neutral[_CHIN, :2] - neutral[_LIP, :2]) @ down_n)
+    short = MIN_SPACING * scale * gap_n - float((target[_CHIN, :2] - target[_LIP, :2]) @ down_t)
+    if gap_n <= 0 or short <= 0:
+        return target
+    rel = neutral[:, :2].astype(np.float64) - neutral[_LIP, :2]
+    x = np.clip((rel @ down_n) / gap_n, 0.0, 1.0)
+    width = float(np.linalg.norm(neutral[lm.MOUTH_CORNERS[1], :2] - neutral[lm.MOUTH_CORNERS[0], :2]))
+    across = (neutral[:, :2] - neutral[_CHIN, :2]) @ across_n / max(CHIN_REACH * width, 1e-9)
+    weight = x * x * (3.0 - 2.0 * x) * np.exp(-0.5 * across * across)
+    weight[lm.as_index(lm.LIPS)] = 0.0
+    out = target.copy()
+    out[:, :2] += (short * weight)[:, None] * down_t
     return out
 
 
