@@ -19,6 +19,13 @@ from livehead.face import landmarks as lm
 __all__ = ["PERSON_FROM", "Layers", "split_layers"]
 
 PERSON_FROM = 8  # mask value (0–255) from which a pixel belongs to the person layer
+# A pyramid pixel whose support is this share known takes its colour from those known pixels,
+# not from the coarser level: near the hole's edge the fill continues the background right
+# beside it (a pink wall stays pink beside the head), and only deep inside does it blend into
+# the average of the whole surrounding (with 1, a half-known pixel took half the coarse average:
+# a beige band of mixed wall colours outlined the place the head uncovered).
+PULL_GAIN = 4.0
+GROW = 0.04  # share of the face's height the hole grows past the person's soft edge
 PLATE_SIDE = 192  # px: the plate is filled at about this size, then scaled up (smooth anyway, and fast)
 
 
@@ -64,7 +71,7 @@ def _plate(image: np.ndarray, person: np.ndarray, face_size: float) -> np.ndarra
     k = min(1.0, PLATE_SIDE / max(h, w))
     small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
     # Grow the hole past the soft edge (and hair wisps) so no person colour seeds the fill.
-    grow = max(1, int(round(0.08 * face_size * k)))
+    grow = max(1, int(round(GROW * face_size * k)))
     hole = cv2.resize(person, small.shape[1::-1], interpolation=cv2.INTER_LINEAR) >= PERSON_FROM
     hole = cv2.dilate(hole.astype(np.uint8) * 255, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
     if hole.all():
@@ -96,6 +103,6 @@ def _push_pull(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     filled = premultiplied / np.maximum(weight, 1e-6)[..., None]
     for premultiplied, weight in reversed(levels[:-1]):
         up = cv2.pyrUp(filled, dstsize=(weight.shape[1], weight.shape[0]))
-        alpha = np.clip(weight, 0.0, 1.0)[..., None]
+        alpha = np.clip(PULL_GAIN * weight, 0.0, 1.0)[..., None]
         filled = alpha * (premultiplied / np.maximum(weight, 1e-6)[..., None]) + (1.0 - alpha) * up
     return filled
