@@ -11,6 +11,7 @@ import pytest
 from animators.mesh_helpers import demo_avatar, measure, photo, render
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.config import LiveHeadConfig
+from livehead.face import landmarks as lm
 from livehead.eval.metrics import pearson, yaw_gain
 from livehead.face.geometry import rotation_from_euler
 from livehead.pipeline.processor import FrameProcessor
@@ -88,6 +89,32 @@ class TestTurn:
         assert np.percentile(driver, 95) - np.percentile(driver, 5) > 10.0  # the clip really turns
         assert pearson(driver, output) > 0.9
         assert 0.8 <= yaw_gain(driver, output) <= 1.2, yaw_gain(driver, output)
+
+    def test_shoulders_stay_when_the_head_moves_in_a_close_up(self):
+        """A close-up whose shoulders rise beside the jaw (tpsmm's first frame): the head moves down
+        and toward the camera, the shoulders stay where the photo has them (only head, hair and
+        neck move), instead of sliding with the head and uncovering the background plate."""
+        from _media import media
+        from helpers import read_clip
+        from livehead.avatars.photo import avatar_from_array
+
+        avatar = avatar_from_array(read_clip(media("tpsmm_driving.mp4"), limit=1)[0], name="close-up", content_hash="tpsmm-0")
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        face = avatar.face
+        centre = face.landmarks[:, :2].mean(0)
+        moved = face.landmarks.copy()
+        moved[:, :2] = centre + 1.05 * (moved[:, :2] - centre) + np.array([0.0, 0.2 * face.face_size])
+        out = render(engine, state, moved)
+        oval = face.landmarks[list(lm.FACE_OVAL), :2]
+        h, w = out.shape[:2]
+        ys, xs = np.mgrid[:h, :w]
+        mouth_y = face.landmarks[list(lm.MOUTH_CORNERS), 1].mean()
+        beside = np.abs(xs - oval[:, 0].mean()) > 1.3 * np.abs(oval[:, 0] - oval[:, 0].mean()).max()
+        shoulders = (state.layers.person >= 250) & (ys > mouth_y) & beside
+        assert shoulders.sum() > 500, "the photo shows no shoulders beside the jaw"
+        change = np.abs(out[shoulders].astype(int) - state.base[shoulders]).max(-1)
+        assert np.mean(change > 20) < 0.05, np.mean(change > 20)
 
 
 class TestAvatarsItHandlesLessWell:

@@ -31,6 +31,7 @@ _EARS = (234, 454)  # the face outline's left- and rightmost points, at ear dept
 SPACING = 0.22  # outline points every this many face heights
 HEAD_FREE = 0.1  # fully rigid with the head down to this far below the chin (face heights)
 BODY_FIXED = 0.6  # fully still from this far below the chin (face heights)
+SHOULDER_SLOPE = (50.0, 25.0)  # degrees from level: an outline flatter than the first may be a shoulder, than the second is
 
 
 # Occlusion test (canonical units): a landmark is hidden by another one this close across the
@@ -152,7 +153,12 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     at = np.arange(0.0, arc[-1], SPACING * face_h)
     closed = np.vstack([contour, contour[:1]])
-    pts = np.stack([np.interp(at, arc, closed[:, 0]), np.interp(at, arc, closed[:, 1])], 1)
+    def along(a: np.ndarray) -> np.ndarray:
+        return np.stack([np.interp(a, arc, closed[:, 0], period=arc[-1]), np.interp(a, arc, closed[:, 1], period=arc[-1])], 1)
+
+    pts = along(at)
+    step = 0.05 * face_h
+    tangent = along(at + step) - along(at - step)
     margin = 2.0
     inside = (pts[:, 0] > margin) & (pts[:, 0] < w - 1 - margin) & (pts[:, 1] > margin) & (pts[:, 1] < h - 1 - margin)
     near = np.linalg.norm((pts - centre) / face_h, axis=1) < 2.0
@@ -160,8 +166,10 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
     oval_i = np.round(oval).astype(np.int32)
     off_face = np.array([cv2.pointPolygonTest(oval_i, (float(x), float(y)), True) < -0.05 * face_h for x, y in pts],
                         dtype=bool)
-    pts = pts[inside & near & off_face] if len(pts) else pts
+    keep = inside & near & off_face
+    pts, tangent = (pts[keep], tangent[keep]) if len(pts) else (pts, tangent)
     outward = pts - centre
+    shoulder = _shoulder(pts, tangent, landmarks, oval, face_h)
     # The body inside the outline is still too: a few pins keep the chest from sliding with the chin.
     gy, gx = np.mgrid[chin + BODY_FIXED * face_h : h - margin : 0.5 * face_h,
                       centre[0] - 1.5 * face_h : centre[0] + 1.6 * face_h : 0.5 * face_h]
@@ -170,14 +178,39 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
     if len(grid):
         grid = grid[person[grid[:, 1].astype(int), grid[:, 0].astype(int)] >= 128]
         pts = np.vstack([pts, grid])
+        shoulder = np.concatenate([shoulder, np.ones(len(grid))])
         outward = np.vstack([outward, np.tile([0.0, 1.0], (len(grid), 1))])
     below = (pts[:, 1] - chin) / face_h
     x = np.clip((below - HEAD_FREE) / (BODY_FIXED - HEAD_FREE), 0.0, 1.0)
-    weight = 1.0 - x * x * (3.0 - 2.0 * x)
+    weight = np.minimum(1.0 - x * x * (3.0 - 2.0 * x), 1.0 - shoulder)
     outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-9)
     depth = float(np.mean(landmarks[list(_EARS), 2]))
     return Outline(np.column_stack([pts, np.full(len(pts), depth)]), weight,
                    np.column_stack([outward, np.zeros(len(pts))]))
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def _shoulder(points: np.ndarray, tangent: np.ndarray, landmarks: np.ndarray, oval: np.ndarray,
+              face_h: float) -> np.ndarray:
+    """(M,) in [0, 1]: how surely each outline point is a shoulder (body), not head or hair.
+
+    In a close-up the shoulders rise beside the jaw, above the chin, where the rule "still from
+    ``BODY_FIXED`` below the chin" would move them with the head (and uncover the plate beside
+    the neck). A shoulder's outline lies below the mouth, beside the face, and runs more across
+    than down (``SHOULDER_SLOPE``); hair hanging beside the face runs down and stays with the head.
+    """
+    mouth_y = float(landmarks[list(lm.MOUTH_CORNERS), 1].mean())
+    centre_x = float(oval[:, 0].mean())
+    half = max(float(np.abs(oval[:, 0] - centre_x).max()), 1.0)
+    across = np.abs(tangent[:, 0]) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-9)
+    low, high = np.cos(np.radians(SHOULDER_SLOPE))
+    return (_smooth((points[:, 1] - mouth_y) / (0.1 * face_h))
+            * _smooth((np.abs(points[:, 0] - centre_x) - 0.9 * half) / (0.2 * half))
+            * _smooth((across - low) / (high - low)))
 
 
 def move_outline(outline: Outline, motion: tuple[float, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
