@@ -20,7 +20,9 @@ The shape estimate replaces the calibration frame only where they differ by an e
 (``zero_shape``): the lips (a smile or talking shape at calibration) and each brow. Elsewhere,
 and for differences within what the tracker's pose drift produces on its own, the calibration
 frame stays the zero, so a driver who calibrates with a neutral face gets exactly relative motion
-(a self-reenactment reproduces the clip's own landmarks).
+(a self-reenactment reproduces the clip's own landmarks). The calibration frame also stays the
+zero of the lips where the avatar photo already shows its expression (``shared_expression``): a
+smiling photo driven by someone who calibrated with that smile keeps it, instead of smiling twice.
 
 Pure functions plus a small history dataclass the caller (``FrameProcessor``) holds and resets.
 """
@@ -35,7 +37,7 @@ import numpy as np
 from livehead.face import landmarks as lm
 from livehead.face.expression import eye_openness, mouth_openness, set_mouth_gap
 
-__all__ = ["NeutralEstimate", "NeutralHistory", "update_neutral", "zero_shape"]
+__all__ = ["NeutralEstimate", "NeutralHistory", "shared_expression", "update_neutral", "zero_shape"]
 
 SAMPLE_DT = 0.1  # s between kept samples (history rate 10 Hz)
 WINDOW_S = 30.0  # s of history the estimate looks at
@@ -122,21 +124,53 @@ _REGIONS = (
 )
 
 
-def zero_shape(reference: np.ndarray, estimate: NeutralEstimate) -> np.ndarray:
+def zero_shape(reference: np.ndarray, estimate: NeutralEstimate, avatar: np.ndarray | None = None) -> np.ndarray:
     """The driver's zero of expression (478, 3): the calibration frame ``reference`` (local units)
     with its mouth closed, and in each region where the estimate differs from it by an expression
     (see ``DRIFT`` / ``EXPRESSION``) the estimate's shape instead, faded out around the region.
+
+    ``avatar`` (478, 3 local units, mouth closed): the face the expression is added to. Where it
+    already shows the calibration frame's mouth expression (``shared_expression``: a photo taken
+    smiling, driven by someone who calibrated smiling, or by the same person in the same moment),
+    the calibration frame stays the zero there, so that smile is not added a second time.
     """
     ref = set_mouth_gap(np.asarray(reference, dtype=np.float64), reference, estimate.mouth_gap)
     dev = estimate.local - ref
     weight = np.zeros(len(ref))
     distances = estimate.region_distance or region_distance(estimate.local)
-    for (measured, _), near in zip(_REGIONS, distances):
+    for k, ((measured, _), near) in enumerate(zip(_REGIONS, distances)):
         shift = float(np.sqrt((dev[measured, :2] ** 2).sum(1)).max())
         x = np.clip((shift - DRIFT) / (EXPRESSION - DRIFT), 0.0, 1.0)
+        if x > 0.0 and k == 0 and avatar is not None:
+            x *= 1.0 - shared_expression(avatar, ref, estimate.local)
         if x > 0.0:
             weight = np.maximum(weight, x * x * (3.0 - 2.0 * x) * np.exp(-0.5 * (near / REGION_FALLOFF) ** 2))
     return ref + weight[:, None] * dev
+
+
+# The lips' expression as their shape around the upper lip's centre (the mouth's height on the
+# face and its position are identity, not expression): upper outer lip with the corners.
+_LIP_SHAPE = lm.as_index(lm.LIPS_UPPER_OUTER)
+_LIP_CENTRE = 0
+
+
+def shared_expression(avatar: np.ndarray, calibration: np.ndarray, neutral: np.ndarray) -> float:
+    """In [0, 1]: how far the ``avatar``'s lips are along the way from the driver's ``neutral`` to
+    its ``calibration`` frame (all (478, 3) local units, mouths closed); 0 a neutral mouth, 1 the
+    calibration frame's smile or pout.
+
+    The lip shapes are compared around the upper lip's centre and projected on the calibration
+    expression's own direction, so a different person's mouth (wider, thinner lips) mostly moves
+    across that direction, not along it.
+    """
+    def shape(local: np.ndarray) -> np.ndarray:
+        return (local[_LIP_SHAPE, :2] - local[_LIP_CENTRE, :2]).ravel()
+
+    direction = shape(calibration) - shape(neutral)
+    norm = float(direction @ direction)
+    if norm < 1e-12:
+        return 0.0
+    return float(np.clip((shape(avatar) - shape(neutral)) @ direction / norm, 0.0, 1.0))
 
 
 def region_distance(local: np.ndarray) -> tuple[np.ndarray, ...]:

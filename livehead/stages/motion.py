@@ -9,9 +9,9 @@ sizes ("local" coordinates), so a driver twice as far from the camera drives the
   plus the scale ratio and translation in face sizes.
 * **Expression** is measured against the driver's *neutral* (``face.neutral.zero_shape``: the
   calibration frame, corrected where the neutral estimated while tracking shows it smiled or
-  talked) and added to the avatar's own neutral, which is the photo with its mouth closed
-  (``expression.close_mouth``), so a photo that shows teeth still closes its mouth when the
-  driver does. Without a neutral estimate the calibration frame stands in for it.
+  talked, unless the avatar photo shows that smile too) and added to the avatar's own neutral,
+  which is the photo with its mouth closed (``expression.close_mouth``), so a photo that shows
+  teeth still closes its mouth when the driver does. Without a neutral estimate the calibration frame stands in for it.
 * **Mouth and eye opening** are imposed in absolute, face-size-normalised terms on top
   (``Openness``): a gap from closed for the mouth, a ratio to the neutral opening per eye.
 """
@@ -126,7 +126,7 @@ def transfer(
     """
     photo = to_local(avatar)
     base = close_mouth(photo) if openness is not None else photo
-    driver_neutral = zero_shape(to_local(reference), neutral) if neutral is not None else to_local(reference)
+    driver_neutral = zero_shape(to_local(reference), neutral, base) if neutral is not None else to_local(reference)
     driver = to_local(current)
     delta = driver - driver_neutral
     strength = config.expression_strength * amount

@@ -139,7 +139,7 @@ def closed_face() -> np.ndarray:
 
 def smiling(local: np.ndarray, gap: float = 0.25, lift: float = 0.08) -> np.ndarray:
     """``local`` talking with a broad smile: mouth open by ``gap``, corners up and out by ``lift``."""
-    out = set_mouth_gap(local, local, gap)
+    out = set_mouth_gap(local, local, gap).copy()  # (the same array when the gap is already ``gap``)
     out[CORNERS, 1] -= lift
     out[CORNERS[0], 0] -= lift
     out[CORNERS[1], 0] += lift
@@ -288,6 +288,25 @@ class TestTransferAgainstTheNeutral:
         # Elsewhere the calibration frame, its mouth closed again, is the zero: closing is not an
         # exact inverse of the opening, which leaves the jaw within 1 % of the face's size.
         np.testing.assert_allclose(out, avatar.landmarks, atol=0.01 * 150.0)
+
+    def test_an_avatar_smiling_like_the_calibration_frame_is_not_given_the_smile_twice(self):
+        """The photo smiles, and so does the driver at calibration (the same person in the same
+        moment, or someone who calibrated smiling): while the driver keeps that smile the avatar
+        shows its own (not a smile on top of a smile), and when the driver rests the smile goes."""
+        from livehead.face.neutral import NeutralEstimate, shared_expression
+
+        rest = closed_face()
+        smile = smiling(rest, gap=0.0)
+        avatar = observe(smile, scale=150.0)
+        neutral = NeutralEstimate(rest, 0.0, eye_openness(rest), 10)
+        assert shared_expression(smile, smile, rest) == pytest.approx(1.0)
+        assert shared_expression(rest, smile, rest) == pytest.approx(0.0)
+        kept = transfer(avatar, observe(smiling(rest)), observe(smile), MotionConfig(), neutral=neutral,
+                        openness=Openness(0.0, (1.0, 1.0)))
+        np.testing.assert_allclose(kept[CORNERS], avatar.landmarks[CORNERS], atol=0.01 * 150.0)
+        rested = to_local(observe(transfer(avatar, observe(smiling(rest)), observe(rest), MotionConfig(),
+                                           neutral=neutral, openness=Openness(0.0, (1.0, 1.0)))))
+        np.testing.assert_allclose(rested[CORNERS, :2], rest[CORNERS, :2], atol=0.01)
 
     def test_pursed_lips_do_not_cross_the_avatar_lips(self):
         """The neutral's lips part in the middle (a median of talking; the calibration frame
