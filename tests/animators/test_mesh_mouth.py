@@ -193,3 +193,23 @@ class TestTongueOut:
         for x in np.linspace(chin[0] - half, chin[0] + half, 7):
             source_y = tps_eval(fits[-1], np.stack([np.full_like(ys, x), ys], 1))[:, 1]
             assert np.diff(source_y).min() > 0, f"the chin folds at x = {x:.0f}"
+
+
+class TestShutLips:
+    def test_lips_a_pixel_or_two_apart_render_shut(self):
+        """A tracker puts a driver's shut lips a pixel or two apart (MediaPipe on d9's pout): the
+        avatar's mouth stays shut to an independent detection, as the photo's is; the photo's
+        dark line between the lips is not stretched over the gap into a band that reads as ajar."""
+        from _media import media
+        from helpers import read_clip
+        from livehead.avatars.photo import avatar_from_array
+
+        avatar = avatar_from_array(read_clip(media("liveportrait_d9.mp4"), limit=1)[0], name="d9", content_hash="d9-0")
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        shut = mouth_openness(local(measure(state.base)))
+        target = pose_target(avatar, mouth=0.0).copy()
+        low = list(lm.LIPS_LOWER_INNER[1:-1])
+        target[low, 1] += 1.8 * np.sin(np.linspace(0.2, np.pi - 0.2, len(low)))
+        seen = mouth_openness(local(measure(render(engine, state, target))))
+        assert seen < shut + 0.01, (seen, shut)

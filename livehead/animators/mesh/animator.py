@@ -213,7 +213,7 @@ class MeshAnimator:
         pose = head_motion(state.neutral, target)
         in_head = _in_neutral_frame(target, pose)
         ratios = eyes.eye_ratios(in_head, state.neutral)
-        target = _turn_further(target, in_head, state.neutral, pose)
+        target = _close_slits(_turn_further(target, in_head, state.neutral, pose))
         # The TPS leaves each iris at home in its eye; it is slid to where the driver looks afterwards.
         looking = eyes.open_lids(_keep_apart(target, state.neutral), state.neutral, ratios)
         opened = eyes.irises_home(looking, state.neutral)
@@ -329,6 +329,33 @@ def _turn_further(target: np.ndarray, local: np.ndarray, neutral: np.ndarray,
     centre = neutral[_RIGID].astype(np.float64).mean(0)
     pivot = scale * centre @ rotation.T + translation
     return (pivot + scale * (local - centre) @ further.T).astype(np.float32)
+
+
+_UPPER_INNER, _LOWER_INNER = lm.as_index(lm.LIPS_UPPER_INNER[1:-1]), lm.as_index(lm.LIPS_LOWER_INNER[1:-1])
+
+
+def _close_slits(target: np.ndarray) -> np.ndarray:
+    """``target`` (478, 3) with inner-lip gaps of a few pixels narrowed, the lips meeting halfway:
+    a gap g becomes max(0, g − c·(1 − smoothstep(g / 3c))) with c = ``mouth.FADE_PX`` (shut
+    below about c, unchanged from 3c); the same array when no gap is that narrow.
+
+    Lips a pixel or two apart are closed lips to the eye (MediaPipe puts a driver's shut or
+    pouting lips that far apart), but the warp stretches the photo's dark meeting line over
+    them into a band two or three times as thick, which reads as a mouth left ajar.
+    """
+    c = mouth.FADE_PX
+    up, low = target[_UPPER_INNER, :2].astype(np.float64), target[_LOWER_INNER, :2].astype(np.float64)
+    gap = np.linalg.norm(low - up, axis=1)
+    slit = (gap > 1e-6) & (gap < 3.0 * c)
+    if not slit.any():
+        return target
+    x = gap[slit] / (3.0 * c)
+    narrowed = np.maximum(gap[slit] - c * (1.0 - x * x * (3.0 - 2.0 * x)), 0.0)
+    shrink = (0.5 * (1.0 - narrowed / gap[slit]))[:, None] * (low[slit] - up[slit])
+    out = target.copy()
+    out[_UPPER_INNER[slit], :2] += shrink
+    out[_LOWER_INNER[slit], :2] -= shrink
+    return out
 
 
 def _keep_apart(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
