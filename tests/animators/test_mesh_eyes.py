@@ -92,6 +92,40 @@ class TestGaze:
         seen = gaze(local(measure(after)))[:, 0] - gaze(local(measure(before)))[:, 0]
         assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.4 * abs(along)).all(), seen
 
+    @pytest.mark.parametrize("along", [0.2, -0.2])
+    def test_the_place_an_iris_leaves_is_white(self, along):
+        """d6's first frame, whose dark iris reaches past the tracker's iris circle, looks far to
+        one side: where the iris was is the eye's white again (at least 93 % of the photo's
+        brightest white there), not a grey ghost disc of the iris's own edge."""
+        import cv2
+        from _media import media
+        from helpers import read_clip
+        from livehead.avatars.photo import avatar_from_array
+
+        avatar = avatar_from_array(read_clip(media("liveportrait_d6.mp4"), limit=1)[0], name="d6", content_hash="d6-0")
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        face = avatar.face
+        moved = set_gaze(to_local(face), to_local(face), np.full((2, 2), [along, 0.0]))
+        driver = type(face)(**{**face.__dict__, "landmarks": from_local(moved, face.pose.rotation, face.pose.scale,
+                                                                          face.pose.translation).astype(np.float32)})
+        still, looking = pose_target(avatar), pose_target(avatar, driver=driver)
+        before, after = render(engine, state, still), render(engine, state, looking)
+        luma = np.array([0.299, 0.587, 0.114])
+        ys, xs = np.mgrid[: before.shape[0], : before.shape[1]]
+        for iris, upper, lower in ((lm.RIGHT_IRIS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
+                                   (lm.LEFT_IRIS, lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+            radius = np.linalg.norm(still[iris[1], :2] - still[iris[3], :2]) / 2
+            old, new = still[iris[0], :2], looking[iris[0], :2]
+            eye = np.zeros(before.shape[:2], np.uint8)
+            cv2.fillPoly(eye, [np.round(np.concatenate([still[list(upper), :2], still[list(reversed(lower)), :2]]))
+                               .astype(np.int32)], 255)
+            left = (np.hypot(xs - old[0], ys - old[1]) < 0.8 * radius) & (np.hypot(xs - new[0], ys - new[1]) > 1.3 * radius)
+            left &= eye > 0
+            assert left.sum() > 10
+            white = np.percentile(before[eye > 0] @ luma, 90)
+            assert np.median(after[left] @ luma) > 0.93 * white, (np.median(after[left] @ luma), white)
+
 
 def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo: float, hi: float) -> float:
     """Median luma in the eye's middle third, between ``lo`` and ``hi`` eye heights below the open upper lid."""
@@ -135,6 +169,33 @@ class TestLidSkin:
 
 
 class TestWideEyes:
+    @pytest.mark.parametrize("name", ["liveportrait_d6.mp4", "aniportrait_Aragaki.png"])
+    def test_a_raised_lid_has_no_dotted_edge(self, name):
+        """Wide eyes: the raised lid's edge is a continuous line. Its old lash line, read a pixel
+        under the new edge where the eyeball fades in, left isolated dark dots along it (4–7 per
+        face): pixels over 25 darker than the median of the five along their row."""
+        from _media import media
+        from helpers import read_clip
+        from livehead.animators.mesh.warp import pixel_roi
+        from livehead.avatars.photo import avatar_from_array
+
+        if name.endswith(".mp4"):
+            avatar = avatar_from_array(read_clip(media(name), limit=1)[0], name=name, content_hash=name)
+        else:
+            avatar = photo(name)
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        for ratio in (1.25, 1.45):
+            target = pose_target(avatar, eyes=(ratio, ratio))
+            luma = render(engine, state, target).astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+            dots = 0
+            for group in (lm.RIGHT_EYE, lm.LEFT_EYE):
+                x0, y0, x1, y1 = pixel_roi(target[list(group), :2], luma.shape[::-1], margin=3)
+                region = luma[max(y0 - 6, 0):y1, x0:x1]
+                along = np.median(np.stack([np.roll(region, k, axis=1) for k in range(-2, 3)]), axis=0)[:, 2:-2]
+                dots += int((region[:, 2:-2] < along - 25).sum())
+            assert dots <= 2, (ratio, dots)
+
     def test_a_raised_lid_shows_white_above_the_iris(self):
         """Eyes opened 1.5× wider: between the raised lid and the top of the iris there is eyeball
         as bright as the white beside the iris (at least 60 % of it); a warp that drags the lid up

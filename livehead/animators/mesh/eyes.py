@@ -56,6 +56,8 @@ FOLD_MIN = 0.3
 LID_SHADOW = 0.1  # the uncovered eyeball darkens this much more just under the lid
 MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, in eye heights
 OLD_RIM = 2.0  # px beyond an iris's radius that its dark rim and blur reach, cleared when it moves
+IRIS_REACH = 1.4  # iris radii around an iris's old place within which dark pixels count as iris when it moves
+WHITE_SEARCH = (0.0, 0.25, 0.5)  # offsets (iris radii, outward) at which the white beside an iris is sought
 LOWER_MARGIN = 0.1  # the lower lid's margin above the tracker's lower-lid line, in eye heights
 
 
@@ -148,7 +150,8 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         radius = _iris_radius(opened[iris, :2].astype(np.float64))
         # Only the old and new place of the iris change, within the eye.
         reach = radius + OLD_RIM
-        discs = np.concatenate([a - reach - 2.0, a + reach + 2.0, b - reach - 2.0, b + reach + 2.0]).reshape(4, 2)
+        far = max(reach, IRIS_REACH * radius) + 2.0
+        discs = np.concatenate([a - far, a + far, b - far, b + far]).reshape(4, 2)
         eye, near = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2), pixel_roi(discs, (w, h))
         if eye is None or near is None:
             continue
@@ -181,16 +184,35 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         # from the white just outside it on the left to the white just outside it on the right.
         half = np.sqrt(np.maximum(reach * reach - (t - t_a) ** 2, 0.0)) + 1.0
         sides = [np.clip(s_a - half, 0.03 * length, 0.97 * length), np.clip(s_a + half, 0.03 * length, 0.97 * length)]
-        flank = [sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0)) for x in sides]
+        # The brightest of a few samples outward: the tracker's iris can be smaller than the dark
+        # disc in the photo, and a white taken from the iris's own edge paints a grey ghost iris.
+        flank = []
+        for side, sign in zip(sides, (-1.0, 1.0)):
+            xs = [np.clip(side + sign * k * radius, 0.03 * length, 0.97 * length) for k in WHITE_SEARCH]
+            flank.append(_whitest([sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0))
+                                   for x in xs]))
         across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
         white = (1.0 - across) * flank[0] + across * flank[1]
         new_iris = np.clip(radius - np.hypot(s - s_a - d_s, t - t_a - d_t) + 0.5, 0.0, 1.0)
-        old_iris = np.clip(reach - np.hypot(s - s_a, t - t_a) + 0.5, 0.0, 1.0) * (1.0 - new_iris)
         region = image[y0:y1, x0:x1].astype(np.float32)
+        # The photo's dark disc can reach past the tracker's iris: around the old place, whatever
+        # is clearly darker than the white beside it is iris too (no dark crescent left behind).
+        old_dist = np.hypot(s - s_a, t - t_a)
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        darker = np.clip((white @ luma - region @ luma - 10.0) / 20.0, 0.0, 1.0)
+        old_iris = np.maximum(np.clip(reach - old_dist + 0.5, 0.0, 1.0),
+                              darker * np.clip(IRIS_REACH * radius - old_dist + 0.5, 0.0, 1.0)) * (1.0 - new_iris)
         moved = new_iris[..., None] * iris_px + old_iris[..., None] * white \
             + (1.0 - new_iris - old_iris)[..., None] * region
         k = opening[..., None]
         image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
+
+
+def _whitest(samples: list[np.ndarray]) -> np.ndarray:
+    """Per pixel, the brightest of ``samples`` (each (h, w, 3) float32 RGB of the same pixels)."""
+    stack = np.stack(samples)
+    pick = np.argmax(stack @ np.array([0.299, 0.587, 0.114], np.float32), axis=0)
+    return np.take_along_axis(stack, pick[None, ..., None], axis=0)[0]
 
 
 def _eye_frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -306,7 +328,9 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
             u_new = u - np.minimum(rise, (1.0 - FOLD_MIN) * (top_margin - lash))
         src_t = t.copy()
         shift = u_new - u
-        band = (t > u_new - lash) & (t <= u_new)
+        # (A raised lid's band reaches a pixel under its new edge, where the eyeball fades in: the
+        # lid's own margin shows there, not the lashes' old place as a dotted line.)
+        band = (t > u_new - lash) & (t <= u_new + (1.0 if r > 1.0 else 0.0))
         src_t[band] = (t - shift)[band]
         # The skin between the lid's top and the lashes stretches down over what the lid uncovers:
         # the photo's own lid, continuous with the skin above it. Stretched far, its texture
@@ -416,7 +440,9 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
-    flank = [white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower))) for x in sides]
+    flank = [_whitest([white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower)))
+                       for x in np.clip(side + sign * radius * np.array(WHITE_SEARCH), 0.05 * length, 0.95 * length)])
+             for side, sign in zip(sides, (-1.0, 1.0))]
     across = np.clip((s - sides[0]) / max(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
     over_iris = np.clip((1.3 * radius - np.abs(s - s_c)) / (0.3 * radius), 0.0, 1.0)[..., None]
     white = over_iris * ((1.0 - across) * flank[0] + across * flank[1]) + (1.0 - over_iris) * white
