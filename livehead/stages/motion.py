@@ -11,7 +11,8 @@ sizes ("local" coordinates), so a driver twice as far from the camera drives the
   calibration frame, corrected where the neutral estimated while tracking shows it smiled or
   talked, unless the avatar photo shows that smile too) and added to the avatar's own neutral,
   which is the photo with its mouth closed (``expression.close_mouth``), so a photo that shows
-  teeth still closes its mouth when the driver does. Without a neutral estimate the calibration frame stands in for it.
+  teeth still closes its mouth when the driver does. Without a neutral estimate the calibration
+  frame stands in for it.
 * **Mouth and eye opening** are imposed in absolute, face-size-normalised terms on top
   (``Openness``): a gap from closed for the mouth, a ratio to the neutral opening per eye.
 """

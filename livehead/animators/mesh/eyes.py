@@ -58,6 +58,7 @@ MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, i
 OLD_RIM = 2.0  # px beyond an iris's radius that its dark rim and blur reach, cleared when it moves
 IRIS_REACH = 1.4  # iris radii around an iris's old place within which dark pixels count as iris when it moves
 WHITE_SEARCH = (0.0, 0.25, 0.5)  # offsets (iris radii, outward) at which the white beside an iris is sought
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 LOWER_MARGIN = 0.1  # the lower lid's margin above the tracker's lower-lid line, in eye heights
 
 
@@ -198,8 +199,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         # The photo's dark disc can reach past the tracker's iris: around the old place, whatever
         # is clearly darker than the white beside it is iris too (no dark crescent left behind).
         old_dist = np.hypot(s - s_a, t - t_a)
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
-        darker = np.clip((white @ luma - region @ luma - 10.0) / 20.0, 0.0, 1.0)
+        darker = np.clip((white @ _LUMA - region @ _LUMA - 10.0) / 20.0, 0.0, 1.0)
         old_iris = np.maximum(np.clip(reach - old_dist + 0.5, 0.0, 1.0),
                               darker * np.clip(IRIS_REACH * radius - old_dist + 0.5, 0.0, 1.0)) * (1.0 - new_iris)
         moved = new_iris[..., None] * iris_px + old_iris[..., None] * white \
@@ -211,7 +211,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
 def _whitest(samples: list[np.ndarray]) -> np.ndarray:
     """Per pixel, the brightest of ``samples`` (each (h, w, 3) float32 RGB of the same pixels)."""
     stack = np.stack(samples)
-    pick = np.argmax(stack @ np.array([0.299, 0.587, 0.114], np.float32), axis=0)
+    pick = np.argmax(stack @ _LUMA, axis=0)
     return np.take_along_axis(stack, pick[None, ..., None], axis=0)[0]
 
 
@@ -403,7 +403,7 @@ def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
         t = u + np.arange(-0.3 * height, 0.6 * height + 0.5, 0.5)
         xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
         ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
-        profile = image[ys, xs].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        profile = image[ys, xs].astype(np.float32) @ _LUMA
         near = t <= u + 0.3 * height
         k = int(np.argmin(np.where(near, profile, np.inf)))
         level = profile[k] + 0.5 * (profile[-1] - profile[k])

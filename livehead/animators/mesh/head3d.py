@@ -153,6 +153,7 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     at = np.arange(0.0, arc[-1], SPACING * face_h)
     closed = np.vstack([contour, contour[:1]])
+
     def along(a: np.ndarray) -> np.ndarray:
         return np.stack([np.interp(a, arc, closed[:, 0], period=arc[-1]), np.interp(a, arc, closed[:, 1], period=arc[-1])], 1)
 
@@ -181,8 +182,7 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
         shoulder = np.concatenate([shoulder, np.ones(len(grid))])
         outward = np.vstack([outward, np.tile([0.0, 1.0], (len(grid), 1))])
     below = (pts[:, 1] - chin) / face_h
-    x = np.clip((below - HEAD_FREE) / (BODY_FIXED - HEAD_FREE), 0.0, 1.0)
-    weight = np.minimum(1.0 - x * x * (3.0 - 2.0 * x), 1.0 - shoulder)
+    weight = np.minimum(1.0 - _smooth((below - HEAD_FREE) / (BODY_FIXED - HEAD_FREE)), 1.0 - shoulder)
     outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-9)
     depth = float(np.mean(landmarks[list(_EARS), 2]))
     return Outline(np.column_stack([pts, np.full(len(pts), depth)]), weight,
@@ -190,6 +190,7 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
+    """Smoothstep of ``x`` clipped to [0, 1]."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
