@@ -29,6 +29,15 @@ def photo(name: str) -> AvatarImage:
     return load_avatar(media(name), working_size=WORK)
 
 
+def first_frame(clip: str) -> AvatarImage:
+    """A clip's first frame from ../shared/media as the avatar (self-reenactment's avatar)."""
+    from _media import media
+    from helpers import read_clip
+    from livehead.avatars.photo import avatar_from_array
+
+    return avatar_from_array(read_clip(media(clip), limit=1)[0], name=clip, content_hash=f"{clip}-0")
+
+
 def render(engine: MeshAnimator, state: MeshState, target: np.ndarray, *, observation: FaceObservation | None = None,
            frame: np.ndarray | None = None) -> np.ndarray:
     face = state.avatar.face

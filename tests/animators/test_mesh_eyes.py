@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animators.mesh_helpers import demo_avatar, local, measure, photo, pose_target, render
+from animators.mesh_helpers import demo_avatar, first_frame, local, measure, photo, pose_target, render
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.face import landmarks as lm
 from livehead.face.expression import eye_openness, gaze, set_gaze
@@ -56,6 +56,17 @@ class TestBlinks:
             assert dark_shut > dark_open + 20, (dark_open, dark_shut)
 
 
+def _look(avatar, engine, state, along: float):
+    """(still target, looking target, still render, looking render): the avatar's own face looking
+    sideways by ``along`` eye widths."""
+    face = avatar.face
+    moved = set_gaze(to_local(face), to_local(face), np.full((2, 2), [along, 0.0]))
+    driver = type(face)(**{**face.__dict__, "landmarks": from_local(moved, face.pose.rotation, face.pose.scale,
+                                                                      face.pose.translation).astype(np.float32)})
+    still, looking = pose_target(avatar), pose_target(avatar, driver=driver)
+    return still, looking, render(engine, state, still), render(engine, state, looking)
+
+
 class TestGaze:
     @pytest.mark.parametrize("along", [0.12, -0.12])
     def test_iris_follows_the_driver_gaze(self, avatar_state, along):
@@ -63,13 +74,7 @@ class TestGaze:
         same way, and a tracker sees the gaze move that way too. (The darkest quarter of the eye
         also holds lashes and lid margins, which stay put, so its centre moves about a third as
         far as the iris; an iris that stays put moves it not at all.)"""
-        avatar, engine, state = avatar_state
-        face = avatar.face
-        moved = set_gaze(to_local(face), to_local(face), np.full((2, 2), [along, 0.0]))
-        driver = type(face)(**{**face.__dict__, "landmarks": from_local(moved, face.pose.rotation, face.pose.scale,
-                                                                          face.pose.translation).astype(np.float32)})
-        still, looking = pose_target(avatar), pose_target(avatar, driver=driver)
-        before, after = render(engine, state, still), render(engine, state, looking)
+        still, looking, before, after = _look(*avatar_state, along)
         import cv2
 
         luma = np.array([0.299, 0.587, 0.114])
@@ -98,19 +103,10 @@ class TestGaze:
         one side: where the iris was is the eye's white again (at least 93 % of the photo's
         brightest white there), not a grey ghost disc of the iris's own edge."""
         import cv2
-        from _media import media
-        from helpers import read_clip
-        from livehead.avatars.photo import avatar_from_array
 
-        avatar = avatar_from_array(read_clip(media("liveportrait_d6.mp4"), limit=1)[0], name="d6", content_hash="d6-0")
+        avatar = first_frame("liveportrait_d6.mp4")
         engine = MeshAnimator()
-        state = engine.prepare(avatar)
-        face = avatar.face
-        moved = set_gaze(to_local(face), to_local(face), np.full((2, 2), [along, 0.0]))
-        driver = type(face)(**{**face.__dict__, "landmarks": from_local(moved, face.pose.rotation, face.pose.scale,
-                                                                          face.pose.translation).astype(np.float32)})
-        still, looking = pose_target(avatar), pose_target(avatar, driver=driver)
-        before, after = render(engine, state, still), render(engine, state, looking)
+        still, looking, before, after = _look(avatar, engine, engine.prepare(avatar), along)
         luma = np.array([0.299, 0.587, 0.114])
         ys, xs = np.mgrid[: before.shape[0], : before.shape[1]]
         for iris, upper, lower in ((lm.RIGHT_IRIS, lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER),
@@ -174,15 +170,9 @@ class TestWideEyes:
         """Wide eyes: the raised lid's edge is a continuous line. Its old lash line, read a pixel
         under the new edge where the eyeball fades in, left isolated dark dots along it (4–7 per
         face): pixels over 25 darker than the median of the five along their row."""
-        from _media import media
-        from helpers import read_clip
         from livehead.animators.mesh.warp import pixel_roi
-        from livehead.avatars.photo import avatar_from_array
 
-        if name.endswith(".mp4"):
-            avatar = avatar_from_array(read_clip(media(name), limit=1)[0], name=name, content_hash=name)
-        else:
-            avatar = photo(name)
+        avatar = first_frame(name) if name.endswith(".mp4") else photo(name)
         engine = MeshAnimator()
         state = engine.prepare(avatar)
         for ratio in (1.25, 1.45):

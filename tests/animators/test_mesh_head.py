@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 
-from animators.mesh_helpers import demo_avatar, measure, photo, render
+from animators.mesh_helpers import demo_avatar, first_frame, measure, photo, render
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.config import LiveHeadConfig
 from livehead.face import landmarks as lm
@@ -94,11 +94,7 @@ class TestTurn:
         """A close-up whose shoulders rise beside the jaw (tpsmm's first frame): the head moves down
         and toward the camera, the shoulders stay where the photo has them (only head, hair and
         neck move), instead of sliding with the head and uncovering the background plate."""
-        from _media import media
-        from helpers import read_clip
-        from livehead.avatars.photo import avatar_from_array
-
-        avatar = avatar_from_array(read_clip(media("tpsmm_driving.mp4"), limit=1)[0], name="close-up", content_hash="tpsmm-0")
+        avatar = first_frame("tpsmm_driving.mp4")
         engine = MeshAnimator()
         state = engine.prepare(avatar)
         face = avatar.face

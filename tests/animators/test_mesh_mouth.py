@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from animators.mesh_helpers import demo_avatar, local, measure, photo, pose_target, render
+from animators.mesh_helpers import demo_avatar, first_frame, local, measure, photo, pose_target, render
 from livehead.animators.mesh import mouth
 from livehead.animators.mesh.animator import MeshAnimator
 from livehead.animators.mesh.warp import pixel_roi
@@ -200,11 +200,7 @@ class TestShutLips:
         """A tracker puts a driver's shut lips a pixel or two apart (MediaPipe on d9's pout): the
         avatar's mouth stays shut to an independent detection, as the photo's is; the photo's
         dark line between the lips is not stretched over the gap into a band that reads as ajar."""
-        from _media import media
-        from helpers import read_clip
-        from livehead.avatars.photo import avatar_from_array
-
-        avatar = avatar_from_array(read_clip(media("liveportrait_d9.mp4"), limit=1)[0], name="d9", content_hash="d9-0")
+        avatar = first_frame("liveportrait_d9.mp4")
         engine = MeshAnimator()
         state = engine.prepare(avatar)
         shut = mouth_openness(local(measure(state.base)))
