@@ -210,9 +210,10 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
 
 def _whitest(samples: list[np.ndarray]) -> np.ndarray:
     """Per pixel, the brightest of ``samples`` (each (h, w, 3) float32 RGB of the same pixels)."""
-    stack = np.stack(samples)
-    pick = np.argmax(stack @ _LUMA, axis=0)
-    return np.take_along_axis(stack, pick[None, ..., None], axis=0)[0]
+    best = samples[0]
+    for other in samples[1:]:
+        best = np.where((other @ _LUMA > best @ _LUMA)[..., None], other, best)
+    return best
 
 
 def _eye_frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
