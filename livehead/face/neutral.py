@@ -148,8 +148,9 @@ def zero_shape(reference: np.ndarray, estimate: NeutralEstimate, avatar: np.ndar
     return ref + weight[:, None] * dev
 
 
-# The lips' expression as their shape around the upper lip's centre (the mouth's height on the
-# face and its position are identity, not expression): upper outer lip with the corners.
+# The lips' expression as their shape around the upper lip's centre, in mouth widths (the mouth's
+# place on the face and its width are mostly identity, not expression; the corners' lift against
+# the width is what a smile or a pout changes): upper outer lip with the corners.
 _LIP_SHAPE = lm.as_index(lm.LIPS_UPPER_OUTER)
 _LIP_CENTRE = 0
 
@@ -159,12 +160,13 @@ def shared_expression(avatar: np.ndarray, calibration: np.ndarray, neutral: np.n
     its ``calibration`` frame (all (478, 3) local units, mouths closed); 0 a neutral mouth, 1 the
     calibration frame's smile or pout.
 
-    The lip shapes are compared around the upper lip's centre and projected on the calibration
-    expression's own direction, so a different person's mouth (wider, thinner lips) mostly moves
-    across that direction, not along it.
+    The lip shapes are compared around the upper lip's centre, scaled to one mouth width, and
+    projected on the calibration expression's own direction, so a different person's mouth (wider,
+    thinner lips) mostly moves across that direction, not along it.
     """
     def shape(local: np.ndarray) -> np.ndarray:
-        return (local[_LIP_SHAPE, :2] - local[_LIP_CENTRE, :2]).ravel()
+        width = float(np.linalg.norm(local[_LIP_SHAPE[-1], :2] - local[_LIP_SHAPE[0], :2]))
+        return ((local[_LIP_SHAPE, :2] - local[_LIP_CENTRE, :2]) / max(width, 1e-9)).ravel()
 
     direction = shape(calibration) - shape(neutral)
     norm = float(direction @ direction)

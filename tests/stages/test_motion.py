@@ -301,6 +301,9 @@ class TestTransferAgainstTheNeutral:
         neutral = NeutralEstimate(rest, 0.0, eye_openness(rest), 10)
         assert shared_expression(smile, smile, rest) == pytest.approx(1.0)
         assert shared_expression(rest, smile, rest) == pytest.approx(0.0)
+        wide = rest.copy()  # another person at rest, with a mouth a tenth wider
+        wide[lm.as_index(lm.LIPS), 0] *= 1.1
+        assert shared_expression(wide, smile, rest) < 0.1
         kept = transfer(avatar, observe(smiling(rest)), observe(smile), MotionConfig(), neutral=neutral,
                         openness=Openness(0.0, (1.0, 1.0)))
         np.testing.assert_allclose(kept[CORNERS], avatar.landmarks[CORNERS], atol=0.01 * 150.0)
