@@ -210,9 +210,11 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
 
 def _whitest(samples: list[np.ndarray]) -> np.ndarray:
     """Per pixel, the brightest of ``samples`` (each (h, w, 3) float32 RGB of the same pixels)."""
-    best = samples[0]
+    best, best_luma = samples[0], samples[0] @ _LUMA
     for other in samples[1:]:
-        best = np.where((other @ _LUMA > best @ _LUMA)[..., None], other, best)
+        luma = other @ _LUMA
+        brighter = luma > best_luma
+        best, best_luma = np.where(brighter[..., None], other, best), np.where(brighter, luma, best_luma)
     return best
 
 
