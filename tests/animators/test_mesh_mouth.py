@@ -195,6 +195,28 @@ class TestTongueOut:
             assert np.diff(source_y).min() > 0, f"the chin folds at x = {x:.0f}"
 
 
+class TestSmile:
+    def test_an_upper_lip_lifted_towards_the_nose_keeps_its_thickness(self, astronaut, monkeypatch):
+        """A broad smile lifts the driver's upper lip to 55 % of its height below the nose (MediaPipe
+        on d9): the avatar's upper lip goes up whole. Held lower, its top edge was pushed onto its
+        bottom one, and the lip vanished into a wavy line."""
+        from livehead.animators.mesh import animator as mesh_animator
+
+        avatar, engine, state = astronaut
+        target = pose_target(avatar, mouth=0.0).copy()
+        lift = 0.45 * (target[0, 1] - target[164, 1])
+        target[list(lm.LIPS), 1] -= lift
+        fits = []
+        fit = mesh_animator.fit_tps
+        monkeypatch.setattr(mesh_animator, "fit_tps", lambda dst, *a, **k: fits.append(dst) or fit(dst, *a, **k))
+        render(engine, state, target)
+        row = {int(i): k for k, i in enumerate(state.control)}
+        outer, inner = lm.LIPS_UPPER_OUTER[2:-2], lm.LIPS_UPPER_INNER[2:-2]
+        warped = np.array([fits[-1][row[i], 1] for i in inner]) - np.array([fits[-1][row[o], 1] for o in outer])
+        wanted = target[list(inner), 1] - target[list(outer), 1]
+        np.testing.assert_allclose(warped, wanted, rtol=0.03)
+
+
 class TestShutLips:
     def test_lips_a_pixel_or_two_apart_render_shut(self):
         """A tracker puts a driver's shut lips a pixel or two apart (MediaPipe on d9's pout): the

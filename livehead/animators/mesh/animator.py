@@ -273,16 +273,19 @@ class MeshAnimator:
 
 
 # (landmarks that may be pushed, landmarks they must keep clear of, +1 if the pushed ones lie
-# below): soft tissue between features. A driver's lower lip rolled down by the tongue, an upper
-# lip raised into a sneer or brows knitted into a frown bring one contour almost onto the next;
-# the avatar's skin or lip between them then gets squeezed into streaks ("drips", smeared lids).
+# below, the share of its neutral height the gap may shrink to): soft tissue between features. A
+# driver's lower lip rolled down by the tongue, an upper lip raised into a sneer or brows knitted
+# into a frown bring one contour almost onto the next; the avatar's skin or lip between them then
+# gets squeezed into streaks ("drips", smeared lids). The skin under the nose gives way more: a
+# broad smile lifts the upper lip to 55–60 % of its height below the nose (d9), and holding it
+# lower pushes the lip's top edge onto its bottom one (the upper lip vanishes, or folds).
+MIN_SPACING = 0.7
 _APART = (
-    (lm.as_index(lm.CHIN_INNER), lm.as_index(lm.LIPS_LOWER_OUTER), 1.0),
-    (lm.as_index(lm.LIPS_UPPER_OUTER), lm.as_index((2, 98, 327, 97, 326, 167, 393, 164)), 1.0),
-    (lm.as_index(lm.RIGHT_BROW), lm.as_index(lm.RIGHT_EYE_UPPER), -1.0),
-    (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_EYE_UPPER), -1.0),
+    (lm.as_index(lm.CHIN_INNER), lm.as_index(lm.LIPS_LOWER_OUTER), 1.0, MIN_SPACING),
+    (lm.as_index(lm.LIPS_UPPER_OUTER), lm.as_index((2, 98, 327, 97, 326, 167, 393, 164)), 1.0, 0.45),
+    (lm.as_index(lm.RIGHT_BROW), lm.as_index(lm.RIGHT_EYE_UPPER), -1.0, MIN_SPACING),
+    (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_EYE_UPPER), -1.0, MIN_SPACING),
 )
-MIN_SPACING = 0.7  # a gap may shrink to this share of the neutral's, no further
 # The chin below the lower lip: pushing only the skin points between them would drive them past
 # the chin's outline (a fold: a crease and a pointed chin), so the lower face moves down as one
 # piece first, fully at the chin (152) and fading up to the lower lip (17) and out to the jaw
@@ -359,7 +362,7 @@ def _close_slits(target: np.ndarray) -> np.ndarray:
 
 
 def _keep_apart(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
-    """``target`` (478, 3) with the skin between lips, chin, nose, brows and lids kept at ≥ ``MIN_SPACING``
+    """``target`` (478, 3) with the skin between lips, chin, nose, brows and lids kept at ≥ their share (``_APART``)
     of its neutral height.
 
     "Down" is the face's own vertical (eyes to chin). Each pushed point is paired with the
@@ -373,11 +376,11 @@ def _keep_apart(target: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     scale = np.linalg.norm(target[33, :2] - target[263, :2]) / max(np.linalg.norm(neutral[33, :2] - neutral[263, :2]), 1e-9)
     across_n = np.array([-down_n[1], down_n[0]])
     out = _keep_chin(out, neutral, down_t, down_n, across_n, scale)
-    for pushed, clear, side in _APART:
+    for pushed, clear, side, spacing in _APART:
         pair = clear[np.argmin(np.abs((neutral[pushed, :2] @ across_n)[:, None] - (neutral[clear, :2] @ across_n)[None, :]), axis=1)]
         gap_n = side * (neutral[pushed, :2] - neutral[pair, :2]) @ down_n
         gap_t = side * (out[pushed, :2] - out[pair, :2]) @ down_t
-        short = MIN_SPACING * scale * gap_n - gap_t
+        short = spacing * scale * gap_n - gap_t
         move = (gap_n > 0) & (short > 0)
         if move.any():
             out = out.copy() if out is target else out
