@@ -92,10 +92,13 @@ class TestGaze:
 
             shift = (dark_centre(after) - dark_centre(before)) / width
             assert np.sign(shift) == np.sign(along) and abs(shift) > 0.2 * abs(along), shift
-        # A tracker sees at least 40 % of the gaze in each eye: the iris moves as a disc. (Dragged
-        # across the eye by the warp, it smeared into the white and read as 20–35 % in one eye.)
+        # A tracker sees over 45 % of the gaze in the two eyes together, and over 35 % in each: the
+        # iris moves as a disc. (Dragged across the eye by the warp, it smeared into the white and
+        # read as 20–35 % in one eye. The astronaut's eyes are 25 px wide: a fifth of a pixel of
+        # the tracker's iris centre is 0.06 of this gaze.)
         seen = gaze(local(measure(after)))[:, 0] - gaze(local(measure(before)))[:, 0]
-        assert (np.sign(seen) == np.sign(along)).all() and (np.abs(seen) > 0.4 * abs(along)).all(), seen
+        assert (np.sign(seen) == np.sign(along)).all(), seen
+        assert np.abs(seen).mean() > 0.45 * abs(along) and (np.abs(seen) > 0.35 * abs(along)).all(), seen
 
     @pytest.mark.parametrize("along", [0.2, -0.2])
     def test_the_place_an_iris_leaves_is_white(self, along):
@@ -122,6 +125,21 @@ class TestGaze:
             white = np.percentile(before[eye > 0] @ luma, 90)
             assert np.median(after[left] @ luma) > 0.93 * white, (np.median(after[left] @ luma), white)
 
+    def test_a_moved_iris_has_no_dark_band_under_it(self):
+        """An iris taller than the opening (sad's, under heavy lids) looks to one side: down the
+        middle of its new place, from its centre to the lower lid, it does not darken again (its
+        hidden lower rows used to be taken from its top, in the upper lid's shadow, and drew a dark
+        line under the iris: 41 then 19 in luma)."""
+        avatar = photo("sadtalker_sad.png")
+        engine = MeshAnimator()
+        still, looking, _, after = _look(avatar, engine, engine.prepare(avatar), 0.2)
+        luma = after.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        for iris, lower in ((lm.RIGHT_IRIS, lm.RIGHT_EYE_LOWER), (lm.LEFT_IRIS, lm.LEFT_EYE_LOWER)):
+            centre = looking[iris[0], :2]
+            x = int(round(centre[0]))
+            lid = float(np.interp(centre[0], *zip(*sorted(looking[list(lower), :2].tolist()))))
+            down = luma[int(round(centre[1])):int(lid) - 1, x - 1:x + 2].mean(1)
+            assert (down / np.maximum.accumulate(down)).min() > 0.7, down.round(0)
 
 def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo: float, hi: float) -> float:
     """Median luma in the eye's middle third, between ``lo`` and ``hi`` eye heights below the open upper lid."""

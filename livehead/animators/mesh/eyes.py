@@ -175,11 +175,12 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         def sample(src_s: np.ndarray, src_t: np.ndarray) -> np.ndarray:
             return _sample(image, c0, ax, nm, src_s, src_t)
 
-        # The iris: its texture moved along; where that falls under a lid, mirrored across its centre.
+        # The iris: its texture moved along. Its part under the upper lid in the photo is mirrored
+        # from below its centre; its part under the lower lid repeats the last row in view, not
+        # the mirrored top: that lies in the upper lid's shadow and drew a dark line under the iris.
         src_s, src_t = s - d_s, t - d_t
-        su, sl = np.interp(src_s, *up_curve), np.interp(src_s, *lo_curve)
-        hidden = (src_t < su + 1.0) | (src_t > sl - 1.0)
-        src_t = np.clip(np.where(hidden, 2.0 * t_a - src_t, src_t), su + 1.0, sl - 1.0)
+        su, sl = np.interp(src_s, *up_curve) + 1.0, np.interp(src_s, *lo_curve) - 1.0
+        src_t = np.clip(np.where(src_t < su, 2.0 * t_a - src_t, src_t), su, np.maximum(sl, su))
         iris_px = sample(src_s, src_t)
         # The white where the iris was (its dark rim included): across each row of its old place,
         # from the white just outside it on the left to the white just outside it on the right.
