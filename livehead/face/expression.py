@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from livehead.face import landmarks as lm
+from livehead.face.geometry import smoothstep
 
 __all__ = [
     "CLOSED_GAP",
@@ -102,11 +103,6 @@ def set_gaze(local: np.ndarray, neutral: np.ndarray, shift: np.ndarray) -> np.nd
     return out
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
 def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndarray:
     """Move the lower lip and jaw (in local coordinates) so the inner-lip gap becomes ``gap``.
 
@@ -123,7 +119,7 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     lip_line = neutral[UPPER_INNER, 1].mean()
     lower_lip = neutral[LOWER_INNER, 1].mean()
     span = max(lower_lip - lip_line, 0.02)
-    vertical = _smoothstep((neutral[:, 1] - lip_line) / span + 0.5)
+    vertical = smoothstep((neutral[:, 1] - lip_line) / span + 0.5)
     sideways = np.exp(-0.5 * ((neutral[:, 0] - centre[0]) / (1.6 * half_width)) ** 2)
     weight = vertical * sideways
     weight[LOWER_INNER] = 1.0

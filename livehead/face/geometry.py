@@ -15,8 +15,16 @@ import numpy as np
 __all__ = [
     "euler_from_rotation",
     "rotation_from_euler",
+    "smoothstep",
     "umeyama",
 ]
+
+
+def smoothstep(x):
+    """0 below 0, 1 above 1 and 3x² − 2x³ between (float or array): a ramp with flat ends, for weights
+    that fade in or out without a visible edge."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
 
 
 def rotation_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 
 from livehead.face import landmarks as lm
 from livehead.face.expression import eye_openness, mouth_openness, set_mouth_gap
+from livehead.face.geometry import smoothstep
 
 __all__ = ["NeutralEstimate", "NeutralHistory", "shared_expression", "update_neutral", "zero_shape"]
 
@@ -144,7 +145,7 @@ def zero_shape(reference: np.ndarray, estimate: NeutralEstimate, avatar: np.ndar
         if x > 0.0 and k == 0 and avatar is not None:
             x *= 1.0 - shared_expression(avatar, ref, estimate.local)
         if x > 0.0:
-            weight = np.maximum(weight, x * x * (3.0 - 2.0 * x) * np.exp(-0.5 * (near / REGION_FALLOFF) ** 2))
+            weight = np.maximum(weight, smoothstep(x) * np.exp(-0.5 * (near / REGION_FALLOFF) ** 2))
     return ref + weight[:, None] * dev
 
 

@@ -48,7 +48,7 @@ from livehead.animators.mesh.warp import (
 )
 from livehead.face import landmarks as lm
 from livehead.face.expression import CLOSED_GAP, mouth_openness
-from livehead.face.geometry import euler_from_rotation, rotation_from_euler
+from livehead.face.geometry import euler_from_rotation, rotation_from_euler, smoothstep
 from livehead.stages.motion import avatar_neutral, to_local
 from livehead.stages.tracking import person_mask
 
@@ -325,8 +325,7 @@ def _turn_further(target: np.ndarray, local: np.ndarray, neutral: np.ndarray,
     if abs(yaw) < 0.5 and abs(pitch) < 0.5:
         return target
     def gain(angle: float) -> float:
-        x = min(abs(angle) / FULL_GAIN_DEG, 1.0)
-        return 1.0 + (TURN_GAIN - 1.0) * x * x * (3.0 - 2.0 * x)
+        return 1.0 + (TURN_GAIN - 1.0) * smoothstep(abs(angle) / FULL_GAIN_DEG)
 
     further = rotation_from_euler(gain(yaw) * yaw, gain(pitch) * pitch, roll)
     centre = neutral[_RIGID].astype(np.float64).mean(0)
@@ -352,8 +351,7 @@ def _close_slits(target: np.ndarray) -> np.ndarray:
     slit = (gap > 1e-6) & (gap < 3.0 * c)
     if not slit.any():
         return target
-    x = gap[slit] / (3.0 * c)
-    narrowed = np.maximum(gap[slit] - c * (1.0 - x * x * (3.0 - 2.0 * x)), 0.0)
+    narrowed = np.maximum(gap[slit] - c * (1.0 - smoothstep(gap[slit] / (3.0 * c))), 0.0)
     shrink = (0.5 * (1.0 - narrowed / gap[slit]))[:, None] * (low[slit] - up[slit])
     out = target.copy()
     out[_UPPER_INNER[slit], :2] += shrink
@@ -397,10 +395,9 @@ def _keep_chin(target: np.ndarray, neutral: np.ndarray, down_t: np.ndarray, down
     if gap_n <= 0 or short <= 0:
         return target
     rel = neutral[:, :2].astype(np.float64) - neutral[_LIP, :2]
-    x = np.clip((rel @ down_n) / gap_n, 0.0, 1.0)
     width = float(np.linalg.norm(neutral[lm.MOUTH_CORNERS[1], :2] - neutral[lm.MOUTH_CORNERS[0], :2]))
     across = (neutral[:, :2] - neutral[_CHIN, :2]) @ across_n / max(CHIN_REACH * width, 1e-9)
-    weight = x * x * (3.0 - 2.0 * x) * np.exp(-0.5 * across * across)
+    weight = smoothstep((rel @ down_n) / gap_n) * np.exp(-0.5 * across * across)
     weight[lm.as_index(lm.LIPS)] = 0.0
     out = target.copy()
     out[:, :2] += (short * weight)[:, None] * down_t

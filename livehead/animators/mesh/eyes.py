@@ -29,6 +29,7 @@ import numpy as np
 
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
+from livehead.face.geometry import smoothstep
 
 __all__ = ["EYES", "eye_ratios", "irises_home", "lid_margins", "move_irises", "move_lids", "open_lids"]
 
@@ -375,7 +376,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
         cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
-        weight = np.where(cover, painted * ramp * ramp * (3.0 - 2.0 * ramp), 0.0).astype(np.float32)[..., None]
+        weight = np.where(cover, painted * smoothstep(ramp), 0.0).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
 

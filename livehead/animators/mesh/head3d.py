@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from livehead.face import landmarks as lm
-from livehead.face.geometry import umeyama
+from livehead.face.geometry import smoothstep, umeyama
 from livehead.stages.tracking import canonical_face
 
 __all__ = ["Outline", "exposure", "front_points", "head_motion", "head_outline", "landmark_normals", "move_outline", "visibility"]
@@ -127,9 +127,8 @@ def visibility(facing: np.ndarray, cover: np.ndarray, neutral_facing: np.ndarray
     or something new comes in front of it.
     """
     turned = facing - np.minimum(neutral_facing, 0.0)
-    f = np.clip((turned + HIDE_AFTER) / HIDE_AFTER, 0.0, 1.0)
     covered = np.clip(2.0 * (cover - neutral_cover), 0.0, 1.0)
-    return f * f * (3.0 - 2.0 * f) * (1.0 - covered)
+    return smoothstep((turned + HIDE_AFTER) / HIDE_AFTER) * (1.0 - covered)
 
 
 def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
@@ -182,17 +181,11 @@ def head_outline(person: np.ndarray, landmarks: np.ndarray) -> Outline:
         shoulder = np.concatenate([shoulder, np.ones(len(grid))])
         outward = np.vstack([outward, np.tile([0.0, 1.0], (len(grid), 1))])
     below = (pts[:, 1] - chin) / face_h
-    weight = np.minimum(1.0 - _smooth((below - HEAD_FREE) / (BODY_FIXED - HEAD_FREE)), 1.0 - shoulder)
+    weight = np.minimum(1.0 - smoothstep((below - HEAD_FREE) / (BODY_FIXED - HEAD_FREE)), 1.0 - shoulder)
     outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-9)
     depth = float(np.mean(landmarks[list(_EARS), 2]))
     return Outline(np.column_stack([pts, np.full(len(pts), depth)]), weight,
                    np.column_stack([outward, np.zeros(len(pts))]))
-
-
-def _smooth(x: np.ndarray) -> np.ndarray:
-    """Smoothstep of ``x`` clipped to [0, 1]."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
 
 
 def _shoulder(points: np.ndarray, tangent: np.ndarray, landmarks: np.ndarray, oval: np.ndarray,
@@ -209,9 +202,9 @@ def _shoulder(points: np.ndarray, tangent: np.ndarray, landmarks: np.ndarray, ov
     half = max(float(np.abs(oval[:, 0] - centre_x).max()), 1.0)
     across = np.abs(tangent[:, 0]) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-9)
     low, high = np.cos(np.radians(SHOULDER_SLOPE))
-    return (_smooth((points[:, 1] - mouth_y) / (0.1 * face_h))
-            * _smooth((np.abs(points[:, 0] - centre_x) - 0.9 * half) / (0.2 * half))
-            * _smooth((across - low) / (high - low)))
+    return (smoothstep((points[:, 1] - mouth_y) / (0.1 * face_h))
+            * smoothstep((np.abs(points[:, 0] - centre_x) - 0.9 * half) / (0.2 * half))
+            * smoothstep((across - low) / (high - low)))
 
 
 def move_outline(outline: Outline, motion: tuple[float, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

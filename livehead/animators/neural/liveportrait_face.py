@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from livehead.face import landmarks as lm
+from livehead.face.geometry import smoothstep
 
 __all__ = ["CROP_POINTS", "DRIVING_CROP", "SOURCE_CROP", "CropSpec", "crop_matrix", "crop_rect", "eye_ratios",
            "lip_ratio", "paste_back", "paste_mask", "supersampling", "warp_crop"]
@@ -113,8 +114,7 @@ def paste_mask(size: int) -> np.ndarray:
     at a circle just inside its edge, so the crop's corners (background) stay the photo's."""
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
     radius = np.sqrt(coords[None, :] ** 2 + coords[:, None] ** 2)
-    t = np.clip((0.98 - radius) / 0.28, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return smoothstep((0.98 - radius) / 0.28).astype(np.float32)
 
 
 def paste_back(photo: np.ndarray, result: np.ndarray, matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
