@@ -187,15 +187,8 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         # from the white just outside it on the left to the white just outside it on the right.
         half = np.sqrt(np.maximum(reach * reach - (t - t_a) ** 2, 0.0)) + 1.0
         sides = [np.clip(s_a - half, 0.03 * length, 0.97 * length), np.clip(s_a + half, 0.03 * length, 0.97 * length)]
-        # The brightest of a few samples outward: the tracker's iris can be smaller than the dark
-        # disc in the photo, and a white taken from the iris's own edge paints a grey ghost iris.
-        flank = []
-        for side, sign in zip(sides, (-1.0, 1.0)):
-            xs = [np.clip(side + sign * k * radius, 0.03 * length, 0.97 * length) for k in WHITE_SEARCH]
-            flank.append(_whitest([sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0))
-                                   for x in xs]))
-        across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
-        white = (1.0 - across) * flank[0] + across * flank[1]
+        white = _white_beside(s, sides, radius, (0.03 * length, 0.97 * length),
+                              lambda x: sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0)))
         new_iris = np.clip(radius - np.hypot(s - s_a - d_s, t - t_a - d_t) + 0.5, 0.0, 1.0)
         region = image[y0:y1, x0:x1].astype(np.float32)
         # The photo's dark disc can reach past the tracker's iris: around the old place, whatever
@@ -208,6 +201,18 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
             + (1.0 - new_iris - old_iris)[..., None] * region
         k = opening[..., None]
         image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
+
+
+def _white_beside(s: np.ndarray, sides, radius: float, limits: tuple[float, float], take) -> np.ndarray:
+    """The white on either side of an iris, blended across it along ``s``: at each of ``sides`` (left,
+    then right: numbers or arrays of ``s``'s shape) the brightest of ``take(x)`` (an (h, w, 3) sample)
+    at ``WHITE_SEARCH`` iris radii outward, ``x`` kept within ``limits``. The tracker's iris can be
+    smaller than the dark disc in the photo, and a white taken from the iris's own edge paints a grey
+    ghost iris."""
+    flank = [_whitest([take(np.clip(side + sign * k * radius, *limits)) for k in WHITE_SEARCH])
+             for side, sign in zip(sides, (-1.0, 1.0))]
+    across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
+    return (1.0 - across) * flank[0] + across * flank[1]
 
 
 def _whitest(samples: list[np.ndarray]) -> np.ndarray:
@@ -445,12 +450,10 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
-    flank = [_whitest([white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower)))
-                       for x in np.clip(side + sign * radius * np.array(WHITE_SEARCH), 0.05 * length, 0.95 * length)])
-             for side, sign in zip(sides, (-1.0, 1.0))]
-    across = np.clip((s - sides[0]) / max(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
+    beside = _white_beside(s, sides, radius, (0.05 * length, 0.95 * length),
+                           lambda x: white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower))))
     over_iris = np.clip((1.3 * radius - np.abs(s - s_c)) / (0.3 * radius), 0.0, 1.0)[..., None]
-    white = over_iris * ((1.0 - across) * flank[0] + across * flank[1]) + (1.0 - over_iris) * white
+    white = over_iris * beside + (1.0 - over_iris) * white
     in_iris = np.clip(radius - np.hypot(s - s_c, t - t_c) + 0.5, 0.0, 1.0)[..., None]
     iris_fill = sample(s, np.clip(2.0 * t_c - t, u + 1.0, lo - 1.0))
     fill = (in_iris * iris_fill + (1.0 - in_iris) * white) * (1.0 - LID_SHADOW * (1.0 - depth))[..., None]
