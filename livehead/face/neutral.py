@@ -115,13 +115,14 @@ def _estimate(history: NeutralHistory) -> NeutralEstimate:
                            region_distance(local))
 
 
-# Regions whose shape at calibration may be an expression: (where it is measured, what it moves).
+# Regions whose shape at calibration may be an expression: (where it is measured, what it moves,
+# whether an avatar photo can show the same expression: see ``shared_expression``, the mouth's).
 # The lips decide for the lower face (an open mouth at calibration moved the jaw and cheeks too,
 # and closing it again is not an exact inverse); each brow for itself.
 _REGIONS = (
-    (lm.as_index(lm.LIPS), lm.as_index(lm.LIPS + lm.JAW_LOWER + lm.CHIN_INNER + lm.CHEEKS)),
-    (lm.as_index(lm.RIGHT_BROW), lm.as_index(lm.RIGHT_BROW)),
-    (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_BROW)),
+    (lm.as_index(lm.LIPS), lm.as_index(lm.LIPS + lm.JAW_LOWER + lm.CHIN_INNER + lm.CHEEKS), True),
+    (lm.as_index(lm.RIGHT_BROW), lm.as_index(lm.RIGHT_BROW), False),
+    (lm.as_index(lm.LEFT_BROW), lm.as_index(lm.LEFT_BROW), False),
 )
 
 
@@ -139,10 +140,10 @@ def zero_shape(reference: np.ndarray, estimate: NeutralEstimate, avatar: np.ndar
     dev = estimate.local - ref
     weight = np.zeros(len(ref))
     distances = estimate.region_distance or region_distance(estimate.local)
-    for k, ((measured, _), near) in enumerate(zip(_REGIONS, distances)):
+    for (measured, _, mouth), near in zip(_REGIONS, distances):
         shift = float(np.sqrt((dev[measured, :2] ** 2).sum(1)).max())
         x = np.clip((shift - DRIFT) / (EXPRESSION - DRIFT), 0.0, 1.0)
-        if x > 0.0 and k == 0 and avatar is not None:
+        if x > 0.0 and mouth and avatar is not None:
             x *= 1.0 - shared_expression(avatar, ref, estimate.local)
         if x > 0.0:
             weight = np.maximum(weight, smoothstep(x) * np.exp(-0.5 * (near / REGION_FALLOFF) ** 2))
@@ -178,7 +179,7 @@ def shared_expression(avatar: np.ndarray, calibration: np.ndarray, neutral: np.n
 
 def region_distance(local: np.ndarray) -> tuple[np.ndarray, ...]:
     """(478,) distance of each landmark of ``local`` to the nearest landmark each region moves."""
-    return tuple(np.sqrt(((local[:, None, :2] - local[None, moved, :2]) ** 2).sum(-1)).min(1) for _, moved in _REGIONS)
+    return tuple(np.sqrt(((local[:, None, :2] - local[None, moved, :2]) ** 2).sum(-1)).min(1) for _, moved, _ in _REGIONS)
 
 
 def update_neutral(history: NeutralHistory | None, local: np.ndarray, now: float,
