@@ -340,8 +340,12 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         shift = u_new - u
         # (A raised lid's band reaches a pixel under its new edge, where the eyeball fades in: the
         # lid's own margin shows there, not the lashes' old place as a dotted line.)
-        band = (t > u_new - lash) & (t <= u_new + (1.0 if r > 1.0 else 0.0))
+        edge = u_new + (1.0 if r > 1.0 else 0.0)
+        band = (t > u_new - lash) & (t < edge + 0.5)
         src_t[band] = (t - shift)[band]
+        # The lid's edge crosses pixel rows at a slant: each pixel there shows lid for the share of
+        # it the lid covers (all lid or all eye, the edge was a staircase).
+        edge_cover = np.clip(edge + 0.5 - t, 0.0, 1.0)[..., None].astype(np.float32)
         # The skin between the lid's top and the lashes stretches down over what the lid uncovers:
         # the photo's own lid, continuous with the skin above it. Stretched far, its texture
         # turns into streaks, so a closing eye gets a painted lid (from PAINT_FROM).
@@ -354,14 +358,16 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         src_t = np.where(inside, src_t, t)
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
-        closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        region = image[y0:y1, x0:x1].astype(np.float32)
+        closed = region + edge_cover * (closed - region)
         if r > 1.0:
             fill, weight = _eyeball(image, opened[iris, :2].astype(np.float64), c0, ax, nm, s, t, u_new,
                                     (us, ut + margin), (ls, lt), inside, length, height)
             image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
             continue
         if painted == 0.0:
-            image[y0:y1, x0:x1] = closed
+            image[y0:y1, x0:x1] = np.clip(closed + 0.5, 0, 255).astype(np.uint8)
             continue
         feather = max(1.0, 0.5 * lash)
         start = u - lash - feather
@@ -380,8 +386,9 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
         fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         ramp = np.clip((t - start) / feather, 0.0, 1.0)
-        cover = (t <= u_new - lash) & inside & (u_new - u > 0.25)
-        weight = np.where(cover, painted * smoothstep(ramp), 0.0).astype(np.float32)[..., None]
+        cover = inside & (u_new - u > 0.25)
+        above_lashes = np.clip(u_new - lash + 0.5 - t, 0.0, 1.0)  # the lash line's top edge, anti-aliased too
+        weight = np.where(cover, painted * smoothstep(ramp) * above_lashes, 0.0).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
 
