@@ -11,7 +11,9 @@ eye below stays where it is.
 * **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
   smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
   colour and light of the skin just above it, with the photo's grain — since skin stretched that
-  far turns into streaks. Winks are one eye at ratio 0.
+  far turns into streaks. The painted lid starts above the photo's whole dark band along the lid
+  (lashes, eyeliner: ``lash_tops``) and takes its colour from skin with such dark lines closed
+  away, so no outline of the open eye is left round the shut one. Winks are one eye at ratio 0.
 * **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
   runs through the lashes), and folds the lid skin above it together towards the brow; what the
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
@@ -31,7 +33,7 @@ from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 from livehead.face.geometry import smoothstep
 
-__all__ = ["EYES", "eye_ratios", "irises_home", "lid_margins", "move_irises", "move_lids", "open_lids"]
+__all__ = ["EYES", "eye_ratios", "irises_home", "lash_tops", "lid_margins", "move_irises", "move_lids", "open_lids"]
 
 # (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
 EYES = (
@@ -44,9 +46,14 @@ LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
 # lashes and brow hairs in it show as vertical streaks.
 LID_GRAIN = 0.35
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
+# A painted lid's colour varies along the eye as the skin above it (up to LID_BAND eye heights
+# above, short of the brow), smoothed over LID_SMOOTH of the eye's length.
+LID_BAND, LID_SMOOTH = 0.3, 0.08
+LASH_TOP_MAX = 0.8  # the photo's dark band (lashes, eyeliner) reaches at most this far above the lid line, in eye heights
 BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
 _BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
+HOLD_FROM = 0.5  # eye ratios under this hold the lower lid and iris in the avatar's own place, fully from SHUT_BELOW + 0.1
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 # Share of the eye closed from which a painted lid covers the lid's own stretched skin (in part;
 # fully from PAINT_TO): a squint (a smile) stays the photo's own skin, a blink is painted.
@@ -101,22 +108,35 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
     target's lower lid by the eye's rotation and scale. Dividing the closed gap by the ratio
     instead would blow tracker noise up twentyfold as the eye shuts. A widening eye keeps its
     iris where the driver looks.
+
+    As an eye shuts (ratio under ``HOLD_FROM``), its lower lid goes back to the avatar's own place
+    (from the eye's corners): a tracker lifts the lower lid as the upper one comes down (a fifth of
+    the eye's height in a blink), which shifted the whole open eye up against the iris (the warp
+    bent the lids round it) and shut the lid above the photo's own lower lid (the iris's bottom
+    showed under the shut lid). A squint keeps the driver's lower lid: a smile lifts it.
     """
     out = target.copy()
     for (upper, lower, iris), r in zip(EYES, ratios):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], target[upper[0], :2], target[upper[-1], :2])
+        # How much of the driver's own lid and gaze a closing eye keeps: all while partly open, none nearly shut.
+        keep = float(np.clip((r - SHUT_BELOW - 0.1) / (HOLD_FROM - SHUT_BELOW - 0.1), 0.0, 1.0))
+        if r < 1.0:
+            home = target[upper[0], :2] + (neutral[lower[1:-1], :2] - neutral[upper[0], :2]) @ m.T
+            out[lower[1:-1], :2] = keep * target[lower[1:-1], :2] + (1.0 - keep) * home
         inner = upper[1:-1]
-        out[inner, :2] = target[lower[1:-1], :2] + (neutral[inner, :2] - neutral[lower[1:-1], :2]) @ m.T
+        out[inner, :2] = out[lower[1:-1], :2] + (neutral[inner, :2] - neutral[lower[1:-1], :2]) @ m.T
         if r > 1.0:
             continue
-        lid_t, lid_n = target[lower[1:-1], :2].mean(0), neutral[lower[1:-1], :2].mean(0)
-        shaped = lid_t + (neutral[iris, :2] - lid_n) @ m.T
-        # Partly open: keep the driver's gaze by undoing the squeeze; nearly shut: the avatar's own.
+        lid_t = out[lower[1:-1], :2].mean(0)
+        # Partly open: keep the driver's gaze by undoing the squeeze; nearly shut: the avatar's
+        # own place in the eye (from its corners, as ``irises_home``), so the iris stays still under
+        # a blink. Placed from the lower lid, which a tracker lifts as the eye shuts, it rose into
+        # the lid and its top showed through the lash line.
         unsqueezed = lid_t + (target[iris, :2] - lid_t) / max(r, 0.2)
-        weight = float(np.clip((r - 0.2) / 0.3, 0.0, 1.0))
-        out[iris, :2] = weight * unsqueezed + (1.0 - weight) * shaped
+        home = target[upper[0], :2] + (neutral[iris, :2] - neutral[upper[0], :2]) @ m.T
+        out[iris, :2] = keep * unsqueezed + (1.0 - keep) * home
     return out
 
 
@@ -272,33 +292,42 @@ def _curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, 
     return s[order], t[order]
 
 
-def _lid_colours(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float,
-                 edge: tuple[np.ndarray, np.ndarray], extent: float, s: np.ndarray) -> np.ndarray:
-    """(*s.shape, 3) colour of the skin in a band ``extent`` px tall just above the line ``edge`` (s, t), at each ``s``.
-
-    A bright-ish percentile per column (lashes, a crease line or its shadow, eyeliner and brow
-    hairs are the dark outliers there), taken at a few columns across the eye and interpolated
-    along it, so the lid takes the light and shade of the skin it continues: lighter in the
-    middle, darker towards the nose.
-    """
+def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float) -> tuple[np.ndarray, np.ndarray]:
+    """The skin round an eye with its dark lines up to ``dark`` px thick (lashes, eyeliner, a crease,
+    brow hairs) closed away (a grey closing along the columns): ((h, w, 3) float32 over ``roi`` and
+    a bit beyond, its top-left corner (x, y) in ``image``). Skin itself is unchanged."""
     h, w = image.shape[:2]
-    cols = np.linspace(0.05, 0.95, 9) * length
-    bottom = np.interp(cols, *edge) - 1.0
-    s_grid = np.broadcast_to(cols, (8, cols.size))
-    t_grid = bottom[None, :] - np.linspace(0.0, extent, 8)[:, None]
-    xs = np.clip(np.round(c0[0] + s_grid * ax[0] + t_grid * nm[0]).astype(int), 0, w - 1)
-    ys = np.clip(np.round(c0[1] + s_grid * ax[1] + t_grid * nm[1]).astype(int), 0, h - 1)
-    colours = np.percentile(image[ys, xs].astype(np.float32), 75, axis=0)  # (9, 3)
-    colours = np.vstack([colours[:1], colours, colours[-1:]])
-    colours = 0.25 * colours[:-2] + 0.5 * colours[1:-1] + 0.25 * colours[2:]
-    return np.stack([np.interp(s, cols, colours[:, c]) for c in range(3)], axis=-1)
+    x0, y0, x1, y1 = roi
+    pad = int(np.ceil(dark)) + 2
+    px0, py0, px1, py1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+    skin = cv2.morphologyEx(np.ascontiguousarray(image[py0:py1, px0:px1]), cv2.MORPH_CLOSE,
+                            np.ones((2 * int(np.ceil(dark)) + 1, 1), np.uint8))
+    return skin.astype(np.float32), np.array([px0, py0], np.float64)
 
 
-def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], margins: tuple[float, ...]) -> None:
+def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, height: float,
+                 top, brow: tuple[np.ndarray, np.ndarray], s: np.ndarray) -> np.ndarray:
+    """(*s.shape, 3) colour of ``skin`` (``_clean_skin``, in its own pixels: ``c0`` shifted) just above
+    the curve ``top(s)`` but below the brow (its lower line ``brow``, (s, t)), smoothed along the
+    eye: the colour and light a painted lid continues."""
+    cols = np.linspace(0.0, length, max(int(length), 2))
+    edge = top(cols)
+    reach = np.clip(edge - np.interp(cols, *brow) - 1.0, 1.0, max(LID_BAND * height, 1.0))
+    # The brightest of a few rows per column: a crease or brow too thick to be closed away stays dark.
+    band = _whitest([_sample(skin, c0, ax, nm, cols[None, :], (edge - d * reach)[None, :])
+                     for d in np.linspace(0.3, 1.0, 3)])[0]
+    band = cv2.GaussianBlur(band[None], (0, 0), sigmaX=max(LID_SMOOTH * length, 1.0), sigmaY=0.1,
+                            borderType=cv2.BORDER_REPLICATE)[0]
+    return np.stack([np.interp(s, cols, band[:, c]) for c in range(3)], axis=-1).astype(np.float32)
+
+
+def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], margins: tuple[float, ...],
+              tops: tuple[float, ...]) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
-    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins``: ``lid_margins``)."""
+    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins``: ``lid_margins``,
+    ``tops``: ``lash_tops`` of the avatar)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r, share in zip(EYES, _BROWS_LOWER, ratios, margins):
+    for (upper, lower, iris), brow, r, share, dark in zip(EYES, _BROWS_LOWER, ratios, margins, tops):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, ax, nm, length = _eye_frame(opened, upper, lower)
@@ -310,9 +339,14 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         top = float(ut.min()) - top_margin
+        bs, bt = _curve(opened, brow, c0, ax, nm)
+        lash = min(LASH_SHARE * height, 0.7 * top_margin)  # the lash line keeps its thickness and slides with the lid edge
+        above = max(lash, dark * height)  # the photo's dark band above the lid line: lashes and eyeliner
+        feather = max(1.0, 0.5 * lash)
         if r > 1.0:  # a rising lid folds its skin together up to the brow's lower edge
-            bs, bt = _curve(opened, brow, c0, ax, nm)
             top = min(top, float(bt.min()))
+        else:  # a closing lid is painted from above that band, fading in over the skin there
+            top = min(top, float(ut.min()) - above - 2.0 * feather - 1.0)
         # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
         corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (top, lt.max() + 1.0)]
         roi = pixel_roi(np.array(corners), (w, h), margin=1)
@@ -326,8 +360,6 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         # sliver of white shows under the lid.
         r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
         u_new = lo - r_lid * (lo - u)  # the lowered upper lid
-        # The lash line keeps its thickness and slides with the lid edge.
-        lash = min(LASH_SHARE * height, 0.7 * top_margin)
         if r > 1.0:
             # The raised upper lid. The tracker's lid line runs through the lashes; the eyeball
             # shows from the lid's margin a little below it, so that margin is the edge that rises.
@@ -369,26 +401,37 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         if painted == 0.0:
             image[y0:y1, x0:x1] = np.clip(closed + 0.5, 0, 255).astype(np.uint8)
             continue
-        feather = max(1.0, 0.5 * lash)
-        start = u - lash - feather
-        # The painted lid continues the skin just above it (the photo's own lid, above the
-        # lashes), column by column: one flat colour for the whole lid reads as a sticker.
-        extent = max(0.7 * (float(ut.min()) - lash - feather - brow_t), 0.5 * height, 2.0)
-        lid = _lid_colours(image, c0, ax, nm, length, (us, ut - lash - feather), extent, s)
+        # The lid is painted from above the photo's whole dark band (lashes and eyeliner can reach
+        # well above the tracker's line): left there, its top was a dark outline round the shut eye.
+        # Towards the corners, where the lids meet, the band narrows to the lashes, so the painted
+        # lid ends in points like the eye, not in tall upright edges.
+        def lid_top(s_: np.ndarray) -> np.ndarray:
+            gap = np.interp(s_, ls, lt) - np.interp(s_, us, ut)
+            return np.interp(s_, us, ut) - lash - (above - lash) * smoothstep(gap / (0.5 * height)) - feather
+
+        start = lid_top(s)
+        # The lid's colour and light: the skin just above it, with the dark lines there (lashes
+        # higher than measured, a crease) closed away, smoothed along the eye.
+        clean, origin = _clean_skin(image, roi, above + feather)
+        lid = _lid_colours(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), s)
         depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
         # Colour: ``lid``, shaded towards the lashes. Grain: the fine detail (not the colour) of
-        # the skin just above the lid, mirrored down over the eye, so the lid is not a flat sticker
-        # (a shadowed or made-up crease keeps its darkness out of the lid).
+        # the skin just above the lid, mirrored down over the eye, so the lid is not a flat sticker.
         room = np.maximum(start - brow_t - 1.0, 1.0)
         squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
         mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
-        mirror = _sample(image, c0, ax, nm, s, mirror_t)
+        mirror = _sample(clean, c0 - origin, ax, nm, s, mirror_t)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
         fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
-        ramp = np.clip((t - start) / feather, 0.0, 1.0)
-        cover = inside & (u_new - u > 0.25)
+        # The lid fades in over the skin above it with its dark lines closed away, so what is left
+        # of the photo's lashes above the lid does not show as an outline.
+        ramp = np.clip((t - start + feather) / (2.0 * feather), 0.0, 1.0)
+        # ... and along the eye from its corners, where the photo's lashes and eyeliner reach past
+        # the tracker's corners: ending there at full strength, the lid had upright edges.
+        ends = np.clip(np.minimum(s, length - s) / max(2.0 * feather, 0.25 * length), 0.0, 1.0)
+        cover = np.where(inside & (u_new - u > 0.25), smoothstep(ends), 0.0)
         above_lashes = np.clip(u_new - lash + 0.5 - t, 0.0, 1.0)  # the lash line's top edge, anti-aliased too
-        weight = np.where(cover, painted * smoothstep(ramp) * above_lashes, 0.0).astype(np.float32)[..., None]
+        weight = (cover * painted * smoothstep(ramp) * above_lashes).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -406,6 +449,14 @@ def lid_margins(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
     return tuple(out)
 
 
+def _luma_across(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: float, t: np.ndarray) -> np.ndarray:
+    """Luma of ``image``'s nearest pixels at ``t`` (array) across the eye, at ``s`` along it."""
+    h, w = image.shape[:2]
+    xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
+    ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
+    return image[ys, xs].astype(np.float32) @ _LUMA
+
+
 def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
                 height: float, length: float) -> float:
     """How far (px, ≥ 0) below the upper-lid line ``upper`` (s, t) the lid's dark margin ends, in the eye's middle.
@@ -413,20 +464,56 @@ def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
     Per column: the darkest point near the line (lashes), then the first point below it that is
     halfway back up to the eye's brightness further down; the median over the middle columns.
     """
-    h, w = image.shape[:2]
     offsets = []
     for s in np.linspace(0.3, 0.7, 7) * length:
         u = float(np.interp(s, *upper))
         t = u + np.arange(-0.3 * height, 0.6 * height + 0.5, 0.5)
-        xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
-        ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
-        profile = image[ys, xs].astype(np.float32) @ _LUMA
+        profile = _luma_across(image, c0, ax, nm, s, t)
         near = t <= u + 0.3 * height
         k = int(np.argmin(np.where(near, profile, np.inf)))
         level = profile[k] + 0.5 * (profile[-1] - profile[k])
         above = np.nonzero(profile[k:] >= level)[0]
         offsets.append(t[k + above[0]] - u if above.size else 0.0)
     return float(np.clip(np.median(offsets), 0.0, 0.4 * height))
+
+
+def lash_tops(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
+    """Per eye of a photo: how far above the tracker's upper-lid line its dark band (lashes,
+    eyeliner, the shadow of a hooded lid) reaches, in eye heights (0–``LASH_TOP_MAX``). A painted
+    lid covers that band, so no dark outline of the open eye is left round the shut one. Measured
+    once per avatar, like ``lid_margins``."""
+    out = []
+    for (upper, lower, _), brow in zip(EYES, _BROWS_LOWER):
+        c0, ax, nm, length = _eye_frame(landmarks, upper, lower)
+        up, lo = _curve(landmarks, upper, c0, ax, nm), _curve(landmarks, lower, c0, ax, nm)
+        height = _eye_height(up, lo)
+        brow_line = _curve(landmarks, brow, c0, ax, nm)
+        out.append(_lash_top(image, c0, ax, nm, up, brow_line, height, length) / height if length >= 4 else 0.0)
+    return tuple(out)
+
+
+def _lash_top(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
+              brow: tuple[np.ndarray, np.ndarray], height: float, length: float) -> float:
+    """How far (px, ≥ 0) above the upper-lid line ``upper`` (s, t) the dark band around it reaches, in the eye's middle.
+
+    Per column: the darkest point near the line, then going up, the first point halfway back to
+    the skin between it and the brow (``brow``'s lower line; a bright percentile there); the
+    median over the middle columns.
+    """
+    offsets = []
+    for s in np.linspace(0.3, 0.7, 7) * length:
+        u = float(np.interp(s, *upper))
+        ceiling = max(float(np.interp(s, *brow)) + 1.0, u - LASH_TOP_MAX * height)
+        t = np.arange(u + 0.3 * height, ceiling - 0.25, -0.5)  # upwards
+        profile = _luma_across(image, c0, ax, nm, s, t)
+        k = int(np.argmin(np.where(t >= u - 0.3 * height, profile, np.inf)))
+        if k + 1 >= t.size:
+            offsets.append(0.0)
+            continue
+        level = profile[k] + 0.5 * (np.percentile(profile[k + 1:], 90) - profile[k])
+        up = np.nonzero(profile[k + 1:] >= level)[0]
+        offsets.append(u - t[k + 1 + up[0]] if up.size else u - t[-1])
+    return float(np.clip(np.median(offsets), 0.0, LASH_TOP_MAX * height))
 
 
 def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
