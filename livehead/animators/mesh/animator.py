@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from livehead.animators.base import AvatarImage, Driving
-from livehead.animators.mesh import eyes, mouth
+from livehead.animators.mesh import eyes, lid_lines, mouth
 from livehead.animators.mesh.head3d import (
     Outline,
     exposure,
@@ -107,8 +107,8 @@ class MeshState:
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
     hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
     exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
-    lid_margins: tuple[float, float]  # eyes.lid_margins of the closed-mouth base
-    lash_tops: tuple[float, float]  # eyes.lash_tops of the closed-mouth base
+    lid_margins: tuple[float, float]  # lid_lines.lid_margins of the closed-mouth base
+    lash_tops: tuple[float, float]  # lid_lines.lash_tops of the closed-mouth base
     warnings: tuple[str, ...] = ()
 
 
@@ -170,8 +170,8 @@ class MeshAnimator:
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
                          tone=mouth.face_tone(base, neutral), lip_tone=mouth.lip_tone(base, neutral),
                          normals=normals, hideable=hideable,
-                         exposure=seen, lid_margins=eyes.lid_margins(base, neutral),
-                         lash_tops=eyes.lash_tops(base, neutral), warnings=warnings)
+                         exposure=seen, lid_margins=lid_lines.lid_margins(base, neutral),
+                         lash_tops=lid_lines.lash_tops(base, neutral), warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
         """The photo with its lips closed over its teeth (unchanged if the mouth is already closed).

@@ -12,8 +12,9 @@ eye below stays where it is.
   smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
   colour and light of the skin just above it, with the photo's grain — since skin stretched that
   far turns into streaks. The painted lid starts above the photo's whole dark band along the lid
-  (lashes, eyeliner: ``lash_tops``) and takes its colour from skin with such dark lines closed
-  away, so no outline of the open eye is left round the shut one. Winks are one eye at ratio 0.
+  (lashes, eyeliner: ``lid_lines.lash_tops``) and takes its colour from skin with such dark lines
+  closed away, so no outline of the open eye is left round the shut one. Winks are one eye at
+  ratio 0.
 * **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
   runs through the lashes), and folds the lid skin above it together towards the brow; what the
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
@@ -29,18 +30,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livehead.animators.mesh import eye_frame as ef
+from livehead.animators.mesh.eye_frame import EYES
 from livehead.animators.mesh.warp import pixel_roi
-from livehead.face import landmarks as lm
 from livehead.face.geometry import smoothstep
 
-__all__ = ["EYES", "eye_ratios", "irises_home", "lash_tops", "lid_margins", "move_irises", "move_lids", "open_lids"]
+__all__ = ["EYES", "eye_ratios", "irises_home", "move_irises", "move_lids", "open_lids"]
 
-# (upper lid incl. corners, lower lid incl. corners, iris) per eye, subject's right first.
-EYES = (
-    (lm.as_index(lm.RIGHT_EYE_UPPER), lm.as_index(lm.RIGHT_EYE_LOWER), lm.as_index(lm.RIGHT_IRIS)),
-    (lm.as_index(lm.LEFT_EYE_UPPER), lm.as_index(lm.LEFT_EYE_LOWER), lm.as_index(lm.LEFT_IRIS)),
-)
 SKIN_ABOVE = 0.9  # lid region above the open lid edge, in units of the open eye's height
+BROW_CLEARANCE = 0.6  # that skin reaches at most this share of the way up to the brow: brow hair must not slide into the lid
 LID_SHADE = 0.15  # a closed lid darkens this much from its crease to the lashes
 # Share of the skin's fine detail (mirrored from above the lid) laid on a painted lid: more, and
 # lashes and brow hairs in it show as vertical streaks.
@@ -49,9 +47,6 @@ LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of th
 # A painted lid's colour varies along the eye as the skin above it (up to LID_BAND eye heights
 # above, short of the brow), smoothed over LID_SMOOTH of the eye's length.
 LID_BAND, LID_SMOOTH = 0.3, 0.08
-LASH_TOP_MAX = 0.8  # the photo's dark band (lashes, eyeliner) reaches at most this far above the lid line, in eye heights
-BROW_CLEARANCE = 0.6  # ... but at most this share of the way up to the brow: brow hair must not slide into the lid
-_BROWS_LOWER = (lm.as_index((46, 53, 52, 65, 55)), lm.as_index((276, 283, 282, 295, 285)))  # same order as EYES
 SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 HOLD_FROM = 0.5  # eye ratios under this hold the lower lid and iris in the avatar's own place, fully from SHUT_BELOW + 0.1
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
@@ -66,7 +61,6 @@ MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, i
 OLD_RIM = 2.0  # px beyond an iris's radius that its dark rim and blur reach, cleared when it moves
 IRIS_REACH = 1.4  # iris radii around an iris's old place within which dark pixels count as iris when it moves
 WHITE_SEARCH = (0.0, 0.25, 0.5)  # offsets (iris radii, outward) at which the white beside an iris is sought
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 LOWER_MARGIN = 0.1  # the lower lid's margin above the tracker's lower-lid line, in eye heights
 
 
@@ -81,7 +75,7 @@ def _gap(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
 def eye_ratios(target: np.ndarray, neutral: np.ndarray) -> tuple[float, ...]:
     """Per eye: target lid gap / neutral lid gap, after removing scale (0 = closed)."""
     out = []
-    for upper, lower, _ in EYES:
+    for upper, lower, _ in ef.EYES:
         scale = np.linalg.norm(target[upper[-1], :2] - target[upper[0], :2]) / max(
             np.linalg.norm(neutral[upper[-1], :2] - neutral[upper[0], :2]), 1e-9)
         # Both gaps use the same corner order, so their signs agree for an open eye.
@@ -116,7 +110,7 @@ def open_lids(target: np.ndarray, neutral: np.ndarray, ratios: tuple[float, ...]
     showed under the shut lid). A squint keeps the driver's lower lid: a smile lifts it.
     """
     out = target.copy()
-    for (upper, lower, iris), r in zip(EYES, ratios):
+    for (upper, lower, iris), r in zip(ef.EYES, ratios):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], target[upper[0], :2], target[upper[-1], :2])
@@ -144,7 +138,7 @@ def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """``landmarks`` with each iris at the avatar's own place in the eye (``neutral``'s), carried by
     the eye's rotation and scale: where the TPS leaves the iris, for ``move_irises`` to move it."""
     out = landmarks.copy()
-    for upper, _, iris in EYES:
+    for upper, _, iris in ef.EYES:
         m = _similarity(neutral[upper[0], :2], neutral[upper[-1], :2], landmarks[upper[0], :2], landmarks[upper[-1], :2])
         out[iris, :2] = landmarks[upper[0], :2] + (neutral[iris, :2] - neutral[upper[0], :2]) @ m.T
     return out
@@ -153,7 +147,7 @@ def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
 def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margins: tuple[float, ...]) -> None:
     """In place: slide each iris of ``image`` (warped with ``opened``, iris at home) to ``irises``
     ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye
-    (``margins``: ``lid_margins`` of the avatar).
+    (``margins``: ``lid_lines.lid_margins`` of the avatar).
 
     A warp that drags the iris across the eye smears it and squeezes the white beside it; here
     the iris moves as a disc, its part that was under a lid mirrored from the part in view, and
@@ -161,15 +155,15 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
     outside the opening between the lids changes.
     """
     h, w = image.shape[:2]
-    for (upper, lower, iris), to, margin in zip(EYES, irises, margins):
+    for (upper, lower, iris), to, margin in zip(ef.EYES, irises, margins):
         a, b = opened[iris[0], :2].astype(np.float64), np.asarray(to[0], dtype=np.float64)
         if np.hypot(*(b - a)) < 0.3:
             continue
-        c0, ax, nm, length = _eye_frame(opened, upper, lower)
+        c0, ax, nm, length = ef.frame(opened, upper, lower)
         if length < 4:
             continue
-        up_curve, lo_curve = _curve(opened, upper, c0, ax, nm), _curve(opened, lower, c0, ax, nm)
-        radius = _iris_radius(opened[iris, :2].astype(np.float64))
+        up_curve, lo_curve = ef.curve(opened, upper, c0, ax, nm), ef.curve(opened, lower, c0, ax, nm)
+        radius = ef.iris_radius(opened[iris, :2].astype(np.float64))
         # Only the old and new place of the iris change, within the eye.
         reach = radius + OLD_RIM
         far = max(reach, IRIS_REACH * radius) + 2.0
@@ -180,10 +174,10 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         x0, y0, x1, y1 = max(eye[0], near[0]), max(eye[1], near[1]), min(eye[2], near[2]), min(eye[3], near[3])
         if x1 <= x0 or y1 <= y0:
             continue
-        s, t = _eye_grid((x0, y0, x1, y1), c0, ax, nm)
+        s, t = ef.grid((x0, y0, x1, y1), c0, ax, nm)
         # The eyeball shows between the lids' margins, a little inside the tracker's lid lines
         # (which run through the lashes): the change fades in from the lines to the margins.
-        height = _eye_height(up_curve, lo_curve)
+        height = ef.height(up_curve, lo_curve)
         top, bottom = margin * height + 1.0, LOWER_MARGIN * height + 1.0
         u, lo = np.interp(s, *up_curve), np.interp(s, *lo_curve)
         opening = np.clip((t - u) / top, 0.0, 1.0) * np.clip((lo - t) / bottom, 0.0, 1.0) * (s > 0) * (s < length)
@@ -194,7 +188,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         d_s, d_t = float((b - a) @ ax), float((b - a) @ nm)
 
         def sample(src_s: np.ndarray, src_t: np.ndarray) -> np.ndarray:
-            return _sample(image, c0, ax, nm, src_s, src_t)
+            return ef.sample(image, c0, ax, nm, src_s, src_t)
 
         # The iris: its texture moved along. Its part under the upper lid in the photo is mirrored
         # from below its centre; its part under the lower lid repeats the last row in view, not
@@ -214,7 +208,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         # The photo's dark disc can reach past the tracker's iris: around the old place, whatever
         # is clearly darker than the white beside it is iris too (no dark crescent left behind).
         old_dist = np.hypot(s - s_a, t - t_a)
-        darker = np.clip((white @ _LUMA - region @ _LUMA - 10.0) / 20.0, 0.0, 1.0)
+        darker = np.clip((white @ ef.LUMA - region @ ef.LUMA - 10.0) / 20.0, 0.0, 1.0)
         old_iris = np.maximum(np.clip(reach - old_dist + 0.5, 0.0, 1.0),
                               darker * np.clip(IRIS_REACH * radius - old_dist + 0.5, 0.0, 1.0)) * (1.0 - new_iris)
         moved = new_iris[..., None] * iris_px + old_iris[..., None] * white \
@@ -229,67 +223,10 @@ def _white_beside(s: np.ndarray, sides, radius: float, limits: tuple[float, floa
     at ``WHITE_SEARCH`` iris radii outward, ``x`` kept within ``limits``. The tracker's iris can be
     smaller than the dark disc in the photo, and a white taken from the iris's own edge paints a grey
     ghost iris."""
-    flank = [_whitest([take(np.clip(side + sign * k * radius, *limits)) for k in WHITE_SEARCH])
+    flank = [ef.whitest([take(np.clip(side + sign * k * radius, *limits)) for k in WHITE_SEARCH])
              for side, sign in zip(sides, (-1.0, 1.0))]
     across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
     return (1.0 - across) * flank[0] + across * flank[1]
-
-
-def _whitest(samples: list[np.ndarray]) -> np.ndarray:
-    """Per pixel, the brightest of ``samples`` (each (h, w, 3) float32 RGB of the same pixels)."""
-    best, best_luma = samples[0], samples[0] @ _LUMA
-    for other in samples[1:]:
-        luma = other @ _LUMA
-        brighter = luma > best_luma
-        best, best_luma = np.where(brighter[..., None], other, best), np.where(brighter, luma, best_luma)
-    return best
-
-
-def _eye_frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The eye's own frame: corner ``c0`` (the upper lid's first point), unit axis along the eye to the
-    other corner, unit normal towards the lower lid (image +y for a level eye), and the eye's length."""
-    c0, c1 = points[upper[0], :2].astype(np.float64), points[upper[-1], :2].astype(np.float64)
-    length = float(np.linalg.norm(c1 - c0))
-    ax = (c1 - c0) / max(length, 1e-9)
-    nm = np.array([-ax[1], ax[0]])
-    if (points[lower[1:-1], :2].mean(0) - points[upper[1:-1], :2].mean(0)) @ nm < 0:
-        nm = -nm
-    return c0, ax, nm, length
-
-
-def _eye_grid(roi: tuple[int, int, int, int], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels of ``roi`` (x0, y0, x1, y1) in the eye's frame: (s along the eye, t across it)."""
-    x0, y0, x1, y1 = roi
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-    rx, ry = xs - c0[0], ys - c0[1]
-    return rx * ax[0] + ry * ax[1], rx * nm[0] + ry * nm[1]
-
-
-def _eye_height(upper: tuple[np.ndarray, np.ndarray], lower: tuple[np.ndarray, np.ndarray]) -> float:
-    """The open eye's largest lid gap (px, ≥ 1) between the lid curves (s, t)."""
-    return max(float(np.max(np.interp(upper[0], *lower) - upper[1])), 1.0)
-
-
-def _iris_radius(iris: np.ndarray) -> float:
-    """Radius (px, ≥ 1) of an iris given as (5, 2) points: centre, then four on the rim."""
-    return max(float(np.linalg.norm(iris[1:] - iris[0], axis=1).mean()), 1.0)
-
-
-def _sample(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s, t) -> np.ndarray:
-    """``image`` (float32) at the eye-frame points (``s`` along, ``t`` across) of arrays of one shape."""
-    return cv2.remap(image, (c0[0] + s * ax[0] + t * nm[0]).astype(np.float32),
-                     (c0[1] + s * ax[1] + t * nm[1]).astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-
-
-def _curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks ``idx`` (a lid, a brow) as (s, t) in the eye's frame, sorted along the eye."""
-    rel = points[idx, :2].astype(np.float64) - c0
-    s, t = rel @ ax, rel @ nm
-    order = np.argsort(s)
-    return s[order], t[order]
 
 
 def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float) -> tuple[np.ndarray, np.ndarray]:
@@ -314,7 +251,7 @@ def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
     edge = top(cols)
     reach = np.clip(edge - np.interp(cols, *brow) - 1.0, 1.0, max(LID_BAND * height, 1.0))
     # The brightest of a few rows per column: a crease or brow too thick to be closed away stays dark.
-    band = _whitest([_sample(skin, c0, ax, nm, cols[None, :], (edge - d * reach)[None, :])
+    band = ef.whitest([ef.sample(skin, c0, ax, nm, cols[None, :], (edge - d * reach)[None, :])
                      for d in np.linspace(0.3, 1.0, 3)])[0]
     band = cv2.GaussianBlur(band[None], (0, 0), sigmaX=max(LID_SMOOTH * length, 1.0), sigmaY=0.1,
                             borderType=cv2.BORDER_REPLICATE)[0]
@@ -324,22 +261,22 @@ def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
 def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], margins: tuple[float, ...],
               tops: tuple[float, ...]) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
-    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins``: ``lid_margins``,
-    ``tops``: ``lash_tops`` of the avatar)."""
+    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins`` and ``tops``:
+    ``lid_lines.lid_margins`` and ``lid_lines.lash_tops`` of the avatar)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r, share, dark in zip(EYES, _BROWS_LOWER, ratios, margins, tops):
+    for (upper, lower, iris), brow, r, share, dark in zip(ef.EYES, ef.BROWS_LOWER, ratios, margins, tops):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
-        c0, ax, nm, length = _eye_frame(opened, upper, lower)
+        c0, ax, nm, length = ef.frame(opened, upper, lower)
         if length < 4:
             continue
-        us, ut = _curve(opened, upper, c0, ax, nm)
-        ls, lt = _curve(opened, lower, c0, ax, nm)
-        height = _eye_height((us, ut), (ls, lt))
+        us, ut = ef.curve(opened, upper, c0, ax, nm)
+        ls, lt = ef.curve(opened, lower, c0, ax, nm)
+        height = ef.height((us, ut), (ls, lt))
         brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         top = float(ut.min()) - top_margin
-        bs, bt = _curve(opened, brow, c0, ax, nm)
+        bs, bt = ef.curve(opened, brow, c0, ax, nm)
         lash = min(LASH_SHARE * height, 0.7 * top_margin)  # the lash line keeps its thickness and slides with the lid edge
         above = max(lash, dark * height)  # the photo's dark band above the lid line: lashes and eyeliner
         feather = max(1.0, 0.5 * lash)
@@ -353,7 +290,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         if roi is None:
             continue
         x0, y0, x1, y1 = roi
-        s, t = _eye_grid(roi, c0, ax, nm)
+        s, t = ef.grid(roi, c0, ax, nm)
         u = np.interp(s, us, ut)  # open upper lid
         lo = np.interp(s, ls, lt)  # lower lid
         # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
@@ -420,7 +357,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         room = np.maximum(start - brow_t - 1.0, 1.0)
         squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
         mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
-        mirror = _sample(clean, c0 - origin, ax, nm, s, mirror_t)
+        mirror = ef.sample(clean, c0 - origin, ax, nm, s, mirror_t)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
         fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         # The lid fades in over the skin above it with its dark lines closed away, so what is left
@@ -433,87 +370,6 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         above_lashes = np.clip(u_new - lash + 0.5 - t, 0.0, 1.0)  # the lash line's top edge, anti-aliased too
         weight = (cover * painted * smoothstep(ramp) * above_lashes).astype(np.float32)[..., None]
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
-
-
-def lid_margins(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
-    """Per eye of a photo: how far below the tracker's upper-lid line the lid's dark margin ends,
-    in eye heights (0–0.4). The line runs through the lashes; the eyeball shows from the margin.
-    Measured once per avatar (``image`` with its ``landmarks``), as a share, so it holds while
-    the face moves and scales."""
-    out = []
-    for upper, lower, _ in EYES:
-        c0, ax, nm, length = _eye_frame(landmarks, upper, lower)
-        up, lo = _curve(landmarks, upper, c0, ax, nm), _curve(landmarks, lower, c0, ax, nm)
-        height = _eye_height(up, lo)
-        out.append(_lid_margin(image, c0, ax, nm, up, height, length) / height if length >= 4 else 0.0)
-    return tuple(out)
-
-
-def _luma_across(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: float, t: np.ndarray) -> np.ndarray:
-    """Luma of ``image``'s nearest pixels at ``t`` (array) across the eye, at ``s`` along it."""
-    h, w = image.shape[:2]
-    xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
-    ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
-    return image[ys, xs].astype(np.float32) @ _LUMA
-
-
-def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
-                height: float, length: float) -> float:
-    """How far (px, ≥ 0) below the upper-lid line ``upper`` (s, t) the lid's dark margin ends, in the eye's middle.
-
-    Per column: the darkest point near the line (lashes), then the first point below it that is
-    halfway back up to the eye's brightness further down; the median over the middle columns.
-    """
-    offsets = []
-    for s in np.linspace(0.3, 0.7, 7) * length:
-        u = float(np.interp(s, *upper))
-        t = u + np.arange(-0.3 * height, 0.6 * height + 0.5, 0.5)
-        profile = _luma_across(image, c0, ax, nm, s, t)
-        near = t <= u + 0.3 * height
-        k = int(np.argmin(np.where(near, profile, np.inf)))
-        level = profile[k] + 0.5 * (profile[-1] - profile[k])
-        above = np.nonzero(profile[k:] >= level)[0]
-        offsets.append(t[k + above[0]] - u if above.size else 0.0)
-    return float(np.clip(np.median(offsets), 0.0, 0.4 * height))
-
-
-def lash_tops(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
-    """Per eye of a photo: how far above the tracker's upper-lid line its dark band (lashes,
-    eyeliner, the shadow of a hooded lid) reaches, in eye heights (0–``LASH_TOP_MAX``). A painted
-    lid covers that band, so no dark outline of the open eye is left round the shut one. Measured
-    once per avatar, like ``lid_margins``."""
-    out = []
-    for (upper, lower, _), brow in zip(EYES, _BROWS_LOWER):
-        c0, ax, nm, length = _eye_frame(landmarks, upper, lower)
-        up, lo = _curve(landmarks, upper, c0, ax, nm), _curve(landmarks, lower, c0, ax, nm)
-        height = _eye_height(up, lo)
-        brow_line = _curve(landmarks, brow, c0, ax, nm)
-        out.append(_lash_top(image, c0, ax, nm, up, brow_line, height, length) / height if length >= 4 else 0.0)
-    return tuple(out)
-
-
-def _lash_top(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
-              brow: tuple[np.ndarray, np.ndarray], height: float, length: float) -> float:
-    """How far (px, ≥ 0) above the upper-lid line ``upper`` (s, t) the dark band around it reaches, in the eye's middle.
-
-    Per column: the darkest point near the line, then going up, the first point halfway back to
-    the skin between it and the brow (``brow``'s lower line; a bright percentile there); the
-    median over the middle columns.
-    """
-    offsets = []
-    for s in np.linspace(0.3, 0.7, 7) * length:
-        u = float(np.interp(s, *upper))
-        ceiling = max(float(np.interp(s, *brow)) + 1.0, u - LASH_TOP_MAX * height)
-        t = np.arange(u + 0.3 * height, ceiling - 0.25, -0.5)  # upwards
-        profile = _luma_across(image, c0, ax, nm, s, t)
-        k = int(np.argmin(np.where(t >= u - 0.3 * height, profile, np.inf)))
-        if k + 1 >= t.size:
-            offsets.append(0.0)
-            continue
-        level = profile[k] + 0.5 * (np.percentile(profile[k + 1:], 90) - profile[k])
-        up = np.nonzero(profile[k + 1:] >= level)[0]
-        offsets.append(u - t[k + 1 + up[0]] if up.size else u - t[-1])
-    return float(np.clip(np.median(offsets), 0.0, LASH_TOP_MAX * height))
 
 
 def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
@@ -535,12 +391,12 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     depth = np.clip((t - u_new) / lift, 0.0, 1.0)  # 0 at the new lid edge, 1 at the old one
 
     def sample(src_s, src_t) -> np.ndarray:
-        return _sample(image, c0, ax, nm, src_s, src_t)
+        return ef.sample(image, c0, ax, nm, src_s, src_t)
 
     def white_at(src_s, src_u, src_lo) -> np.ndarray:
         return sample(src_s, src_u + 1.0 + depth * np.minimum(lift, np.maximum(src_lo - src_u - 2.0, 0.0)))
 
-    centre, radius = iris[0], _iris_radius(iris)
+    centre, radius = iris[0], ef.iris_radius(iris)
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
