@@ -41,8 +41,7 @@ def frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.
     return c0, ax, nm, length
 
 
-def grid(roi: tuple[int, int, int, int], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
+def grid(roi: tuple[int, int, int, int], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of ``roi`` (x0, y0, x1, y1) in the eye's frame: (s along the eye, t across it)."""
     x0, y0, x1, y1 = roi
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
@@ -67,8 +66,7 @@ def sample(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s,
                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
 
 
-def curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def curve(points: np.ndarray, idx: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Landmarks ``idx`` (a lid, a brow) as (s, t) in the eye's frame, sorted along the eye."""
     rel = points[idx, :2].astype(np.float64) - c0
     s, t = rel @ ax, rel @ nm

@@ -273,10 +273,10 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         us, ut = ef.curve(opened, upper, c0, ax, nm)
         ls, lt = ef.curve(opened, lower, c0, ax, nm)
         height = ef.height((us, ut), (ls, lt))
-        brow_t = float(((opened[brow, :2].astype(np.float64) - c0) @ nm).max())  # the brow's lowest point
+        bs, bt = ef.curve(opened, brow, c0, ax, nm)
+        brow_t = float(bt.max())  # the brow's lowest point
         top_margin = max(min(SKIN_ABOVE * height, BROW_CLEARANCE * (float(ut.min()) - brow_t)), 1.0)
         top = float(ut.min()) - top_margin
-        bs, bt = ef.curve(opened, brow, c0, ax, nm)
         lash = min(LASH_SHARE * height, 0.7 * top_margin)  # the lash line keeps its thickness and slides with the lid edge
         above = max(lash, dark * height)  # the photo's dark band above the lid line: lashes and eyeliner
         feather = max(1.0, 0.5 * lash)

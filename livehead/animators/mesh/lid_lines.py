@@ -18,18 +18,23 @@ __all__ = ["lash_tops", "lid_margins"]
 LASH_TOP_MAX = 0.8  # the photo's dark band (lashes, eyeliner) reaches at most this far above the lid line, in eye heights
 
 
+def _eyes(landmarks: np.ndarray):
+    """Per eye of the photo: its frame (c0, ax, nm, length), its upper lid and brow as (s, t)
+    curves, and its open height (px)."""
+    for (upper, lower, _), brow in zip(ef.EYES, ef.BROWS_LOWER):
+        c0, ax, nm, length = ef.frame(landmarks, upper, lower)
+        up = ef.curve(landmarks, upper, c0, ax, nm)
+        height = ef.height(up, ef.curve(landmarks, lower, c0, ax, nm))
+        yield c0, ax, nm, length, up, ef.curve(landmarks, brow, c0, ax, nm), height
+
+
 def lid_margins(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
     """Per eye of a photo: how far below the tracker's upper-lid line the lid's dark margin ends,
     in eye heights (0–0.4). The line runs through the lashes; the eyeball shows from the margin.
     Measured once per avatar (``image`` with its ``landmarks``), as a share, so it holds while
     the face moves and scales."""
-    out = []
-    for upper, lower, _ in ef.EYES:
-        c0, ax, nm, length = ef.frame(landmarks, upper, lower)
-        up, lo = ef.curve(landmarks, upper, c0, ax, nm), ef.curve(landmarks, lower, c0, ax, nm)
-        height = ef.height(up, lo)
-        out.append(_lid_margin(image, c0, ax, nm, up, height, length) / height if length >= 4 else 0.0)
-    return tuple(out)
+    return tuple(_lid_margin(image, c0, ax, nm, up, height, length) / height if length >= 4 else 0.0
+                 for c0, ax, nm, length, up, _, height in _eyes(landmarks))
 
 
 def _lid_margin(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
@@ -57,14 +62,8 @@ def lash_tops(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, ...]:
     eyeliner, the shadow of a hooded lid) reaches, in eye heights (0–``LASH_TOP_MAX``). A painted
     lid covers that band, so no dark outline of the open eye is left round the shut one. Measured
     once per avatar, like ``lid_margins``."""
-    out = []
-    for (upper, lower, _), brow in zip(ef.EYES, ef.BROWS_LOWER):
-        c0, ax, nm, length = ef.frame(landmarks, upper, lower)
-        up, lo = ef.curve(landmarks, upper, c0, ax, nm), ef.curve(landmarks, lower, c0, ax, nm)
-        height = ef.height(up, lo)
-        brow_line = ef.curve(landmarks, brow, c0, ax, nm)
-        out.append(_lash_top(image, c0, ax, nm, up, brow_line, height, length) / height if length >= 4 else 0.0)
-    return tuple(out)
+    return tuple(_lash_top(image, c0, ax, nm, up, brow, height, length) / height if length >= 4 else 0.0
+                 for c0, ax, nm, length, up, brow, height in _eyes(landmarks))
 
 
 def _lash_top(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
