@@ -29,6 +29,14 @@ def whitest(samples: list[np.ndarray]) -> np.ndarray:
     return best
 
 
+def middlemost(samples: list[np.ndarray]) -> np.ndarray:
+    """Per pixel, the one of ``samples`` (each (h, w, 3) float32 RGB of the same pixels) with the
+    median luma (of an odd number of samples)."""
+    stack = np.stack(samples)
+    order = np.argsort(stack @ LUMA, axis=0)[len(samples) // 2]
+    return np.take_along_axis(stack, order[None, ..., None], axis=0)[0]
+
+
 def frame(points: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The eye's own frame: corner ``c0`` (the upper lid's first point), unit axis along the eye to the
     other corner, unit normal towards the lower lid (image +y for a level eye), and the eye's length."""
