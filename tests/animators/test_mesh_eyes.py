@@ -75,6 +75,40 @@ class TestBlinks:
             (x0, y0), (x1, y1) = np.floor(box.min(0) - 3).astype(int), np.ceil(box.max(0) + 3).astype(int)
             assert np.abs(drawn[y0:y1, x0:x1] - lifted_drawn[y0:y1, x0:x1]).mean() < 1.0
 
+    def test_a_drawn_face_shuts_its_eye_over_the_whole_iris(self):
+        """On a drawn face the tracker's lower-lid line runs above the drawn one: a lid shut onto the
+        tracker's line left the bottom of the blue iris showing under it (10–17 % of the open eye's
+        blue below the iris centre). The lid shuts onto the drawn line: under 7 % is left."""
+        avatar = photo("liveportrait_s7.jpg")
+        engine = MeshAnimator()
+        state = engine.prepare(avatar)
+        target = pose_target(avatar)
+        opened = render(engine, state, target)
+        shut = render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
+        ys, xs = np.mgrid[0:opened.shape[0], 0:opened.shape[1]]
+        for iris in (lm.RIGHT_IRIS, lm.LEFT_IRIS):
+            (cx, cy), radius = target[iris[0], :2], np.linalg.norm(target[iris[1], :2] - target[iris[3], :2]) / 2
+            below = (np.abs(xs - cx) < 1.5 * radius) & (ys > cy) & (ys < cy + 2.5 * radius)
+
+            def blue(image: np.ndarray) -> float:
+                px = image[below].astype(np.int64)
+                return float(np.mean(px[:, 2] > px[:, 0] + 10))
+
+            assert blue(opened) > 0.1  # the photo's iris is blue
+            assert blue(shut) < 0.07 * blue(opened), (blue(shut), blue(opened))
+
+    def test_the_lower_lid_line_is_the_trackers_on_photos_of_people(self):
+        """The dark lower-lid line a lid shuts onto is sought below the tracker's line; on photos of
+        people (no drawn line, lower lashes at the tracker's line) it is the tracker's, on the drawn
+        face a fifth of the eye's height below it."""
+        from livehead.animators.mesh import lid_lines
+
+        for name in ("aniportrait_Aragaki.png", "dreamtalk_f30.png", "liveportrait_s1.jpg", "sadtalker_happy.png"):
+            avatar = photo(name)
+            assert lid_lines.lower_lines(avatar.image, avatar.face.landmarks) == (0.0, 0.0), name
+        drawn = photo("liveportrait_s7.jpg")
+        assert min(lid_lines.lower_lines(drawn.image, drawn.face.landmarks)) > 0.1
+
     def test_a_slanted_lid_edge_is_smooth(self):
         """The head rolled 12°, the eyes half shut: the lid drawn at the photo's size looks like the
         lid drawn four times finer and shrunk (mean difference over the eyes under 2.3 levels; with
@@ -92,12 +126,12 @@ class TestBlinks:
         points = state.neutral.astype(np.float64)
         points[:, :2] = points[:, :2] @ roll[:, :2].T + roll[:, 2]
         drawn = image.copy()
-        eyes.move_lids(drawn, points, (0.5, 0.5), state.lid_margins, state.lash_tops)
+        eyes.move_lids(drawn, points, (0.5, 0.5), state.lids)
         k = 4
         fine = cv2.resize(image, (w * k, h * k), interpolation=cv2.INTER_CUBIC)
         fine_points = points.copy()
         fine_points[:, :2] = (points[:, :2] + 0.5) * k - 0.5
-        eyes.move_lids(fine, fine_points, (0.5, 0.5), state.lid_margins, state.lash_tops)
+        eyes.move_lids(fine, fine_points, (0.5, 0.5), state.lids)
         reference = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA).astype(np.float64)
         errors = []
         for eye in (lm.RIGHT_EYE, lm.LEFT_EYE):

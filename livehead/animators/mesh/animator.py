@@ -107,8 +107,7 @@ class MeshState:
     normals: np.ndarray  # (478, 3) outward surface normals of ``neutral`` (head3d.landmark_normals)
     hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
     exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
-    lid_margins: tuple[float, float]  # lid_lines.lid_margins of the closed-mouth base
-    lash_tops: tuple[float, float]  # lid_lines.lash_tops of the closed-mouth base
+    lids: lid_lines.LidLines  # lid_lines.measure of the closed-mouth base
     warnings: tuple[str, ...] = ()
 
 
@@ -170,8 +169,7 @@ class MeshAnimator:
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
                          tone=mouth.face_tone(base, neutral), lip_tone=mouth.lip_tone(base, neutral),
                          normals=normals, hideable=hideable,
-                         exposure=seen, lid_margins=lid_lines.lid_margins(base, neutral),
-                         lash_tops=lid_lines.lash_tops(base, neutral), warnings=warnings)
+                         exposure=seen, lids=lid_lines.measure(base, neutral), warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
         """The photo with its lips closed over its teeth (unchanged if the mouth is already closed).
@@ -248,8 +246,8 @@ class MeshAnimator:
         field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
         out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
         irises = np.stack([looking[iris, :2] for _, _, iris in eyes.EYES])
-        eyes.move_irises(out, opened, irises, state.lid_margins)
-        eyes.move_lids(out, looking, ratios, state.lid_margins, state.lash_tops)
+        eyes.move_irises(out, opened, irises, state.lids.margins)
+        eyes.move_lids(out, looking, ratios, state.lids)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
         return out

@@ -11,10 +11,11 @@ eye below stays where it is.
 * **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
   smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
   colour and light of the skin just above it turning to that of the skin under the eye, with the
-  photo's grain — since skin stretched that far turns into streaks. The painted lid starts above the photo's whole dark band along the lid
-  (lashes, eyeliner: ``lid_lines.lash_tops``) and takes its colour from skin with such dark lines
-  closed away, so no outline of the open eye is left round the shut one. Winks are one eye at
-  ratio 0.
+  photo's grain — since skin stretched that far turns into streaks. The painted lid starts above
+  the photo's whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and takes
+  its colour from skin with such dark lines closed away, so no outline of the open eye is left
+  round the shut one; it shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``),
+  which on drawn faces runs below the tracker's. Winks are one eye at ratio 0.
 * **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
   runs through the lashes), and folds the lid skin above it together towards the brow; what the
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
@@ -32,6 +33,7 @@ import numpy as np
 
 from livehead.animators.mesh import eye_frame as ef
 from livehead.animators.mesh.eye_frame import EYES
+from livehead.animators.mesh.lid_lines import LidLines
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face.geometry import smoothstep
 
@@ -268,13 +270,12 @@ def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
             along([floor + d * height for d in UNDER_EYE]))
 
 
-def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], margins: tuple[float, ...],
-              tops: tuple[float, ...]) -> None:
+def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], lines: LidLines) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
-    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``margins`` and ``tops``:
-    ``lid_lines.lid_margins`` and ``lid_lines.lash_tops`` of the avatar)."""
+    of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``lines``: ``lid_lines.measure``
+    of the avatar)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r, share, dark in zip(ef.EYES, ef.BROWS_LOWER, ratios, margins, tops):
+    for (upper, lower, iris), brow, r, share, dark, floor in zip(ef.EYES, ef.BROWS_LOWER, ratios, *lines):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, ax, nm, length = ef.frame(opened, upper, lower)
@@ -294,8 +295,9 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
             top = min(top, float(bt.min()))
         else:  # a closing lid is painted from above that band, fading in over the skin there
             top = min(top, float(ut.min()) - above - 2.0 * feather - 1.0)
-        # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid.
-        corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (top, lt.max() + 1.0)]
+        # Output ROI: the eye's rotated box, from the skin above the lid to the lower lid's dark line.
+        floor = floor * height if r < 1.0 else 0.0
+        corners = [c0 + ax * s + nm * t for s in (0.0, length) for t in (top, lt.max() + floor + 1.0)]
         roi = pixel_roi(np.array(corners), (w, h), margin=1)
         if roi is None:
             continue
@@ -303,6 +305,10 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         s, t = ef.grid(roi, c0, ax, nm)
         u = np.interp(s, us, ut)  # open upper lid
         lo = np.interp(s, ls, lt)  # lower lid
+        # A closing lid shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``; on
+        # drawn faces it runs below the tracker's line, and the white and iris showed under the
+        # shut lid), narrowing to the tracker's line at the corners, where the lids meet.
+        lo = lo + floor * smoothstep((lo - u) / (0.5 * height))
         # A tracker rarely reads a shut eye as exactly 0: the last few per cent snap shut, or a
         # sliver of white shows under the lid.
         r_lid = min(max((r - SHUT_BELOW) / (1.0 - SHUT_BELOW), 0.0), 1.0)
