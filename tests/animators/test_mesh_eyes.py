@@ -126,12 +126,12 @@ class TestBlinks:
         points = state.neutral.astype(np.float64)
         points[:, :2] = points[:, :2] @ roll[:, :2].T + roll[:, 2]
         drawn = image.copy()
-        eyes.move_lids(drawn, points, (0.5, 0.5), state.lids)
+        eyes.move_lids(drawn, points, (0.5, 0.5), state.lids, state.eyeballs.irises)
         k = 4
         fine = cv2.resize(image, (w * k, h * k), interpolation=cv2.INTER_CUBIC)
         fine_points = points.copy()
         fine_points[:, :2] = (points[:, :2] + 0.5) * k - 0.5
-        eyes.move_lids(fine, fine_points, (0.5, 0.5), state.lids)
+        eyes.move_lids(fine, fine_points, (0.5, 0.5), state.lids, state.eyeballs.irises)
         reference = cv2.resize(fine, (w, h), interpolation=cv2.INTER_AREA).astype(np.float64)
         errors = []
         for eye in (lm.RIGHT_EYE, lm.LEFT_EYE):

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from livehead.animators.base import AvatarImage, Driving
-from livehead.animators.mesh import eyes, lid_lines, mouth
+from livehead.animators.mesh import eyeballs, eyes, lid_lines, mouth
 from livehead.animators.mesh.head3d import (
     Outline,
     exposure,
@@ -108,6 +108,7 @@ class MeshState:
     hideable: np.ndarray  # (K,) bool: control points a head turn can hide (see _HIDEABLE)
     exposure: tuple  # head3d.exposure of the hideable control points and the outline points in the neutral
     lids: lid_lines.LidLines  # lid_lines.measure of the closed-mouth base
+    eyeballs: eyeballs.Eyeballs  # eyeballs.measure of the closed-mouth base
     warnings: tuple[str, ...] = ()
 
 
@@ -169,7 +170,8 @@ class MeshAnimator:
                          anchors=anchors, outline=outline, layers=layers, person_box=person_box,
                          tone=mouth.face_tone(base, neutral), lip_tone=mouth.lip_tone(base, neutral),
                          normals=normals, hideable=hideable,
-                         exposure=seen, lids=lid_lines.measure(base, neutral), warnings=warnings)
+                         exposure=seen, lids=lid_lines.measure(base, neutral),
+                         eyeballs=eyeballs.measure(base, neutral), warnings=warnings)
 
     def _close_mouth(self, avatar: AvatarImage, neutral: np.ndarray, control: np.ndarray) -> np.ndarray:
         """The photo with its lips closed over its teeth (unchanged if the mouth is already closed).
@@ -246,8 +248,9 @@ class MeshAnimator:
         field = tps_field(tps, (w, h), self.grid_step, fine=_fine_boxes(opened, (w, h)), bounds=bounds)
         out = remap(state.base, field) if state.layers is None else _over_plate(state, field)
         irises = np.stack([looking[iris, :2] for _, _, iris in eyes.EYES])
-        eyes.move_irises(out, opened, irises, state.lids.margins)
-        eyes.move_lids(out, looking, ratios, state.lids)
+        eyes.move_irises(out, opened, irises, state.lids.margins, state.eyeballs.irises,
+                         lambda roi: eyeballs.bare_region(state.eyeballs.bare, field, roi))
+        eyes.move_lids(out, looking, ratios, state.lids, state.eyeballs.irises)
         if self.mouth_fill != "none":
             self._fill_mouth(out, state, driving, target)
         return out

@@ -23,15 +23,19 @@ eye below stays where it is.
   top mirrored from its visible lower half.
 * **Gaze**: dragged across the eye by the warp, an iris smears into the white; so the TPS keeps it
   at home in its eye (``irises_home``) and ``move_irises`` slides it to where the driver looks as
-  a disc, between the lids' margins, filling the white it uncovers from either side.
+  a disc, between the lids' margins: the photo's own iris (``eyeballs``: fitted to the photo, the
+  tracker's circle can be off it or smaller), over the white the photo's eyeball has under it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from livehead.animators.mesh import eye_frame as ef
+from livehead.animators.mesh import eyeballs
 from livehead.animators.mesh.eye_frame import EYES
 from livehead.animators.mesh.lid_lines import LidLines
 from livehead.animators.mesh.warp import pixel_roi
@@ -62,9 +66,8 @@ WIDE_MAX = 1.5  # eye ratios above this are drawn at this (eye_ratios clips ther
 FOLD_MIN = 0.3
 LID_SHADOW = 0.1  # the uncovered eyeball darkens this much more just under the lid
 MARGIN_SHADOW = 0.12  # the open lid's shadow on the eyeball below its margin, in eye heights
-OLD_RIM = 2.0  # px beyond an iris's radius that its dark rim and blur reach, cleared when it moves
-IRIS_REACH = 1.4  # iris radii around an iris's old place within which dark pixels count as iris when it moves
 WHITE_SEARCH = (0.0, 0.25, 0.5)  # offsets (iris radii, outward) at which the white beside an iris is sought
+IRIS_MARGIN = 4.0  # px round a moving iris's old and new disc that it changes (its soft rim, taken out with it, included)
 LOWER_MARGIN = 0.1  # the lower lid's margin above the tracker's lower-lid line, in eye heights
 
 
@@ -148,18 +151,22 @@ def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     return out
 
 
-def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margins: tuple[float, ...]) -> None:
+def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margins: tuple[float, ...],
+                fits: tuple[tuple[float, float, float], ...],
+                bare: Callable[[tuple[int, int, int, int]], tuple[np.ndarray, np.ndarray]]) -> None:
     """In place: slide each iris of ``image`` (warped with ``opened``, iris at home) to ``irises``
     ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye
-    (``margins``: ``lid_lines.lid_margins`` of the avatar).
+    (``margins``: ``lid_lines.lid_margins`` of the avatar; ``fits``: ``eyeballs.Eyeballs.irises``,
+    the photo's irises against the tracker's; ``bare(roi)``: ``eyeballs.bare_region`` warped like
+    ``image``).
 
     A warp that drags the iris across the eye smears it and squeezes the white beside it; here
     the iris moves as a disc, its part that was under a lid mirrored from the part in view, and
-    the white it uncovers is the white on either side of its old place, blended across. Nothing
-    outside the opening between the lids changes.
+    the white it uncovers is the photo's eyeball with the iris taken out. Nothing outside the
+    opening between the lids changes.
     """
     h, w = image.shape[:2]
-    for (upper, lower, iris), to, margin in zip(ef.EYES, irises, margins):
+    for (upper, lower, iris), to, margin, fit in zip(ef.EYES, irises, margins, fits):
         a, b = opened[iris[0], :2].astype(np.float64), np.asarray(to[0], dtype=np.float64)
         if np.hypot(*(b - a)) < 0.3:
             continue
@@ -167,10 +174,11 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         if length < 4:
             continue
         up_curve, lo_curve = ef.curve(opened, upper, c0, ax, nm), ef.curve(opened, lower, c0, ax, nm)
-        radius = ef.iris_radius(opened[iris, :2].astype(np.float64))
+        # The photo's iris, not the tracker's circle: moved with it, at its offset and size.
+        a, radius = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, nm, fit)
+        b = b + a - opened[iris[0], :2]
         # Only the old and new place of the iris change, within the eye.
-        reach = radius + OLD_RIM
-        far = max(reach, IRIS_REACH * radius) + 2.0
+        far = radius + IRIS_MARGIN
         discs = np.concatenate([a - far, a + far, b - far, b + far]).reshape(4, 2)
         eye, near = pixel_roi(opened[np.concatenate([upper, lower]), :2], (w, h), margin=2), pixel_roi(discs, (w, h))
         if eye is None or near is None:
@@ -201,20 +209,11 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         su, sl = np.interp(src_s, *up_curve) + 1.0, np.interp(src_s, *lo_curve) - 1.0
         src_t = np.clip(np.where(src_t < su, 2.0 * t_a - src_t, src_t), su, np.maximum(sl, su))
         iris_px = sample(src_s, src_t)
-        # The white where the iris was (its dark rim included): across each row of its old place,
-        # from the white just outside it on the left to the white just outside it on the right.
-        half = np.sqrt(np.maximum(reach * reach - (t - t_a) ** 2, 0.0)) + 1.0
-        sides = [np.clip(s_a - half, 0.03 * length, 0.97 * length), np.clip(s_a + half, 0.03 * length, 0.97 * length)]
-        white = _white_beside(s, sides, radius, (0.03 * length, 0.97 * length),
-                              lambda x: sample(x, np.clip(t, np.interp(x, *up_curve) + 1.0, np.interp(x, *lo_curve) - 1.0)))
+        # Where the iris was, the photo's eyeball with the iris taken out.
+        white, old_iris = bare((x0, y0, x1, y1))
         new_iris = np.clip(radius - np.hypot(s - s_a - d_s, t - t_a - d_t) + 0.5, 0.0, 1.0)
         region = image[y0:y1, x0:x1].astype(np.float32)
-        # The photo's dark disc can reach past the tracker's iris: around the old place, whatever
-        # is clearly darker than the white beside it is iris too (no dark crescent left behind).
-        old_dist = np.hypot(s - s_a, t - t_a)
-        darker = np.clip((white @ ef.LUMA - region @ ef.LUMA - 10.0) / 20.0, 0.0, 1.0)
-        old_iris = np.maximum(np.clip(reach - old_dist + 0.5, 0.0, 1.0),
-                              darker * np.clip(IRIS_REACH * radius - old_dist + 0.5, 0.0, 1.0)) * (1.0 - new_iris)
+        old_iris = old_iris * (1.0 - new_iris)
         moved = new_iris[..., None] * iris_px + old_iris[..., None] * white \
             + (1.0 - new_iris - old_iris)[..., None] * region
         k = opening[..., None]
@@ -270,12 +269,13 @@ def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
             along([floor + d * height for d in UNDER_EYE]))
 
 
-def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], lines: LidLines) -> None:
+def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], lines: LidLines,
+              fits: tuple[tuple[float, float, float], ...]) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
     of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``lines``: ``lid_lines.measure``
-    of the avatar)."""
+    of the avatar; ``fits``: ``eyeballs.Eyeballs.irises``, the photo's irises against the tracker's)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r, share, dark, floor in zip(ef.EYES, ef.BROWS_LOWER, ratios, *lines):
+    for (upper, lower, iris), brow, r, fit, share, dark, floor in zip(ef.EYES, ef.BROWS_LOWER, ratios, fits, *lines):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, ax, nm, length = ef.frame(opened, upper, lower)
@@ -347,8 +347,9 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         region = image[y0:y1, x0:x1].astype(np.float32)
         closed = region + edge_cover * (closed - region)
         if r > 1.0:
-            fill, weight = _eyeball(image, opened[iris, :2].astype(np.float64), c0, ax, nm, s, t, u_new,
-                                    (us, ut + margin), (ls, lt), inside, length, height)
+            circle = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, nm, fit)
+            fill, weight = _eyeball(image, circle, c0, ax, nm, s, t, u_new, (us, ut + margin), (ls, lt), inside,
+                                    length, height)
             image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
             continue
         if painted == 0.0:
@@ -392,7 +393,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
 
-def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
+def _eyeball(image: np.ndarray, iris: tuple[np.ndarray, float], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
              t: np.ndarray, u_new: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
              lower: tuple[np.ndarray, np.ndarray], inside: np.ndarray, length: float, height: float
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -402,7 +403,7 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     the lower lid); ``upper``/``lower``: the open lids' (s, t) curves, the upper one at its margin.
     The white continues the eye just under the lid upwards, column by column (with the lid's
     shadow at the top, where the lid now is). Over the iris's columns but outside its circle
-    (``iris``: centre and four rim points) it is the white on either side of the iris, blended
+    (``iris``: centre and radius) it is the white on either side of the iris, blended
     across; inside the circle the iris is mirrored across its centre line along the eye, so its
     hidden top repeats its visible bottom.
     """
@@ -416,7 +417,7 @@ def _eyeball(image: np.ndarray, iris: np.ndarray, c0: np.ndarray, ax: np.ndarray
     def white_at(src_s, src_u, src_lo) -> np.ndarray:
         return sample(src_s, src_u + 1.0 + depth * np.minimum(lift, np.maximum(src_lo - src_u - 2.0, 0.0)))
 
-    centre, radius = iris[0], ef.iris_radius(iris)
+    centre, radius = iris
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
