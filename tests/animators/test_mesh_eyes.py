@@ -244,8 +244,9 @@ def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo
 class TestLidSkin:
     def test_closed_lid_is_lit_like_the_skin_above_it(self, avatar_state):
         """A shut eye's lid has the light of the skin it continues (just above the eye), not a
-        flat colour of its own: the lid's upper part and that skin differ by under 8 % in luma (the
-        astronaut's lid painted in one colour from brow and cheek skin was 12 % darker)."""
+        flat colour of its own: the lid's upper part and that skin differ by under 10 % in luma, as
+        in real blinks (the astronaut's lid painted in one colour from brow and cheek skin was 12 %
+        darker)."""
         avatar, engine, state = avatar_state
         target = pose_target(avatar)
         shut = render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
@@ -253,14 +254,15 @@ class TestLidSkin:
             up, low = target[list(upper), :2], target[list(lower), :2]
             skin = _eye_column_luma(shut, up, low, -1.0, -0.6)
             lid = _eye_column_luma(shut, up, low, 0.0, 0.3)
-            assert abs(lid - skin) < 0.08 * skin, (lid, skin)
+            assert abs(lid - skin) < 0.1 * skin, (lid, skin)
 
     @pytest.mark.parametrize("name", ["liveportrait_s1.jpg", "sadtalker_happy.png"])
-    def test_a_shut_lid_is_not_a_dark_socket(self, name):
-        """A shut lid bridges the skin above the eye and the skin under it, so on photos whose skin
-        under the eye is no darker than above it, the lid's lower part is within 5 % of the skin
-        above. Painted from the brightest skin above and darkened 15 % towards the lashes, it was
-        13–16 % darker (a brown hollow where the eye was)."""
+    def test_a_shut_lid_is_shaded_like_a_real_one(self, name):
+        """A shut lid darkens towards the lashes as real ones do: in five clips' own blinks the lid a
+        quarter of the open eye's height above the lashes is 0.54–0.95 as light as the skin above
+        it. Here its lower part is 0.75–0.95 of the skin above: neither a dark socket nor a lid
+        bridging to the lighter skin under the eye (0.95 and more, which a 68-point tracker read as
+        an open eye: eye correlation 0.48 and 0.75 on two pairs, 0.78 and 0.89 shaded)."""
         avatar = photo(name)
         engine = MeshAnimator()
         state = engine.prepare(avatar)
@@ -270,7 +272,7 @@ class TestLidSkin:
             up, low = target[list(upper), :2], target[list(lower), :2]
             above = _eye_column_luma(shut, up, low, -1.0, -0.6)
             lid = _eye_column_luma(shut, up, low, 0.55, 0.8)
-            assert lid > 0.95 * above, (lid, above)
+            assert 0.75 * above < lid < 0.95 * above, (lid, above)
 
     @pytest.mark.parametrize("name", ["astronaut", "sadtalker_happy.png"])
     def test_a_shut_eye_leaves_no_outline_of_the_open_one(self, name):

@@ -1,9 +1,9 @@
 """A photo's eyeballs with the irises taken out, measured once per avatar (``measure``): the white a
 moving iris uncovers (``eyes.move_irises``), and where the photo's iris really is.
 
-The tracker's iris circle is close to the photo's iris, not on it: on a drawn face it sat 4 px
-off centre, and a moved iris left a crescent of itself behind; a white taken from beside the
-tracker's circle was taken from the iris's own edge. So each iris is fitted to the photo (its
+The tracker's iris circle is close to the photo's iris, not on it: on a drawn face it sat 2 px
+off centre and a quarter smaller than the drawn iris, and a moved iris left a crescent of itself
+behind; a white taken from beside the tracker's circle was taken from the iris's own edge. So each iris is fitted to the photo (its
 edges against the white, along the rows through its middle), and the white under it is filled in
 once, row by row, from the white on either side of the fitted circle.
 """
@@ -33,10 +33,11 @@ FILL_BLUR = 0.2  # the white filled in is smoothed across the rows over this man
 class Eyeballs(NamedTuple):
     """``bare``: (H, W, 4) uint8, the photo with each iris replaced by the white beside it, its
     alpha the iris taken out (255 inside); ``irises``: per eye (subject's right first) the photo's
-    iris against the tracker's: (shift along the eye, shift across it, radius), in tracker radii."""
+    iris against the tracker's: (shift of its centre along the eye, its radius), in tracker radii
+    (not across the eye: the lids hide the iris's top and bottom)."""
 
     bare: np.ndarray
-    irises: tuple[tuple[float, float, float], ...]
+    irises: tuple[tuple[float, float], ...]
 
 
 def measure(image: np.ndarray, landmarks: np.ndarray) -> Eyeballs:
@@ -47,25 +48,25 @@ def measure(image: np.ndarray, landmarks: np.ndarray) -> Eyeballs:
         c0, ax, nm, length = ef.frame(landmarks, upper, lower)
         up, low = ef.curve(landmarks, upper, c0, ax, nm), ef.curve(landmarks, lower, c0, ax, nm)
         centre, radius = landmarks[iris[0], :2].astype(np.float64), ef.iris_radius(landmarks[iris, :2].astype(np.float64))
-        fit = fit_iris(image, c0, ax, nm, length, up, low, centre, radius) if length >= 4 else (0.0, 0.0, 1.0)
+        fit = fit_iris(image, c0, ax, nm, length, up, low, centre, radius) if length >= 4 else (0.0, 1.0)
         fits.append(fit)
-        _take_out(bare, image, c0, ax, nm, length, up, low, *circle(landmarks[iris, :2].astype(np.float64), ax, nm, fit))
+        _take_out(bare, image, c0, ax, nm, length, up, low, *circle(landmarks[iris, :2].astype(np.float64), ax, fit))
     return Eyeballs(bare, tuple(fits))
 
 
-def circle(iris: np.ndarray, ax: np.ndarray, nm: np.ndarray, fit: tuple[float, float, float]) -> tuple[np.ndarray, float]:
+def circle(iris: np.ndarray, ax: np.ndarray, fit: tuple[float, float]) -> tuple[np.ndarray, float]:
     """The photo's iris (centre, radius px) where the tracker puts ``iris`` ((5, 2): centre and four
-    rim points) in an eye along ``ax`` (normal ``nm``), given ``fit`` (an ``Eyeballs.irises`` entry)."""
+    rim points) in an eye along ``ax``, given ``fit`` (an ``Eyeballs.irises`` entry)."""
     radius = ef.iris_radius(iris)
-    return iris[0] + (fit[0] * ax + fit[1] * nm) * radius, fit[2] * radius
+    return iris[0] + fit[0] * radius * ax, fit[1] * radius
 
 
 def fit_iris(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float,
              upper: tuple[np.ndarray, np.ndarray], lower: tuple[np.ndarray, np.ndarray], centre: np.ndarray,
-             radius: float) -> tuple[float, float, float]:
-    """The photo's iris against the tracker's (``centre``, ``radius``): (shift along the eye, 0,
+             radius: float) -> tuple[float, float]:
+    """The photo's iris against the tracker's (``centre``, ``radius``): (shift along the eye,
     radius) in tracker radii, from its left and right edges on the rows through its middle (where
-    the colour turns to the white of that row). The tracker's own circle (0, 0, 1) where the iris
+    the colour turns to the white of that row). The tracker's own circle (0, 1) where the iris
     does not stand out from the white."""
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     s = np.arange(0.03 * length, 0.97 * length, 0.5)
@@ -93,9 +94,9 @@ def fit_iris(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, 
             mids.append(0.5 * (edges[0] + edges[1]))
             radii.append(np.hypot(0.5 * (edges[1] - edges[0]), dt))
     if not radii:
-        return 0.0, 0.0, 1.0
+        return 0.0, 1.0
     shift = float(np.clip((np.median(mids) - s_c) / radius, -SHIFT_MAX, SHIFT_MAX))
-    return shift, 0.0, float(np.clip(np.median(radii) / radius, *SCALE_RANGE))
+    return shift, float(np.clip(np.median(radii) / radius, *SCALE_RANGE))
 
 
 def _edge(s: np.ndarray, away: np.ndarray, inside: np.ndarray, s_c: float, sign: float, radius: float) -> float | None:
@@ -148,7 +149,8 @@ def _take_out(bare: np.ndarray, image: np.ndarray, c0: np.ndarray, ax: np.ndarra
     white = cv2.GaussianBlur(white, (0, 0), sigmaX=0.5, sigmaY=max(1.0, FILL_BLUR * radius))
     share = np.clip(reach - np.hypot(s - s_c, t - t_c) + 0.5, 0.0, 1.0)
     region = bare[y0:y1, x0:x1]
-    region[..., :3] = np.clip(region[..., :3] * (1.0 - share[..., None]) + white * share[..., None] + 0.5, 0, 255)
+    region[..., :3] = np.clip(region[..., :3] * (1.0 - share[..., None]) + white * share[..., None] + 0.5, 0,
+                              255).astype(np.uint8)
     region[..., 3] = np.maximum(region[..., 3], np.round(share * 255.0)).astype(np.uint8)
 
 

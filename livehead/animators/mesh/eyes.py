@@ -10,8 +10,7 @@ eye below stays where it is.
 
 * **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
   smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
-  colour and light of the skin just above it turning to that of the skin under the eye, with the
-  photo's grain — since skin stretched that far turns into streaks. The painted lid starts above
+  colour and light of the skin just above it, shaded towards the lashes, with the photo's grain — since skin stretched that far turns into streaks. The painted lid starts above
   the photo's whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and takes
   its colour from skin with such dark lines closed away, so no outline of the open eye is left
   round the shut one; it shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``),
@@ -52,9 +51,10 @@ LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of th
 # A painted lid's colour varies along the eye as the skin above it (up to LID_BAND eye heights
 # above, short of the brow), smoothed over LID_SMOOTH of the eye's length.
 LID_BAND, LID_SMOOTH = 0.3, 0.2
-# ... and towards the lashes it turns to the colour of the skin under the eye (UNDER_EYE eye heights
-# below the lower lid), up to UNDER_SHARE of it: a shut lid bridges the skin above and below the eye.
-UNDER_EYE, UNDER_SHARE = (0.3, 0.5, 0.7), 0.6
+# ... and darkens by LID_SHADE towards the lashes. In real blinks (five clips) the shut lid's
+# middle is 0.77–0.98 as light as the skin between it and the brow, darker towards the lashes;
+# a lid bridging towards the (lighter) skin under the eye read as open to a 68-point tracker.
+LID_SHADE = 0.15
 SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 HOLD_FROM = 0.5  # eye ratios under this hold the lower lid and iris in the avatar's own place, fully from SHUT_BELOW + 0.1
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
@@ -152,7 +152,7 @@ def irises_home(landmarks: np.ndarray, neutral: np.ndarray) -> np.ndarray:
 
 
 def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margins: tuple[float, ...],
-                fits: tuple[tuple[float, float, float], ...],
+                fits: tuple[tuple[float, float], ...],
                 bare: Callable[[tuple[int, int, int, int]], tuple[np.ndarray, np.ndarray]]) -> None:
     """In place: slide each iris of ``image`` (warped with ``opened``, iris at home) to ``irises``
     ((2, 5, 2) pixels: centre and rim per eye, subject's right first), inside the open eye
@@ -175,7 +175,7 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
             continue
         up_curve, lo_curve = ef.curve(opened, upper, c0, ax, nm), ef.curve(opened, lower, c0, ax, nm)
         # The photo's iris, not the tracker's circle: moved with it, at its offset and size.
-        a, radius = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, nm, fit)
+        a, radius = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, fit)
         b = b + a - opened[iris[0], :2]
         # Only the old and new place of the iris change, within the eye.
         far = radius + IRIS_MARGIN
@@ -245,32 +245,25 @@ def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float) 
     return skin.astype(np.float32), np.array([px0, py0], np.float64)
 
 
-def _lid_colours(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, height: float,
-                 top, brow: tuple[np.ndarray, np.ndarray], lower: tuple[np.ndarray, np.ndarray],
-                 s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The colours a painted lid bridges, each (*s.shape, 3), smoothed along the eye: the skin of
+def _lid_colour(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, height: float,
+                top, brow: tuple[np.ndarray, np.ndarray], s: np.ndarray) -> np.ndarray:
+    """The colour a painted lid continues, (*s.shape, 3), smoothed along the eye: the skin of
     ``skin`` (``_clean_skin``, in its own pixels: ``c0`` shifted) just above the curve ``top(s)``
-    but below the brow (its lower line ``brow``, (s, t)), and the skin under the eye (below the
-    lower lid ``lower``, past its lashes)."""
+    but below the brow (its lower line ``brow``, (s, t))."""
     cols = np.linspace(0.0, length, max(int(length), 2))
     edge = top(cols)
     reach = np.clip(edge - np.interp(cols, *brow) - 1.0, 1.0, max(LID_BAND * height, 1.0))
-    floor = np.interp(cols, *lower)
-
-    def along(rows) -> np.ndarray:
-        # The middle of a few rows per column: a crease, brow or lash line too thick to be closed
-        # away, or a highlight, is one of them.
-        band = ef.middlemost([ef.sample(skin, c0, ax, nm, cols[None, :], t[None, :]) for t in rows])[0]
-        band = cv2.GaussianBlur(band[None], (0, 0), sigmaX=max(LID_SMOOTH * length, 1.0), sigmaY=0.1,
-                                borderType=cv2.BORDER_REPLICATE)[0]
-        return np.stack([np.interp(s, cols, band[:, c]) for c in range(3)], axis=-1).astype(np.float32)
-
-    return (along([edge - d * reach for d in np.linspace(0.3, 1.0, 3)]),
-            along([floor + d * height for d in UNDER_EYE]))
+    # The middle of a few rows per column: a crease, brow or lash line too thick to be closed away,
+    # or a highlight, is one of them.
+    band = ef.middlemost([ef.sample(skin, c0, ax, nm, cols[None, :], (edge - d * reach)[None, :])
+                          for d in np.linspace(0.3, 1.0, 3)])[0]
+    band = cv2.GaussianBlur(band[None], (0, 0), sigmaX=max(LID_SMOOTH * length, 1.0), sigmaY=0.1,
+                            borderType=cv2.BORDER_REPLICATE)[0]
+    return np.stack([np.interp(s, cols, band[:, c]) for c in range(3)], axis=-1).astype(np.float32)
 
 
 def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], lines: LidLines,
-              fits: tuple[tuple[float, float, float], ...]) -> None:
+              fits: tuple[tuple[float, float], ...]) -> None:
     """In place: move each upper lid of ``image`` (warped with ``opened`` landmarks) to ``ratios``
     of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``lines``: ``lid_lines.measure``
     of the avatar; ``fits``: ``eyeballs.Eyeballs.irises``, the photo's irises against the tracker's)."""
@@ -347,7 +340,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         region = image[y0:y1, x0:x1].astype(np.float32)
         closed = region + edge_cover * (closed - region)
         if r > 1.0:
-            circle = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, nm, fit)
+            circle = eyeballs.circle(opened[iris, :2].astype(np.float64), ax, fit)
             fill, weight = _eyeball(image, circle, c0, ax, nm, s, t, u_new, (us, ut + margin), (ls, lt), inside,
                                     length, height)
             image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
@@ -365,22 +358,18 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
 
         start = lid_top(s)
         # The lid's colour and light: the skin just above it, with the dark lines there (lashes
-        # higher than measured, a crease) closed away, smoothed along the eye, turning towards the
-        # lashes to the skin under the eye (darkened towards the lashes instead, a shut eye was a
-        # brown hollow).
-        below = [c0 + ax * s_ + nm * (lt.max() + UNDER_EYE[-1] * height + 1.0) for s_ in (0.0, length)]
-        clean, origin = _clean_skin(image, pixel_roi(np.array(corners + below), (w, h), margin=1), above + feather)
-        lid, under = _lid_colours(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), (ls, lt), s)
+        # higher than measured, a crease) closed away, smoothed along the eye, shaded towards the
+        # lashes. Grain: the fine detail (not the colour) of the skin just above the lid, mirrored
+        # down over the eye, so the lid is not a flat sticker.
+        clean, origin = _clean_skin(image, roi, above + feather)
+        lid = _lid_colour(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), s)
         depth = np.clip((t - start) / np.maximum(u_new - lash - start, 1e-6), 0.0, 1.0)
-        lid = lid + (UNDER_SHARE * smoothstep(depth))[..., None] * (under - lid)
-        # Grain: the fine detail (not the colour) of the skin just above the lid, mirrored down
-        # over the eye, so the lid is not a flat sticker.
         room = np.maximum(start - brow_t - 1.0, 1.0)
         squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
         mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
         mirror = ef.sample(clean, c0 - origin, ax, nm, s, mirror_t)
         grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
-        fill = lid + LID_GRAIN * grain
+        fill = lid * (1.0 - LID_SHADE * depth[..., None]) + LID_GRAIN * grain
         # The lid fades in over the skin above it with its dark lines closed away, so what is left
         # of the photo's lashes above the lid does not show as an outline.
         ramp = np.clip((t - start + feather) / (2.0 * feather), 0.0, 1.0)
