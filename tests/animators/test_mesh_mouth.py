@@ -56,6 +56,21 @@ class TestOpening:
         assert wide > shut + 0.12
 
 
+    def test_drawn_teeth_turn_away_into_the_corners(self, astronaut):
+        """Without the driver's frame the interior is drawn: the upper teeth are an arc that turns
+        away into the dark towards the mouth's corners, not a white band from corner to corner
+        (drawn as flat bands, the teeth reached both inner corners: a pasted box)."""
+        avatar, engine, state = astronaut
+        target = pose_target(avatar, mouth=0.3)
+        out = render(engine, state, target)
+        inside = mouth.mouth_mask(target, out.shape[:2]) > 200
+        teeth = inside & ((out.astype(np.float64) @ np.array([0.299, 0.587, 0.114])) > 150)
+        assert teeth.sum() > 50
+        c0, c1 = target[list(lm.INNER_MOUTH_CORNERS), :2]
+        xs = np.nonzero(teeth)[1]
+        assert np.ptp(xs) < 0.85 * abs(c1[0] - c0[0]), (np.ptp(xs), abs(c1[0] - c0[0]))
+
+
 class TestPhotoThatShowsTeeth:
     def test_grinning_photo_closes_when_the_driver_does(self):
         """Aragaki's photo shows her teeth; with the driver's mouth shut the avatar's lips meet and

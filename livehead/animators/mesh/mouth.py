@@ -159,8 +159,12 @@ def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmark
 def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], tone: Tone) -> np.ndarray:
     """Draw a mouth interior (cavity, teeth, tongue) for the target opening inside ``roi``.
 
-    Sizes follow the mouth width (teeth show about an eighth of it), shades follow the avatar's
-    skin luma so the inside is lit like the face around it.
+    Sizes follow the mouth width, shades follow the avatar's skin luma so the inside is lit like
+    the face around it. The upper teeth are an arc under the upper lip, tallest at the front and
+    receding into shadow towards the corners, with faint gaps between them and the lip's shadow
+    along their top; the cavity darkens towards the back and the corners; a tongue rises from
+    the lower lip as the mouth opens. Every part has soft edges (drawn as flat bands with straight
+    edges it read as a pasted box).
     """
     x0, y0, x1, y1 = roi
     c0, c1 = target_landmarks[list(lm.INNER_MOUTH_CORNERS), :2].astype(np.float64)
@@ -179,33 +183,55 @@ def synth_mouth(target_landmarks: np.ndarray, roi: tuple[int, int, int, int], to
         order = np.argsort(cu)
         return cu[order], cv[order]
 
-    up_u, up_v = contour(lm.LIPS_UPPER_INNER)
-    lo_u, lo_v = contour(lm.LIPS_LOWER_INNER)
-    top = np.interp(u, up_u, up_v)
-    bottom = np.interp(u, lo_u, lo_v)
+    upper = contour(lm.LIPS_UPPER_INNER)
+    top = np.interp(u, *upper)
+    bottom = np.interp(u, *contour(lm.LIPS_LOWER_INNER))
     gap = np.maximum(bottom - top, 1e-3)
-    depth = (v - top) / gap  # 0 at the upper lip, 1 at the lower lip
+    gap_ratio = float(gap.max()) / width
+    across = np.clip(u / width, 0.0, 1.0)
+    front = np.sin(np.pi * across)  # 1 at the middle of the mouth, 0 at its corners
+    soft = max(0.7, 0.012 * width)  # px over which every edge fades
 
     luma = float(np.clip(tone.luma / 170.0, 0.45, 1.3))
-    cavity = np.array([70.0, 28.0, 30.0]) * luma
-    teeth = np.array([228.0, 220.0, 205.0]) * min(luma, 1.05)
-    tongue = np.array([175.0, 85.0, 88.0]) * luma
-    img = np.empty(u.shape + (3,), np.float64)
-    img[:] = cavity
-    # Darker towards the corners, where the cheeks shade the cavity.
-    across = np.clip(u / width, 0.0, 1.0)
-    img *= (0.55 + 0.45 * np.sin(np.pi * across))[..., None]
-    upper_teeth = (v - top) < min(0.13 * width, 0.5 * float(gap.max()))
-    tooth_shade = (0.7 + 0.3 * np.sin(np.pi * across))[..., None]
-    img = np.where(upper_teeth[..., None], teeth * tooth_shade, img)
-    gap_ratio = float(gap.max()) / width
-    if gap_ratio > 0.25:
-        lower_teeth = (bottom - v) < 0.05 * width
-        img = np.where(lower_teeth[..., None], teeth * 0.85 * tooth_shade, img)
-        tongue_zone = (depth > 0.7) & ~lower_teeth
-        img = np.where(tongue_zone[..., None], tongue * tooth_shade, img)
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.6, width * 0.012))
+    cavity = np.array([62.0, 24.0, 27.0]) * luma
+    teeth = np.array([222.0, 214.0, 200.0]) * min(luma, 1.05)
+    tongue = np.array([172.0, 82.0, 86.0]) * luma
+    # Cavity: darker at the back (the middle of the opening) and towards the corners.
+    depth = np.clip((v - top) / gap, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
+    img = cavity * ((0.5 + 0.5 * front) * (1.0 - 0.35 * np.sin(np.pi * depth)))[..., None]
+    # Tongue: a dome rising from the lower lip as the mouth opens, lower towards the corners.
+    if gap_ratio > 0.1:
+        rise = gap * min((gap_ratio - 0.1) / 0.3, 1.0) * 0.45 * front ** 0.7
+        tongue_top = bottom - rise
+        inside = _soft_edge(v - tongue_top, soft)
+        shade = 0.7 + 0.3 * np.clip((v - tongue_top) / np.maximum(rise, 1e-3), 0.0, 1.0)
+        img = _over(img, tongue * (shade * (0.6 + 0.4 * front))[..., None], inside)
+    # Upper teeth: from under the upper lip down to a smooth arc (the dental arch, tallest at the
+    # front), not following the lip into its corners: there the teeth turn away into the dark.
+    lip_line = np.polyval(np.polyfit(*upper, 1), u)  # the upper lip's run, without its curl into the corners
+    tall = min(0.15 * width, 0.55 * float(gap.max()))
+    edge = np.minimum(lip_line + tall * (1.0 - 0.6 * (2.0 * across - 1.0) ** 2), bottom - 0.4 * gap)
+    below_lip = v - top
+    on_teeth = _soft_edge(edge - v, soft) * _soft_edge(below_lip + soft, soft) * np.clip(front / 0.35, 0.0, 1.0)
+    gaps = np.zeros_like(u)
+    for k in (-3, -2, -1, 0, 1, 2, 3):  # the gaps between the front teeth (wider apart sideways), faint
+        at = 0.5 + 0.085 * k + 0.01 * np.sign(k) * abs(k) ** 1.5
+        gaps += np.exp(-0.5 * ((across - at) / 0.008) ** 2) * (1.0 - 0.25 * abs(k))
+    lit = (0.3 + 0.7 * front) * (0.85 + 0.15 * np.clip(below_lip / (0.35 * max(tall, 1e-3)), 0.0, 1.0))
+    img = _over(img, teeth * (lit * (1.0 - 0.08 * np.clip(gaps, 0.0, 1.0)))[..., None], on_teeth)
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(0.6, 0.006 * width))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _soft_edge(distance: np.ndarray, soft: float) -> np.ndarray:
+    """0–1: inside where ``distance`` > 0, fading over ``soft`` px either side."""
+    return np.clip(0.5 + distance / (2.0 * soft), 0.0, 1.0)
+
+
+def _over(under: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colour`` laid over ``under`` with ``alpha`` (both (h, w, 3) or broadcastable; alpha (h, w))."""
+    a = alpha[..., None]
+    return colour * a + under * (1.0 - a)
 
 
 def blend(image: np.ndarray, patch: np.ndarray, alpha: np.ndarray, roi: tuple[int, int, int, int]) -> None:
