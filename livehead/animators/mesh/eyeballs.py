@@ -3,9 +3,10 @@ moving iris uncovers (``eyes.move_irises``), and where the photo's iris really i
 
 The tracker's iris circle is close to the photo's iris, not on it: on a drawn face it sat 2 px
 off centre and a quarter smaller than the drawn iris, and a moved iris left a crescent of itself
-behind; a white taken from beside the tracker's circle was taken from the iris's own edge. So each iris is fitted to the photo (its
-edges against the white, along the rows through its middle), and the white under it is filled in
-once, row by row, from the white on either side of the fitted circle.
+behind; a white taken from beside the tracker's circle was taken from the iris's own edge. So
+each iris is fitted to the photo (its edges against the white, along the rows through its
+middle), and the white under it is filled in once, row by row, from the white on either side of
+the fitted circle.
 """
 
 from __future__ import annotations

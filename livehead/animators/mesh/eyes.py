@@ -10,11 +10,12 @@ eye below stays where it is.
 
 * **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
   smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
-  colour and light of the skin just above it, shaded towards the lashes, with the photo's grain — since skin stretched that far turns into streaks. The painted lid starts above
-  the photo's whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and takes
-  its colour from skin with such dark lines closed away, so no outline of the open eye is left
-  round the shut one; it shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``),
-  which on drawn faces runs below the tracker's. Winks are one eye at ratio 0.
+  colour and light of the skin just above it, shaded towards the lashes, with the photo's grain —
+  since skin stretched that far turns into streaks. The painted lid starts above the photo's
+  whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and takes its colour
+  from skin with such dark lines closed away, so no outline of the open eye is left round the
+  shut one; it shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``), which on
+  drawn faces runs below the tracker's. Winks are one eye at ratio 0.
 * **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
   runs through the lashes), and folds the lid skin above it together towards the brow; what the
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
@@ -382,8 +383,8 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
 
-def _eyeball(image: np.ndarray, iris: tuple[np.ndarray, float], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, s: np.ndarray,
-             t: np.ndarray, u_new: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
+def _eyeball(image: np.ndarray, iris: tuple[np.ndarray, float], c0: np.ndarray, ax: np.ndarray, nm: np.ndarray,
+             s: np.ndarray, t: np.ndarray, u_new: np.ndarray, upper: tuple[np.ndarray, np.ndarray],
              lower: tuple[np.ndarray, np.ndarray], inside: np.ndarray, length: float, height: float
              ) -> tuple[np.ndarray, np.ndarray]:
     """Eyeball for the band a raised lid uncovers, from ``u_new`` down to the open lid ``upper``: (fill, weight).
