@@ -241,6 +241,19 @@ def _eye_column_luma(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lo
     return float(np.percentile(values, percentile))
 
 
+def _shut_eyes(avatar) -> tuple[np.ndarray, np.ndarray]:
+    """``avatar``'s still target and its render with both eyes shut."""
+    engine = MeshAnimator()
+    state = engine.prepare(avatar)
+    return pose_target(avatar), render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
+
+
+def _lids(target: np.ndarray):
+    """Per eye, its (upper, lower) lid points of ``target`` ((n, 2) pixels each)."""
+    for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
+        yield target[list(upper), :2], target[list(lower), :2]
+
+
 class TestLidSkin:
     def test_closed_lid_is_lit_like_the_skin_above_it(self, avatar_state):
         """A shut eye's lid has the light of the skin it continues (just above the eye), not a
@@ -263,13 +276,8 @@ class TestLidSkin:
         it. Here its lower part is 0.75–0.95 of the skin above: neither a dark socket nor a lid
         bridging to the lighter skin under the eye (0.95 and more, which a 68-point tracker read as
         an open eye: eye correlation 0.48 and 0.75 on two pairs, 0.78 and 0.89 shaded)."""
-        avatar = photo(name)
-        engine = MeshAnimator()
-        state = engine.prepare(avatar)
-        target = pose_target(avatar)
-        shut = render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
-        for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
-            up, low = target[list(upper), :2], target[list(lower), :2]
+        target, shut = _shut_eyes(photo(name))
+        for up, low in _lids(target):
             above = _eye_column_luma(shut, up, low, -1.0, -0.6)
             lid = _eye_column_luma(shut, up, low, 0.55, 0.8)
             assert 0.75 * above < lid < 0.95 * above, (lid, above)
@@ -281,13 +289,8 @@ class TestLidSkin:
         darkest of the skin just above where the lid line was is as light as the lid within 20 %.
         A lid painted only below the lashes left that band as a dark outline of the open eye round
         the shut one (astronaut 0.64 and 0.61 of the lid's light, the made-up photo 0.55 and 0.42)."""
-        avatar = demo_avatar() if name == "astronaut" else photo(name)
-        engine = MeshAnimator()
-        state = engine.prepare(avatar)
-        target = pose_target(avatar)
-        shut = render(engine, state, pose_target(avatar, eyes=(0.0, 0.0)))
-        for upper, lower in ((lm.RIGHT_EYE_UPPER, lm.RIGHT_EYE_LOWER), (lm.LEFT_EYE_UPPER, lm.LEFT_EYE_LOWER)):
-            up, low = target[list(upper), :2], target[list(lower), :2]
+        target, shut = _shut_eyes(demo_avatar() if name == "astronaut" else photo(name))
+        for up, low in _lids(target):
             band = _eye_column_luma(shut, up, low, -0.6, -0.1, percentile=10)
             lid = _eye_column_luma(shut, up, low, 0.2, 0.6)
             assert band > 0.8 * lid, (band, lid)
