@@ -124,8 +124,17 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     weight = vertical * sideways
     weight[LOWER_INNER] = 1.0
     weight[UPPER_INNER] = 0.0
+    # Up to closed (lips that cross, or a closing mouth) the lower lip moves as one piece; beyond
+    # that it parts as a lens, most in the middle and little towards the corners (moved as one
+    # piece, a small opening left the corners open in a diamond and a wide one was a box with
+    # upright sides). The mean gap changes by ``change`` either way.
+    opening = max(0.0, change - max(-mouth_openness(local), 0.0))
+    lens_weight = weight.copy()
+    along = np.clip(np.abs(neutral[LOWER_INNER, 0] - centre[0]) / max(half_width, 1e-6), 0.0, 1.0)
+    lens = np.sqrt(1.0 - along ** 2)
+    lens_weight[LOWER_INNER] = lens / max(float(lens.mean()), 1e-6)
     out = local.copy()
-    out[:, 1] += change * weight
+    out[:, 1] += (change - opening) * weight + opening * lens_weight
     return out
 
 

@@ -166,6 +166,21 @@ class TestExpressionGeometry:
         np.testing.assert_allclose(close_mouth(shut), shut)
         assert mouth_openness(shut) <= CLOSED_GAP
 
+    def test_an_opening_mouth_parts_in_the_middle(self):
+        """Opened from closed, the lips part as a lens: the inner-lip pair next to each corner opens
+        under 70 % as far as the middle pair (moved as one piece they opened as far, a box with
+        upright sides at the corners), and the mean gap is the one asked for."""
+        shut = closed_face()
+        opened = set_mouth_gap(shut, shut, 0.2)
+        assert mouth_openness(opened) == pytest.approx(0.2)
+        up, low = list(lm.LIPS_UPPER_INNER[1:-1]), list(lm.LIPS_LOWER_INNER[1:-1])
+        gaps = opened[low, 1] - opened[up, 1]
+        middle = gaps[len(gaps) // 2]
+        assert gaps[0] < 0.7 * middle and gaps[-1] < 0.7 * middle, gaps.round(3)
+        # Closing moves the lower lip as one piece (the lips meet in ``close_mouth`` anyway).
+        closed_again = set_mouth_gap(opened, shut, 0.0)
+        assert mouth_openness(closed_again) == pytest.approx(0.0, abs=1e-9)
+
     def test_crossed_lips_meet_instead(self):
         """A lower inner-lip point pushed above its upper partner meets it halfway; pairs that
         are open, or no more crossed than in the reference face, stay where they are."""
