@@ -110,7 +110,8 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     the mouth corners of ``neutral`` (the face the weights are laid out on), so cheeks stretch
     smoothly instead of tearing.
     """
-    change = gap - mouth_openness(local)
+    current = mouth_openness(local)
+    change = gap - current
     if abs(change) < 1e-6:
         return local
     corners = neutral[list(lm.MOUTH_CORNERS)]
@@ -128,7 +129,7 @@ def set_mouth_gap(local: np.ndarray, neutral: np.ndarray, gap: float) -> np.ndar
     # that it parts as a lens, most in the middle and little towards the corners (moved as one
     # piece, a small opening left the corners open in a diamond and a wide one was a box with
     # upright sides). The mean gap changes by ``change`` either way.
-    opening = max(0.0, change - max(-mouth_openness(local), 0.0))
+    opening = max(0.0, change - max(-current, 0.0))
     lens_weight = weight.copy()
     along = np.clip(np.abs(neutral[LOWER_INNER, 0] - centre[0]) / max(half_width, 1e-6), 0.0, 1.0)
     lens = np.sqrt(1.0 - along ** 2)

@@ -88,3 +88,15 @@ def luma_across(image: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarra
     xs = np.clip(np.round(c0[0] + s * ax[0] + t * nm[0]).astype(int), 0, w - 1)
     ys = np.clip(np.round(c0[1] + s * ax[1] + t * nm[1]).astype(int), 0, h - 1)
     return image[ys, xs].astype(np.float32) @ LUMA
+
+
+def white_beside(s: np.ndarray, sides, radius: float, search: tuple[float, ...], limits: tuple[float, float],
+                 take) -> np.ndarray:
+    """The white on either side of an iris, blended across it along ``s``: at each of ``sides`` (left,
+    then right: numbers or arrays of ``s``'s shape) the brightest of ``take(x)`` (an (h, w, 3) sample)
+    at ``search`` iris radii outward, ``x`` kept within ``limits``. (A white taken from the iris's
+    own edge paints a grey ghost iris.)"""
+    flank = [whitest([take(np.clip(side + sign * k * radius, *limits)) for k in search])
+             for side, sign in zip(sides, (-1.0, 1.0))]
+    across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
+    return (1.0 - across) * flank[0] + across * flank[1]

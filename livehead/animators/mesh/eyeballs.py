@@ -48,10 +48,10 @@ def measure(image: np.ndarray, landmarks: np.ndarray) -> Eyeballs:
     for upper, lower, iris in ef.EYES:
         c0, ax, nm, length = ef.frame(landmarks, upper, lower)
         up, low = ef.curve(landmarks, upper, c0, ax, nm), ef.curve(landmarks, lower, c0, ax, nm)
-        centre, radius = landmarks[iris[0], :2].astype(np.float64), ef.iris_radius(landmarks[iris, :2].astype(np.float64))
-        fit = fit_iris(image, c0, ax, nm, length, up, low, centre, radius) if length >= 4 else (0.0, 1.0)
+        points = landmarks[iris, :2].astype(np.float64)
+        fit = fit_iris(image, c0, ax, nm, length, up, low, points[0], ef.iris_radius(points)) if length >= 4 else (0.0, 1.0)
         fits.append(fit)
-        _take_out(bare, image, c0, ax, nm, length, up, low, *circle(landmarks[iris, :2].astype(np.float64), ax, fit))
+        _take_out(bare, image, c0, ax, nm, length, up, low, *circle(points, ax, fit))
     return Eyeballs(bare, tuple(fits))
 
 
@@ -143,10 +143,7 @@ def _take_out(bare: np.ndarray, image: np.ndarray, c0: np.ndarray, ax: np.ndarra
     # Row by row, from the white just outside the iris on the left to that on the right (each the
     # brightest of a few samples going outward), then smoothed across the rows: neighbouring rows
     # that chose differently showed as streaks.
-    flank = [ef.whitest([take(np.clip(side + sign * k * radius, *limits)) for k in SIDE_SAMPLES])
-             for side, sign in zip(sides, (-1.0, 1.0))]
-    across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
-    white = (1.0 - across) * flank[0] + across * flank[1]
+    white = ef.white_beside(s, sides, radius, SIDE_SAMPLES, limits, take)
     white = cv2.GaussianBlur(white, (0, 0), sigmaX=0.5, sigmaY=max(1.0, FILL_BLUR * radius))
     share = np.clip(reach - np.hypot(s - s_c, t - t_c) + 0.5, 0.0, 1.0)
     region = bare[y0:y1, x0:x1]

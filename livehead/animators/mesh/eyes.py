@@ -221,18 +221,6 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
 
 
-def _white_beside(s: np.ndarray, sides, radius: float, limits: tuple[float, float], take) -> np.ndarray:
-    """The white on either side of an iris, blended across it along ``s``: at each of ``sides`` (left,
-    then right: numbers or arrays of ``s``'s shape) the brightest of ``take(x)`` (an (h, w, 3) sample)
-    at ``WHITE_SEARCH`` iris radii outward, ``x`` kept within ``limits``. The tracker's iris can be
-    smaller than the dark disc in the photo, and a white taken from the iris's own edge paints a grey
-    ghost iris."""
-    flank = [ef.whitest([take(np.clip(side + sign * k * radius, *limits)) for k in WHITE_SEARCH])
-             for side, sign in zip(sides, (-1.0, 1.0))]
-    across = np.clip((s - sides[0]) / np.maximum(sides[1] - sides[0], 1e-6), 0.0, 1.0)[..., None]
-    return (1.0 - across) * flank[0] + across * flank[1]
-
-
 def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float) -> tuple[np.ndarray, np.ndarray]:
     """The skin round an eye with its dark lines up to ``dark`` px thick (lashes, eyeliner, a crease,
     brow hairs) closed away (a grey closing along the columns): ((h, w, 3) float32 over ``roi`` and
@@ -411,7 +399,7 @@ def _eyeball(image: np.ndarray, iris: tuple[np.ndarray, float], c0: np.ndarray, 
     s_c, t_c = float((centre - c0) @ ax), float((centre - c0) @ nm)
     white = white_at(s, u, lo)
     sides = np.clip([s_c - 1.3 * radius, s_c + 1.3 * radius], 0.05 * length, 0.95 * length)
-    beside = _white_beside(s, sides, radius, (0.05 * length, 0.95 * length),
+    beside = ef.white_beside(s, sides, radius, WHITE_SEARCH, (0.05 * length, 0.95 * length),
                            lambda x: white_at(np.full_like(s, x), float(np.interp(x, *upper)), float(np.interp(x, *lower))))
     over_iris = np.clip((1.3 * radius - np.abs(s - s_c)) / (0.3 * radius), 0.0, 1.0)[..., None]
     white = over_iris * beside + (1.0 - over_iris) * white
