@@ -9,6 +9,7 @@ gets a 1D C-contiguous uint8 array, ``close`` runs exactly once).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -204,6 +205,21 @@ def runqueue_wait_s() -> float:
     return total
 
 
+def stolen_s() -> np.ndarray:
+    """Seconds each CPU of this virtual machine has been taken away by the hypervisor ("steal" in
+    /proc/stat), one entry per CPU; empty where the kernel does not report it.
+
+    The guest kernel believes a thread ran through it, so it is not in ``runqueue_wait_s``; on the
+    shared CI machines it comes in bursts (a 2-core VM here had 0.6 % of its time stolen).
+    """
+    try:
+        with open("/proc/stat") as f:
+            rows = [line.split() for line in f if line.startswith("cpu") and not line.startswith("cpu ")]
+        return np.array([int(row[8]) for row in rows], float) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return np.zeros(0)
+
+
 # ---------------------------------------------------------------------------------------------
 # A camera that plays a script
 
@@ -371,7 +387,7 @@ class ScriptedCamera:
 
 class RecordingBackend:
     """A ``pyvirtualcam`` backend that keeps the arrival time, the sender's CPU starvation
-    (``runqueue_wait_s``) and a thumbnail of every frame.
+    (``runqueue_wait_s`` plus the hypervisor's ``stolen_s``) and a thumbnail of every frame.
 
     Use it through the ``vcam_backend`` fixture (conftest), which registers a fresh
     ``RecordingBackend.subclass()`` so each test gets its own ``instances`` list. ``thumbs`` keep
@@ -386,7 +402,8 @@ class RecordingBackend:
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
         self._device = device or "/dev/null-livehead-test"
         self.times: list[float] = []
-        self.waits: list[float] = []  # runqueue_wait_s() at each frame
+        self.waits: list[float] = []  # time the machine kept this process from running, cumulative at each frame
+        self._stolen, self._steal_total = stolen_s(), 0.0
         self.thumbs: list[np.ndarray] = []
         self.close_calls = 0
         type(self).instances.append(self)
@@ -401,7 +418,13 @@ class RecordingBackend:
         assert frame.ndim == 1 and frame.dtype == np.uint8 and frame.flags.c_contiguous
         image = frame.reshape(self.height, self.width, 3)
         self.times.append(time.monotonic())
-        self.waits.append(runqueue_wait_s())
+        # Steal is per CPU and the sender may run on any of them: the most any one CPU lost
+        # since the previous frame is counted (a lower bound where threads moved between CPUs).
+        stolen = stolen_s()
+        if stolen.size and stolen.size == self._stolen.size:
+            self._steal_total += float((stolen - self._stolen).max())
+        self._stolen = stolen
+        self.waits.append(runqueue_wait_s() + self._steal_total)
         self.thumbs.append(image[:: self.thumb_step, :: self.thumb_step].copy())
 
     def close(self) -> None:
