@@ -9,6 +9,7 @@ import pytest
 from animators.mesh_helpers import demo_avatar, first_frame, local, measure, photo, pose_target, render
 from livehead.animators.mesh import mouth
 from livehead.animators.mesh.animator import MeshAnimator
+from livehead.animators.mesh.lips import interior_source
 from livehead.animators.mesh.warp import pixel_roi
 from livehead.face import landmarks as lm
 from livehead.face.expression import mouth_openness
@@ -127,7 +128,9 @@ class TestDrivenByARealClip:
 class TestInteriorColour:
     def test_driver_lip_tissue_takes_the_avatar_lip_tint(self, astronaut):
         """The driver's lips that show at the edge of the opening get the avatar's lip tint (a
-        purple lipstick here, a grey photo elsewhere), teeth keep theirs, brightness stays."""
+        purple lipstick here, a grey photo elsewhere) and, at the opening's rim, its lips'
+        brightness: light pink driver lips carried into darker lips drew a pale ring around the
+        opening. Teeth keep their colour; deeper in, brightness stays."""
         avatar, _, _ = astronaut
         target = pose_target(avatar, mouth=0.25)
         ycc = lambda rgb: np.asarray(rgb, dtype=np.float64) @ mouth._YCC.T
@@ -149,7 +152,14 @@ class TestInteriorColour:
         assert was_pink.sum() > 20 and was_white.sum() > 20
         np.testing.assert_allclose(tinted[was_pink, 1:], np.broadcast_to(ycc(purple)[1:], (was_pink.sum(), 2)), atol=2.5)
         np.testing.assert_allclose(tinted[was_white, 1:], plain[was_white, 1:], atol=2.5)
-        np.testing.assert_allclose(tinted[:, 0], plain[:, 0], atol=1.5)
+        np.testing.assert_allclose(tinted[was_white, 0], plain[was_white, 0], atol=1.5)
+        depth = interior_source(target, target, roi)[2].reshape(-1)
+        half = mouth.RIM_REACH / 2
+        rim, deep = (depth < -half) | (depth > 1 + half), (depth > half) & (depth < 1 - half)
+        assert (was_pink & rim).sum() > 20 and (was_pink & deep).sum() > 20
+        # Same skin in both faces: lit like the avatar's lips at the rim, like the driver's deeper in.
+        np.testing.assert_allclose(tinted[was_pink & rim, 0], ycc(purple)[0], atol=2.0)
+        np.testing.assert_allclose(tinted[was_pink & deep, 0], plain[was_pink & deep, 0], atol=1.5)
 
     def test_a_nearly_shut_driver_mouth_is_not_drawn_out_into_streaks(self, astronaut):
         """The driver's lips meet (a pursed mouth) where the avatar's part: the opening shows the

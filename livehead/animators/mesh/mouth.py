@@ -38,6 +38,13 @@ FADE_PX = 2.0  # openings narrower than this (px) fade out: closed lips leave no
 # Chroma distance (Cr, Cb units) from the driver's lip colour at which a pixel of the interior
 # counts as lip by e^-½: lips sit 10–20 apart from skin in chroma, teeth and the dark cavity 30+.
 LIP_SIGMA = 12.0
+# The opening's rim: lip tissue there takes the avatar's lip brightness relative to its skin
+# instead of the driver's (within LIP_LUMA_LIMIT), fully from RIM_REACH / 2 of the opening's
+# height outside the inner-lip contour, fading to none RIM_REACH / 2 inside it. 0.2 from the
+# contour inwards hid the pale ring better but darkened the measured interior 4–8 %; 0.04 left
+# the ring on a moustached photo.
+RIM_REACH = 0.1
+LIP_LUMA_LIMIT = (0.6, 1.2)
 _YCC = np.array([[0.299, 0.587, 0.114], [0.5, -0.418688, -0.081312], [-0.168736, -0.331264, 0.5]])  # Y, Cr, Cb
 
 
@@ -131,9 +138,10 @@ def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmark
     ``TONE_LIMIT``; chroma scaled by the ratio of their colourfulness (at most 1.2) and shifted
     halfway to the avatar's tint, so teeth stay white-ish and a grey photo gets a grey mouth.
     ``lips`` (driver's, avatar's ``lip_tone``): pixels tinted like the driver's lips (within
-    ``LIP_SIGMA``) take the avatar's lip tint, the closer the more; their brightness stays.
+    ``LIP_SIGMA``) take the avatar's lip tint, the closer the more; at the opening's rim
+    (``RIM_REACH``) also the avatar's lip brightness relative to its skin (``LIP_LUMA_LIMIT``).
     """
-    map_x, map_y, _ = interior_source(target_landmarks, frame_landmarks, roi)
+    map_x, map_y, depth = interior_source(target_landmarks, frame_landmarks, roi)
     patch = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     ycc = patch @ _YCC.T.astype(np.float32)
     gain = float(np.clip(avatar_tone.luma / max(driver_tone.luma, 1.0), *TONE_LIMIT))
@@ -145,12 +153,20 @@ def driver_mouth(frame: np.ndarray, frame_landmarks: np.ndarray, target_landmark
     if driver_lips is not None and avatar_lips is not None:
         distance = np.linalg.norm(ycc[..., 1:] - driver_lips.chroma.astype(np.float32), axis=-1)
         lip_weight = np.exp(-0.5 * (distance / LIP_SIGMA) ** 2)[..., None]
+        # Lip tissue at the opening's rim is lit like the avatar's lips, not the driver's: a
+        # driver's light pink lips carried into a dark-lipped or moustached avatar read as a pale
+        # ring drawn around the opening (deeper in, the tongue keeps the face-toned brightness).
+        rel = (avatar_lips.luma / max(avatar_tone.luma, 1.0)) / max(driver_lips.luma / max(driver_tone.luma, 1.0), 1e-3)
+        rel = float(np.clip(rel, *LIP_LUMA_LIMIT))
+        rim = np.clip(0.5 - np.minimum(depth, 1.0 - depth) / RIM_REACH, 0.0, 1.0)
+        gain = gain * (1.0 + (rel - 1.0) * lip_weight[..., 0] * rim)
     ycc[..., 0] *= gain
     ycc[..., 1:] = ycc[..., 1:] * sat + shift.astype(np.float32)
     if lip_weight is not None:
         # The tint the driver's lips got above, moved the rest of the way to the avatar's lips.
-        # Colour only: the brightness stays the face-toned one (a moustache over the avatar's lips
-        # would darken their sampled colour, and the interior must not turn into a dark hole).
+        # Colour only: brightness is set above, the lips' own only at the rim and within
+        # LIP_LUMA_LIMIT (a moustache over the avatar's lips darkens their sampled colour, and
+        # the interior must not turn into a dark hole).
         ycc[..., 1:] += lip_weight * (avatar_lips.chroma - (driver_lips.chroma * sat + shift)).astype(np.float32)
     rgb = ycc @ np.linalg.inv(_YCC).T.astype(np.float32)
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
