@@ -299,6 +299,32 @@ class TestLidSkin:
             lid = _eye_column_luma(shut, up, low, 0.2, 0.6)
             assert band > 0.8 * lid, (band, lid)
 
+    def test_tall_lashes_are_not_drawn_out_into_streaks(self):
+        """d10's first frame has long upswept lashes over its left eye, short ones over its right.
+        Shut, a lid stretches the skin above its lashes, and where the painted lid fades out
+        towards the corners that skin shows: its lashes came out as long upright streaks over the
+        outer half of the left lid (horizontal over vertical luma change 1.18 there, the right lid
+        0.90). Now the stretched skin is taken with its lashes closed away: the left lid is no
+        more streaked than the right one."""
+        avatar = first_frame("liveportrait_d10.mp4")
+        target, shut = _shut_eyes(avatar)
+        luma = shut.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+        across, down = np.abs(np.diff(luma, axis=1))[:-1], np.abs(np.diff(luma, axis=0))[:, :-1]
+        streaks = []
+        for side, (up, low) in zip(("right", "left"), _lids(target)):
+            height = float(np.mean(low[1:-1, 1]) - np.mean(up[1:-1, 1]))
+            x0, x1 = up[:, 0].min(), up[:, 0].max()
+            outer = range(int(x0), int((x0 + x1) / 2)) if side == "right" else range(int((x0 + x1) / 2), int(x1) + 1)
+            lid_top = lambda x: np.interp(x, *zip(*sorted(up.tolist())))
+            shut_lashes = lambda x: np.interp(x, *zip(*sorted(low.tolist()))) - 0.6 * height
+            sums = np.zeros(2)
+            for x in outer:
+                rows = slice(int(lid_top(x) - 0.4 * height), int(max(shut_lashes(x), lid_top(x) - 0.4 * height)))
+                sums += across[rows, x].sum(), down[rows, x].sum()
+            streaks.append(sums[0] / sums[1])
+        right, left = streaks
+        assert left < right + 0.1, streaks
+
     def test_a_squint_keeps_the_photos_own_lid(self, avatar_state, monkeypatch):
         """A smile narrows the eyes: the lid comes down as the photo's own skin (stretched), with
         no painted patch on it, so nothing changes when painting is switched off."""

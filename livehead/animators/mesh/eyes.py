@@ -66,6 +66,10 @@ MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 # Share of the eye closed from which a painted lid covers the lid's own stretched skin (in part;
 # fully from PAINT_TO): a squint (a smile) stays the photo's own skin, a blink is painted.
 PAINT_FROM, PAINT_TO = 0.35, 0.65
+# A closing lid stretches the skin above its lashes; stretched by 1 + STREAK_FROM or more, that
+# skin is taken with dark lines up to about LASH_WIDTH open-eye heights wide (lashes) closed away.
+STREAK_FROM = 1.0
+LASH_WIDTH = 0.08
 WIDE_MAX = 1.5  # eye ratios above this are drawn at this (eye_ratios clips there)
 # A widening lid may fold its skin to this share of its height below the brow, no further.
 FOLD_MIN = 0.3
@@ -225,16 +229,24 @@ def move_irises(image: np.ndarray, opened: np.ndarray, irises: np.ndarray, margi
         image[y0:y1, x0:x1] = np.clip(region * (1.0 - k) + moved * k + 0.5, 0, 255).astype(np.uint8)
 
 
-def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float) -> tuple[np.ndarray, np.ndarray]:
-    """The skin round an eye with its dark lines up to ``dark`` px thick (lashes, eyeliner, a crease,
-    brow hairs) closed away (a grey closing along the columns): ((h, w, 3) float32 over ``roi`` and
-    a bit beyond, its top-left corner (x, y) in ``image``). Skin itself is unchanged."""
+def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float, *, lashes: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The skin round an eye with its dark lines closed away: those up to ``dark`` px thick that run
+    along the eye (eyeliner, a crease, brow hairs; a grey closing along the columns), then those up
+    to about ``lashes`` px wide in any direction (upright lashes; a disc's closing). Returns
+    ((h, w, 3) float32 over ``roi`` and a bit beyond, its top-left corner (x, y) in ``image``).
+    Skin itself is unchanged."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = roi
-    pad = int(np.ceil(dark)) + 2
+    along, across = int(np.ceil(dark)), int(np.ceil(lashes))
+    pad = max(along, across) + 2
     px0, py0, px1, py1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-    skin = cv2.morphologyEx(np.ascontiguousarray(image[py0:py1, px0:px1]), cv2.MORPH_CLOSE,
-                            np.ones((2 * int(np.ceil(dark)) + 1, 1), np.uint8))
+    skin = np.ascontiguousarray(image[py0:py1, px0:px1])
+    if along > 0:
+        skin = cv2.morphologyEx(skin, cv2.MORPH_CLOSE, np.ones((2 * along + 1, 1), np.uint8))
+    if across > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * across + 1, 2 * across + 1))
+        skin = cv2.morphologyEx(skin, cv2.MORPH_CLOSE, disc)
     return skin.astype(np.float32), np.array([px0, py0], np.float64)
 
 
@@ -330,6 +342,19 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         map_x = (c0[0] + s * ax[0] + src_t * nm[0]).astype(np.float32)
         map_y = (c0[1] + s * ax[1] + src_t * nm[1]).astype(np.float32)
         closed = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        lash_width = max(1.0, LASH_WIDTH * height)
+        if r < 1.0:
+            # Lashes tall enough to reach into that skin were drawn out into long upright streaks
+            # (seen through the painted lid's fading corners), and their tips above it outlined
+            # the shut lid: the more the skin stretches, the more of it, and of the skin above it
+            # up to the box's top, comes from the skin with its lashes closed away.
+            stretch = (u_new - lash - t_b) / skin_h
+            amount = np.clip((stretch - 1.0) / STREAK_FROM, 0.0, 1.0)
+            bare = np.where(inside & (t <= u_new - lash), amount * np.clip((t - top) / 2.0, 0.0, 1.0), 0.0)
+            if bare.any():
+                free, free_origin = _clean_skin(image, roi, 0.0, lashes=lash_width)
+                smooth = ef.sample(free, c0 - free_origin, ax, nm, s, src_t)
+                closed += bare.astype(np.float32)[..., None] * (smooth - closed)
         region = image[y0:y1, x0:x1].astype(np.float32)
         closed = region + edge_cover * (closed - region)
         if r > 1.0:
@@ -354,7 +379,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         # higher than measured, a crease) closed away, smoothed along the eye, shaded towards the
         # lashes. Grain: the fine detail (not the colour) of the skin just above the lid, mirrored
         # down over the eye, so the lid is not a flat sticker.
-        clean, origin = _clean_skin(image, roi, above + feather)
+        clean, origin = _clean_skin(image, roi, above + feather, lashes=lash_width)
         lid = _lid_colour(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), s)
         room = np.maximum(start - brow_t - 1.0, 1.0)
         squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
