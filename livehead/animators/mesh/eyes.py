@@ -45,9 +45,12 @@ __all__ = ["EYES", "eye_ratios", "irises_home", "move_irises", "move_lids", "ope
 
 SKIN_ABOVE = 0.9  # lid region above the open lid edge, in units of the open eye's height
 BROW_CLEARANCE = 0.6  # that skin reaches at most this share of the way up to the brow: brow hair must not slide into the lid
-# Share of the skin's fine detail (mirrored from above the lid) laid on a painted lid: more, and
-# lashes and brow hairs in it show as vertical streaks.
-LID_GRAIN = 0.2
+# A painted lid gets grain as strong as the fine detail of the skin above it (the robust spread
+# of its luma less a blur of GRAIN_SIGMA px): left smooth, its detail was 2-25 times weaker than
+# the skin round it and it read as a sticker on grainy photos. The skin's own detail, mirrored or
+# stretched down over the lid, turned into upright streaks; the grain is a fixed noise texture
+# carried in the eye's frame, so it moves with the lid and does not flicker.
+GRAIN_SIGMA = 0.8
 LASH_SHARE = 0.5  # the lash line's thickness above the lid edge, in units of the open eye's height
 # A painted lid's colour varies along the eye as the skin above it (up to LID_BAND eye heights
 # above, short of the brow), smoothed over LID_SMOOTH of the eye's length.
@@ -250,6 +253,22 @@ def _clean_skin(image: np.ndarray, roi: tuple[int, int, int, int], dark: float, 
     return skin.astype(np.float32), np.array([px0, py0], np.float64)
 
 
+def _grain_texture(size: int = 128, seed: int = 14) -> np.ndarray:
+    """(size, size) float32 noise of unit spread at the scale of one or two pixels, tileable."""
+    noise = np.random.default_rng(seed).standard_normal((size, size)).astype(np.float32)
+    noise = cv2.GaussianBlur(np.pad(noise, 4, mode="wrap"), (0, 0), 0.7)[4:-4, 4:-4]
+    return (noise - noise.mean()) / noise.std()
+
+
+_GRAIN = _grain_texture()
+
+
+def _fine_detail(skin: np.ndarray) -> np.ndarray:
+    """The luma of ``skin`` (h, w, 3) float32 less a blur of ``GRAIN_SIGMA`` px: its grain, (h, w)."""
+    luma = skin @ np.array([0.299, 0.587, 0.114], np.float32)
+    return luma - cv2.GaussianBlur(luma, (0, 0), GRAIN_SIGMA)
+
+
 def _lid_colour(skin: np.ndarray, c0: np.ndarray, ax: np.ndarray, nm: np.ndarray, length: float, height: float,
                 top, brow: tuple[np.ndarray, np.ndarray], s: np.ndarray) -> np.ndarray:
     """The colour a painted lid continues, (*s.shape, 3), smoothed along the eye: the skin of
@@ -273,7 +292,8 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
     of its open height (0 shut, 1 open, up to ``WIDE_MAX`` wider; ``lines``: ``lid_lines.measure``
     of the avatar; ``fits``: ``eyeballs.Eyeballs.irises``, the photo's irises against the tracker's)."""
     h, w = image.shape[:2]
-    for (upper, lower, iris), brow, r, fit, share, dark, floor in zip(ef.EYES, ef.BROWS_LOWER, ratios, fits, *lines):
+    per_eye = zip(ef.EYES, ef.BROWS_LOWER, ratios, fits, *lines)
+    for side, ((upper, lower, iris), brow, r, fit, share, dark, floor) in enumerate(per_eye):
         if abs(r - 1.0) < MIN_CHANGE:
             continue
         c0, ax, nm, length = ef.frame(opened, upper, lower)
@@ -377,15 +397,16 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         start = lid_top(s)
         # The lid's colour and light: the skin just above it, with the dark lines there (lashes
         # higher than measured, a crease) closed away, smoothed along the eye, shaded towards the
-        # lashes. Grain: the fine detail (not the colour) of the skin just above the lid, mirrored
-        # down over the eye, so the lid is not a flat sticker.
+        # lashes; grain as strong as the skin's just above the lid, so the lid is not a flat sticker.
         clean, origin = _clean_skin(image, roi, above + feather, lashes=lash_width)
         lid = _lid_colour(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), s)
-        room = np.maximum(start - brow_t - 1.0, 1.0)
-        squeeze = np.minimum(1.0, room / np.maximum(u_new - lash - start, 1e-6))
-        mirror_t = np.where(t > start, start - (t - start) * squeeze, t)
-        mirror = ef.sample(clean, c0 - origin, ax, nm, s, mirror_t)
-        grain = mirror - cv2.GaussianBlur(mirror, (0, 0), 1.5)
+        above_lid = (t < start) & (t > start - max(LID_BAND * height, 3.0)) & inside
+        detail = ef.sample(_fine_detail(image[y0:y1, x0:x1].astype(np.float32)), c0 - np.array([x0, y0]), ax, nm,
+                           s[above_lid], t[above_lid])
+        spread = float(1.4826 * np.median(np.abs(detail - np.median(detail)))) if detail.size >= 9 else 0.0
+        tile = float(_GRAIN.shape[0])  # the two eyes take different parts of it
+        grain = cv2.remap(_GRAIN, np.mod(s + side * tile / 2, tile).astype(np.float32),
+                          np.mod(t, tile).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         # The lid fades in over the skin above it with its dark lines closed away, so what is left
         # of the photo's lashes above the lid does not show as an outline.
         ramp = np.clip((t - start + feather) / (2.0 * feather), 0.0, 1.0)
@@ -399,7 +420,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         # of that line (where a tracker's lid line runs) down to the lid's edge.
         shade = LASH_SHADE * np.exp(-np.maximum(u_new - 0.5 * lash - t, 0.0) / (SHADE_REACH * height))
         on_lid = cover * painted * np.clip(u_new + 0.5 - t, 0.0, 1.0)
-        fill = lid * (1.0 - shade[..., None]) + LID_GRAIN * grain
+        fill = lid * (1.0 - shade[..., None]) + (spread * grain)[..., None]
         closed = closed * (1.0 - (on_lid * shade).astype(np.float32)[..., None])
         image[y0:y1, x0:x1] = np.clip(closed * (1.0 - weight) + fill * weight + 0.5, 0, 255).astype(np.uint8)
 
