@@ -74,9 +74,11 @@ def assert_no_stall(times: list[float], waits: list[float], start: float, end: f
     """Between frames that reached the virtual camera in [start, end], the pipeline was never held
     up for longer than two output frame intervals by its own doing.
 
-    ``waits[k]`` is the run-queue wait of the process's Python threads when frame ``k`` arrived
-    (``helpers.runqueue_wait_s``). Why subtract it: on a shared 2-core machine at load ≈ 10 the
-    stream showed 150-600 ms gaps with no switch at all, only because the OS ran other programs.
+    ``waits[k]`` is the time the machine had kept the process from running when frame ``k``
+    arrived: its Python threads' run-queue wait (``helpers.runqueue_wait_s``) and the hypervisor's
+    steal (``helpers.stolen_s``), as ``RecordingBackend.waits`` records them. Why subtract it: on a
+    shared 2-core machine at load ≈ 10 the stream showed 150-600 ms gaps with no switch at all,
+    only because the OS ran other programs.
     What is left of a gap is time the render loop was busy or blocked: the part a switch can cause.
     """
     n = min(len(times), len(waits))

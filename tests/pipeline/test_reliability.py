@@ -103,6 +103,36 @@ def assert_no_gap(run: Streamed) -> None:
     )
 
 
+class TestTheGapCheck:
+    """``assert_no_gap`` on made-up streams: it is what every fault test here relies on."""
+
+    @staticmethod
+    def _run(gaps: dict[int, float], held: dict[int, float] | None = None, frames: int = 120):
+        """A 30 fps stream whose frame ``k`` came ``gaps[k]`` s after the one before, with ``held[k]`` s
+        of that the machine kept the process from running."""
+        from types import SimpleNamespace
+
+        step = np.array([gaps.get(k, 1.0 / FPS) for k in range(1, frames)])
+        waits = np.cumsum([0.0] + [(held or {}).get(k, 0.0) for k in range(1, frames)])
+        times = np.concatenate([[0.0], np.cumsum(step)])
+        return SimpleNamespace(times=times, backend=SimpleNamespace(waits=list(waits)))
+
+    def test_a_steady_stream_and_two_hitches_pass(self):
+        assert_no_gap(self._run({}))
+        assert_no_gap(self._run({30: 0.16, 90: 0.2}))
+
+    def test_a_stall_on_every_retry_fails(self):
+        with pytest.raises(AssertionError, match="3 gaps over the limit"):
+            assert_no_gap(self._run({30: 0.15, 40: 0.15, 60: 0.15}))
+
+    def test_one_long_stall_fails(self):
+        with pytest.raises(AssertionError, match="300 ms without a frame"):
+            assert_no_gap(self._run({50: 0.3}))
+
+    def test_time_the_machine_held_the_process_is_not_counted(self):
+        assert_no_gap(self._run({50: 0.6, 70: 0.15, 80: 0.15, 90: 0.15}, held={50: 0.55, 70: 0.1, 80: 0.1, 90: 0.1}))
+
+
 def assert_released(run: Streamed, source: ScriptedCamera) -> None:
     assert source.closed, "the pipeline did not close the source"
     assert run.backend.close_calls == 1, f"virtual camera closed {run.backend.close_calls} times, expected once"
