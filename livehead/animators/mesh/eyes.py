@@ -401,8 +401,7 @@ def move_lids(image: np.ndarray, opened: np.ndarray, ratios: tuple[float, ...], 
         clean, origin = _clean_skin(image, roi, above + feather, lashes=lash_width)
         lid = _lid_colour(clean, c0 - origin, ax, nm, length, height, lid_top, (bs, bt), s)
         above_lid = (t < start) & (t > start - max(LID_BAND * height, 3.0)) & inside
-        detail = ef.sample(_fine_detail(image[y0:y1, x0:x1].astype(np.float32)), c0 - np.array([x0, y0]), ax, nm,
-                           s[above_lid], t[above_lid])
+        detail = ef.sample(_fine_detail(region), c0 - np.array([x0, y0]), ax, nm, s[above_lid], t[above_lid])
         spread = float(1.4826 * np.median(np.abs(detail - np.median(detail)))) if detail.size >= 9 else 0.0
         tile = float(_GRAIN.shape[0])  # the two eyes take different parts of it
         grain = cv2.remap(_GRAIN, np.mod(s + side * tile / 2, tile).astype(np.float32),
