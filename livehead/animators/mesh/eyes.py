@@ -8,14 +8,16 @@ looks) and this module moves the upper lid afterwards, per eye, in the eye's own
 each column the lash line slides to the new lid edge and the skin above it follows, while the
 eye below stays where it is.
 
-* **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A squint (a
-  smile) stretches the photo's own lid skin down; a closing eye is covered by painted lid — the
-  colour and light of the skin just above it, shaded towards the lashes, with the photo's grain —
-  since skin stretched that far turns into streaks. The painted lid starts above the photo's
-  whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and takes its colour
-  from skin with such dark lines closed away, so no outline of the open eye is left round the
-  shut one; it shuts onto the photo's dark lower-lid line (``lid_lines.lower_lines``), which on
-  drawn faces runs below the tracker's. Winks are one eye at ratio 0.
+* **Closing** is a lid, not a squeeze, so the iris is hidden rather than flattened. A lid that
+  barely moves stretches the photo's own lid skin down; a squint (a smile) or a closing eye is
+  covered by painted lid — the colour and light of the skin just above it, shaded towards the
+  lashes, with the photo's grain — since stretched skin turns into streaks (under a brow close
+  to the eye, only lashes and eyeliner lie in reach, and they smear). The painted lid starts
+  above the photo's whole dark band along the lid (lashes, eyeliner: ``lid_lines.lash_tops``) and
+  takes its colour from skin with such dark lines closed away, so no outline of the open eye is
+  left round the shut one; it shuts onto the photo's dark lower-lid line
+  (``lid_lines.lower_lines``), which on drawn faces runs below the tracker's. Winks are one eye
+  at ratio 0.
 * **Opening wider** (surprise) lifts the lash line, from the lid's margin (the tracker's lid line
   runs through the lashes), and folds the lid skin above it together towards the brow; what the
   lid uncovers is eyeball: the white continues the eye just under the lid upwards (the white on
@@ -67,8 +69,12 @@ SHUT_BELOW = 0.1  # eye ratios under this draw a fully shut lid
 HOLD_FROM = 0.5  # eye ratios under this hold the lower lid and iris in the avatar's own place, fully from SHUT_BELOW + 0.1
 MIN_CHANGE = 0.03  # ratios within this of 1 leave the eye alone
 # Share of the eye closed from which a painted lid covers the lid's own stretched skin (in part;
-# fully from PAINT_TO): a squint (a smile) stays the photo's own skin, a blink is painted.
-PAINT_FROM, PAINT_TO = 0.35, 0.65
+# fully from PAINT_TO); tracker noise (a few per cent) keeps the photo's own lid. Painted only from
+# 0.35, a squint (0.85–0.7 of the neutral's opening) stretched what lies between the lashes and the
+# brow's clearance (on the made-up sad photo under 2 px, stretched 2–9 times) over the eye: lashes
+# and eyeliner drawn out into a streaked smear (dark on sad, happy and Aragaki, pale on s12), which
+# a 68-point tracker read as no narrowing at all (sad: the same eye opening at ratios 1 and 0.7).
+PAINT_FROM, PAINT_TO = 0.1, 0.3
 # A closing lid stretches the skin above its lashes; stretched by 1 + STREAK_FROM or more, that
 # skin is taken with dark lines up to about LASH_WIDTH open-eye heights wide (lashes) closed away.
 STREAK_FROM = 1.0
