@@ -271,7 +271,7 @@ _GRAIN = _grain_texture()
 
 def _fine_detail(skin: np.ndarray) -> np.ndarray:
     """The luma of ``skin`` (h, w, 3) float32 less a blur of ``GRAIN_SIGMA`` px: its grain, (h, w)."""
-    luma = skin @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = skin @ ef.LUMA
     return luma - cv2.GaussianBlur(luma, (0, 0), GRAIN_SIGMA)
 
 
