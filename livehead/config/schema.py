@@ -38,10 +38,15 @@ class SmoothingConfig:
     """``[smoothing]``: the One Euro filter on landmarks, keypoints and openness (cutoffs in Hz)."""
     enabled: bool = True
     min_cutoff: float = 1.0  # Hz; lower = less jitter at rest, more lag
-    # Per (face size / s); higher = less lag in fast motion. With d_cutoff, measured on 7 real clips
-    # (landmarks vs the tracker's own, in face sizes): beta 10 / d_cutoff 1 Hz lagged 14.7 ‰ and
-    # kept 55 % of the tracker's jitter on still stretches, 20 / 2 Hz lags 8.8 ‰ and keeps 62 %.
-    beta: float = 20.0
+    # Per (face size / s); higher = less lag in fast motion. With d_cutoff, measured on the 8 real
+    # clips (landmarks vs the tracker's own, in face sizes; the first 450 frames): beta 20 lagged
+    # 8.1 ‰ (the mouth 9.4 ‰) and kept 64 % of the tracker's jitter on still stretches; 40 lags 5.6 ‰
+    # (mouth 6.4 ‰) and keeps 70 %. Rendered (`livehead eval`, mesh, 300 frames each), 40 holds the
+    # output's still jitter at the real video's own (8.4 ‰ vs 8.5 ‰, pixel change 1.37 vs 1.36; beta
+    # 20: 7.8 ‰, 1.26) and cuts the mouth AKD 0.0223 → 0.0215 (no smoothing 0.0205). d_cutoff 4 Hz
+    # (beta 30) did as well on the clips but damped a 1-px white-noise shake less: to 50 % (beta 40 /
+    # 2 Hz: 45 %, beta 20: 33 %).
+    beta: float = 40.0
     openness_min_cutoff: float = 3.0  # Hz, mouth/eye openness: blinks last ~150 ms and must survive
     d_cutoff: float = 2.0  # Hz, cutoff of the derivative estimate: lower reacts later when motion starts
 
