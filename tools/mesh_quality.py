@@ -30,7 +30,10 @@ It prints the issue's table (both trackers), writes ``results.json`` and a conta
 * inner-mouth brightness (luma inside the inner-lip contour), output / driver, on frames where
   the driver's mouth is clearly open; mouth-boundary seam score, output / driver;
 * self-reenactment: mouth-landmark error of the output against the real frames, as a share of
-  the still photo's (frame 0 held still).
+  the still photo's (frame 0 held still);
+* how far the two trackers agree on the *driver* (``agreement``: dlib's mouth and eye readings
+  of the driver frames against MediaPipe's): a dlib correlation near or below that is the trackers
+  disagreeing, not the render (the output follows the tracker that drives it).
 """
 
 from __future__ import annotations
@@ -245,6 +248,13 @@ def score(driver: Measures, output: Measures, *, open_threshold: float, self_sti
     return out
 
 
+def agreement(mediapipe: Measures, dlib: Measures) -> dict:
+    """Correlation of the two trackers' readings of the same driver frames: mouth opening and the
+    eyes' mean opening (each tracker's own measure, as ``score`` uses them)."""
+    return {"mouth": M.pearson(_arr(mediapipe.mouth), _arr(dlib.mouth)),
+            "eyes": M.pearson(_arr(mediapipe.eyes).mean(1), _arr(dlib.eyes).mean(1))}
+
+
 def run_dlib(python: str, jobs: list[dict], work: Path) -> list[dict]:
     jobs_path, out_path = work / "dlib_jobs.json", work / "dlib_results.json"
     json.dump(jobs, open(jobs_path, "w"))
@@ -289,6 +299,13 @@ def summarise(rows: list[dict], tracker: str) -> None:
         ids = ids[np.isfinite(ids)]
         if ids.size:
             print(f"{'identity_distance':24s} mean {ids.mean():.3f}  worst {ids.max():.3f}  ≤0.40: {int((ids <= 0.4).sum())}/{ids.size}")
+    if tracker == "dlib":
+        for key, goal in (("mouth", 0.9), ("eyes", 0.7)):
+            score_key = "mouth_corr" if key == "mouth" else "eye_corr"
+            missed = [r for r in both if "agreement" in r and r[tracker][score_key] < goal]
+            under = sum(r[tracker][score_key] >= r["agreement"][key] - 0.05 for r in missed)
+            print(f"{key + ' misses':24s} {len(missed)}, of which {under} within 0.05 of (or above) the trackers' own"
+                  f" agreement on the driver")
     m = np.array([r[tracker].get("mouth_error_vs_still", math.nan) for r in selfs], dtype=np.float64)
     m = m[np.isfinite(m)]
     if m.size:
@@ -381,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             # would count talking heads as turning.
             row["dlib"] = score(drv, out, open_threshold=OPEN_MOUTH, self_still=still,
                                 turning=row["mediapipe"]["turning"])
+            if run.truth_yaw is None:
+                row["agreement"] = agreement(run.driver_mp, drv)
             emb_photo = results[seen[run.avatar_file]].get("embedding")
             dists = [np.linalg.norm(np.asarray(results[seen[f]]["embedding"]) - np.asarray(emb_photo))
                      for f in run.output_files if emb_photo is not None and results[seen[f]].get("embedding")]
@@ -393,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
               f"yaw {d.get('yaw_corr', math.nan):.2f} gain {d.get('yaw_gain', math.nan):.2f} err {d.get('yaw_error', math.nan):.1f} "
               f"bright {d.get('mouth_brightness', math.nan):.2f} seam {d.get('seam_ratio', math.nan):.2f} "
               f"id {row.get('identity', math.nan):.2f} closed {d.get('closed_output_mouth', math.nan):.3f}/{d.get('closed_driver_mouth', math.nan):.3f}"
-              + (f" self {d.get('mouth_error_vs_still', math.nan) * 100:.1f}%" if run.photo == "self" else ""))
+              + (f" self {d.get('mouth_error_vs_still', math.nan) * 100:.1f}%" if run.photo == "self" else "")
+              + (f" | trackers on driver: mouth {row['agreement']['mouth']:.2f} eye {row['agreement']['eyes']:.2f}"
+                 if "agreement" in row else ""))
     json.dump(rows, open(work / "results.json", "w"), indent=1, default=float)
     summarise(rows, "mediapipe")
     if dlib_results is not None:
