@@ -300,8 +300,7 @@ def summarise(rows: list[dict], tracker: str) -> None:
         if ids.size:
             print(f"{'identity_distance':24s} mean {ids.mean():.3f}  worst {ids.max():.3f}  ≤0.40: {int((ids <= 0.4).sum())}/{ids.size}")
     if tracker == "dlib":
-        for key, goal in (("mouth", 0.9), ("eyes", 0.7)):
-            score_key = "mouth_corr" if key == "mouth" else "eye_corr"
+        for key, score_key, goal in (("mouth", "mouth_corr", 0.9), ("eyes", "eye_corr", 0.7)):
             missed = [r for r in both if "agreement" in r and r[tracker][score_key] < goal]
             under = sum(r[tracker][score_key] >= r["agreement"][key] - 0.05 for r in missed)
             print(f"{key + ' misses':24s} {len(missed)}, of which {under} within 0.05 of (or above) the trackers' own"
