@@ -19,15 +19,22 @@ import numpy as np
 
 from livehead.face import landmarks as lm
 
-__all__ = ["REGIONS", "SheetFrame", "contact_sheet", "region_box", "region_crop"]
+__all__ = ["FACE_SCALED", "REGIONS", "SheetFrame", "contact_sheet", "region_box", "region_crop"]
 
 _EYES = lm.RIGHT_EYE + lm.LEFT_EYE + lm.RIGHT_BROW + lm.LEFT_BROW
 # Landmarks that bound each region and how much room is left around them (fraction of the box).
 REGIONS: dict[str, tuple[tuple[int, ...], float, tuple[int, int]]] = {
     "face": (lm.FACE_OVAL, 0.08, (120, 140)),  # (indices, pad, crop size (w, h))
-    "mouth": (lm.LIPS, 0.35, (150, 90)),
+    "mouth": (lm.LIPS, 0.1, (150, 90)),
     "eyes": (_EYES, 0.12, (180, 60)),
 }
+# Regions framed at the face's own scale: the crop is at least this many outer-eye-corner
+# distances wide (growing only when the region needs more: a wide-open mouth), its top this many
+# above the region's top, so it opens downwards as a jaw does. Framed by the lips' box alone, a
+# mouth crop zoomed out as the mouth opened (an opening looked smaller than it was) and in on a
+# pout, and a closed smile (wide and thin) took in the nose.
+FACE_SCALED = {"mouth": (1.2, 0.08)}
+_EYE_CORNERS = (33, 263)
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,24 @@ class SheetFrame:
 def region_box(landmarks: np.ndarray, region: str, image_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) integer box of ``region`` with the aspect ratio of its crop, clipped to the image.
 
-    ``image_size`` is (w, h). The box keeps the crop's aspect, so crops are scaled, never squashed.
+    ``image_size`` is (w, h). The box keeps the crop's aspect, so crops are scaled, never squashed;
+    regions in ``FACE_SCALED`` keep the face's scale from frame to frame.
     """
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; choose one of {', '.join(REGIONS)}")
     indices, pad, (cw, ch) = REGIONS[region]
-    pts = np.asarray(landmarks, dtype=np.float64)[list(indices), :2]
+    all_pts = np.asarray(landmarks, dtype=np.float64)
+    pts = all_pts[list(indices), :2]
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
     w, h = (x1 - x0) * (1 + 2 * pad), (y1 - y0) * (1 + 2 * pad)
     aspect = cw / ch
-    w, h = max(w, h * aspect, 4.0), max(h, w / aspect, 4.0)
+    width, above = FACE_SCALED.get(region, (0.0, None))
+    eyes = float(np.linalg.norm(all_pts[_EYE_CORNERS[1], :2] - all_pts[_EYE_CORNERS[0], :2]))
+    w = max(w, h * aspect, width * eyes, 4.0)
+    h = max(h, w / aspect, 4.0)
     cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    if above is not None:
+        cy = max(cy, y0 - above * eyes + h / 2)
     bx0, by0 = int(round(cx - w / 2)), int(round(cy - h / 2))
     bx1, by1 = int(round(cx + w / 2)), int(round(cy + h / 2))
     iw, ih = image_size

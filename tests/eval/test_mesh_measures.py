@@ -10,6 +10,7 @@ import pytest
 
 from livehead.eval import metrics as M
 from livehead.eval.contact_sheet import REGIONS, SheetFrame, contact_sheet, region_box
+from livehead.face import landmarks as lm
 from livehead.stages.tracking import canonical_face
 
 
@@ -87,6 +88,38 @@ class TestContactSheet:
         assert sheet.shape[1] == max(w * 3 + 2 * 2 for w in widths)  # three columns, 2 px gaps
         x0, y0, x1, y1 = region_box(face, "mouth", (320, 240))
         assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
+
+    def test_mouth_crop_keeps_the_face_scale(self):
+        """An opening or smiling mouth shows in a crop framed as the closed one (a crop that zoomed
+        out as the mouth opened made it look less open), the nose stays out of a closed mouth's
+        crop, and a wide-open mouth still fits whole."""
+        face = canonical_face()[:, :2] * 80 + np.array([320.0, 240.0])
+        eyes = float(np.linalg.norm(face[263] - face[33]))
+        lower = list(lm.LIPS_LOWER_INNER[1:-1] + lm.LIPS_LOWER_OUTER[1:-1])
+
+        def opened(gap: float) -> np.ndarray:
+            out = face.copy()
+            out[lower, 1] += gap * eyes
+            return out
+
+        def smiled(spread: float) -> np.ndarray:
+            out = face.copy()
+            centre = face[list(lm.LIPS), 0].mean()
+            out[list(lm.LIPS), 0] = centre + (face[list(lm.LIPS), 0] - centre) * spread
+            return out
+
+        def size(box):
+            return box[2] - box[0], box[3] - box[1]
+
+        closed = region_box(face, "mouth", (640, 480))
+        assert size(region_box(opened(0.15), "mouth", (640, 480))) == size(closed)
+        assert size(region_box(smiled(1.2), "mouth", (640, 480))) == size(closed)
+        x0, y0, x1, y1 = closed
+        assert not (x0 <= face[1, 0] <= x1 and y0 <= face[1, 1] <= y1)  # the nose tip
+        wide = opened(0.6)
+        x0, y0, x1, y1 = region_box(wide, "mouth", (640, 480))
+        lips = wide[list(lm.LIPS)]
+        assert x0 <= lips[:, 0].min() and lips[:, 0].max() <= x1 and y0 <= lips[:, 1].min() and lips[:, 1].max() <= y1
 
     def test_unknown_region(self):
         with pytest.raises(ValueError, match="unknown region"):
