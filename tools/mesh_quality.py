@@ -34,6 +34,9 @@ It prints the issue's table (both trackers), writes ``results.json`` and a conta
 * how far the two trackers agree on the *driver* (``agreement``: dlib's mouth and eye readings
   of the driver frames against MediaPipe's): a dlib correlation near or below that is the trackers
   disagreeing, not the render (the output follows the tracker that drives it).
+
+``results.json`` also keeps each pair's measured frame numbers (``frames``) and both trackers'
+per-frame readings of driver and output (``series``), to look into a pair without rendering it again.
 """
 
 from __future__ import annotations
@@ -248,6 +251,13 @@ def score(driver: Measures, output: Measures, *, open_threshold: float, self_sti
     return out
 
 
+def series(driver: Measures, output: Measures) -> dict:
+    """The per-frame readings behind a pair's scores (NaN where no face was found), for looking into
+    one pair without rendering it again: mouth opening, eye openings (right, left), yaw in degrees."""
+    return {f"{who}_{name}": _arr(getattr(m, name)).tolist()
+            for who, m in (("driver", driver), ("output", output)) for name in ("mouth", "eyes", "yaw")}
+
+
 def agreement(mediapipe: Measures, dlib: Measures) -> dict:
     """Correlation of the two trackers' readings of the same driver frames: mouth opening and the
     eyes' mean opening (each tracker's own measure, as ``score`` uses them)."""
@@ -376,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlib measured {len(jobs)} images in {time.perf_counter() - t0:.0f} s")
         dlib_results = (seen, results)
     for run in runs:
-        row = {"photo": run.photo, "clip": run.clip, "render_ms_median": float(np.median(run.render_ms))}
+        row = {"photo": run.photo, "clip": run.clip, "render_ms_median": float(np.median(run.render_ms)),
+               "frames": list(map(int, run.indices)), "series": {"mediapipe": series(run.driver_mp, run.output_mp)}}
         self_still = run.still_points_mp
         row["mediapipe"] = score(run.driver_mp, run.output_mp, open_threshold=OPEN_MOUTH_MP, self_still=self_still)
         if dlib_results is not None:
@@ -395,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 still = s.points[0]
             # Whether the head turns is the MediaPipe driver's call: dlib's yaw is noisier and
             # would count talking heads as turning.
+            row["series"]["dlib"] = series(drv, out)
             row["dlib"] = score(drv, out, open_threshold=OPEN_MOUTH, self_still=still,
                                 turning=row["mediapipe"]["turning"])
             if run.truth_yaw is None:
